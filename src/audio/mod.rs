@@ -1,0 +1,1 @@
+//! Audio core: G.711 μ-law, resampling, WAV and the endpointer.

@@ -1,0 +1,3 @@
+//! Pronto: a self-hosted phone agent for Twilio Media Streams.
+
+pub mod audio;

@@ -1,0 +1,490 @@
+//! Twilio request signatures (`X-Twilio-Signature`), as in reference/twilio.md §1.
+//!
+//! The signature is `base64(HMAC-SHA1(auth_token, url + sorted params))`. Everything
+//! that goes wrong with it in practice is a mismatch between the URL Twilio signed
+//! and the URL the server rebuilds, so this module never rebuilds URLs from request
+//! headers and never round-trips them through a URL parser (WHATWG parsers
+//! lower-case hosts and re-encode queries, which changes the signed bytes). Callers
+//! pass `PUBLIC_BASE_URL` + the raw request target, byte for byte.
+//!
+//! Pure functions only: no I/O, no clock.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, Mac};
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+type HmacSha1 = Hmac<Sha1>;
+
+/// Why a request failed validation. The text goes into one log line; it never
+/// contains the auth token or the expected signature.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("no X-Twilio-Signature header")]
+    Missing,
+    #[error("X-Twilio-Signature is not a base64 HMAC-SHA1")]
+    Malformed,
+    #[error("X-Twilio-Signature does not match the URL {0} (check PUBLIC_BASE_URL)")]
+    Mismatch(String),
+    #[error("non-form body without a bodySHA256 query parameter")]
+    BodyHashMissing,
+    #[error("bodySHA256 does not match the request body")]
+    BodyHashMismatch,
+}
+
+/// The string Twilio signs: the URL, then each parameter name and value with no
+/// separators, names sorted bytewise (case-sensitive), each name's values sorted
+/// and exact duplicates removed (the twilio-python/-node/-php rule for repeats).
+///
+/// Sorting by name, not by `name+value`, matters when one name is a prefix of
+/// another (`Sid` / `SidAccount`).
+pub fn signed_string(url: &str, params: &[(String, String)]) -> String {
+    let mut pairs: Vec<(&str, &str)> = params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    // Lexicographic order on (name, value) equals "names sorted, then each name's
+    // values sorted", because the name is compared first and in full.
+    pairs.sort_unstable();
+    pairs.dedup();
+    let len = url.len() + pairs.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+    let mut s = String::with_capacity(len);
+    s.push_str(url);
+    for (k, v) in pairs {
+        s.push_str(k);
+        s.push_str(v);
+    }
+    s
+}
+
+/// `base64(HMAC-SHA1(auth_token, signed_string(url, params)))`: what Twilio puts in
+/// the header. Used by the simulator to sign its requests.
+pub fn compute(auth_token: &str, url: &str, params: &[(String, String)]) -> String {
+    STANDARD.encode(
+        mac_over(auth_token, &signed_string(url, params))
+            .finalize()
+            .into_bytes(),
+    )
+}
+
+fn mac_over(auth_token: &str, message: &str) -> HmacSha1 {
+    // HMAC accepts keys of any length, so this cannot fail.
+    let mut mac = <HmacSha1 as Mac>::new_from_slice(auth_token.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(message.as_bytes());
+    mac
+}
+
+/// The URLs a request may have been signed over, per reference §1.3: Twilio's back
+/// end is inconsistent about ports, so the helper libraries accept the URL as
+/// configured, the URL with its port removed, and the URL with the scheme's default
+/// port added. At most three, duplicates removed, the configured form first.
+pub fn url_candidates(url: &str) -> Vec<String> {
+    let mut out = vec![url.to_string()];
+    if let Some(parts) = UrlParts::split(url) {
+        match parts.port {
+            Some(_) => out.push(parts.with_port(None)),
+            None => out.push(parts.with_port(Some(parts.default_port()))),
+        }
+    }
+    out.dedup();
+    out
+}
+
+/// A URL cut at its authority without normalising anything, so the pieces glue
+/// back into exactly the original bytes.
+struct UrlParts<'a> {
+    /// `scheme://` plus any `userinfo@`.
+    head: &'a str,
+    scheme: &'a str,
+    host: &'a str,
+    port: Option<&'a str>,
+    /// Path, query and fragment, untouched.
+    rest: &'a str,
+}
+
+impl<'a> UrlParts<'a> {
+    fn split(url: &'a str) -> Option<Self> {
+        let scheme_end = url.find("://")?;
+        let scheme = &url[..scheme_end];
+        let after_scheme = scheme_end + 3;
+        let authority_end = url[after_scheme..]
+            .find(['/', '?', '#'])
+            .map_or(url.len(), |i| after_scheme + i);
+        let authority = &url[after_scheme..authority_end];
+        let host_start = authority.rfind('@').map_or(0, |i| i + 1);
+        let hostport = &authority[host_start..];
+        // An IPv6 literal carries colons inside its brackets.
+        let port_colon = match hostport.rfind(']') {
+            Some(close) => hostport[close..].find(':').map(|i| close + i),
+            None => hostport.rfind(':'),
+        };
+        let (host, port) = match port_colon {
+            Some(i) => (&hostport[..i], Some(&hostport[i + 1..])),
+            None => (hostport, None),
+        };
+        Some(UrlParts {
+            head: &url[..after_scheme + host_start],
+            scheme,
+            host,
+            port,
+            rest: &url[authority_end..],
+        })
+    }
+
+    fn default_port(&self) -> &'static str {
+        let secure = ["https", "wss"]
+            .iter()
+            .any(|s| self.scheme.eq_ignore_ascii_case(s));
+        if secure { "443" } else { "80" }
+    }
+
+    fn with_port(&self, port: Option<&str>) -> String {
+        match port {
+            Some(p) => format!("{}{}:{}{}", self.head, self.host, p, self.rest),
+            None => format!("{}{}{}", self.head, self.host, self.rest),
+        }
+    }
+}
+
+/// Checks `header` against every candidate URL (§1.3) with a constant-time
+/// comparison (`Mac::verify_slice`).
+fn verify_any(
+    auth_token: &str,
+    candidates: &[String],
+    params: &[(String, String)],
+    header: Option<&str>,
+) -> Result<(), SignatureError> {
+    let header = header.ok_or(SignatureError::Missing)?;
+    let expected = STANDARD
+        .decode(header.trim_end())
+        .map_err(|_| SignatureError::Malformed)?;
+    if expected.len() != 20 {
+        return Err(SignatureError::Malformed);
+    }
+    let mut ok = false;
+    for url in candidates {
+        // No early exit: every candidate costs the same whether or not an earlier
+        // one matched.
+        ok |= mac_over(auth_token, &signed_string(url, params))
+            .verify_slice(&expected)
+            .is_ok();
+    }
+    if ok {
+        Ok(())
+    } else {
+        Err(SignatureError::Mismatch(candidates[0].clone()))
+    }
+}
+
+/// Validates a form-encoded webhook (`/voice`, `/voice/status`): `url` is
+/// `PUBLIC_BASE_URL` + the raw request path and query; `params` every decoded
+/// form field, repeats kept.
+pub fn validate_form(
+    auth_token: &str,
+    url: &str,
+    params: &[(String, String)],
+    header: Option<&str>,
+) -> Result<(), SignatureError> {
+    verify_any(auth_token, &url_candidates(url), params, header)
+}
+
+/// Validates a request with a non-form body (§1.2): the URL must carry
+/// `bodySHA256=<hex sha256 of the body>`, the signature covers that URL with no
+/// parameters, and the hash must match the raw body (constant time).
+pub fn validate_body(
+    auth_token: &str,
+    url: &str,
+    body: &[u8],
+    header: Option<&str>,
+) -> Result<(), SignatureError> {
+    verify_any(auth_token, &url_candidates(url), &[], header)?;
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let claimed = form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "bodySHA256")
+        .map(|(_, v)| v.into_owned())
+        .ok_or(SignatureError::BodyHashMissing)?;
+    let actual = hex::encode(Sha256::digest(body));
+    if bool::from(
+        actual
+            .as_bytes()
+            .ct_eq(claimed.to_ascii_lowercase().as_bytes()),
+    ) {
+        Ok(())
+    } else {
+        Err(SignatureError::BodyHashMismatch)
+    }
+}
+
+/// Validates the Media Streams WebSocket upgrade (§1.6). Twilio signs the
+/// `wss://` URL it connected to with no parameters. `stream_url` is the `wss://`
+/// form of `PUBLIC_BASE_URL` + the raw request path; the port variants apply, and
+/// the `https://` twin of each is accepted as well, because the documentation
+/// does not state the scheme and accepting it costs nothing (it still needs the
+/// auth token to produce).
+pub fn validate_websocket(
+    auth_token: &str,
+    stream_url: &str,
+    header: Option<&str>,
+) -> Result<(), SignatureError> {
+    let mut candidates = url_candidates(stream_url);
+    let twins: Vec<String> = candidates
+        .iter()
+        .filter_map(|u| {
+            u.strip_prefix("wss://")
+                .map(|rest| format!("https://{rest}"))
+                .or_else(|| u.strip_prefix("ws://").map(|rest| format!("http://{rest}")))
+        })
+        .collect();
+    candidates.extend(twins);
+    verify_any(auth_token, &candidates, &[], header)
+}
+
+/// The `wss://` (or `ws://`) form of an `https://` (or `http://`) URL; other
+/// schemes are returned unchanged.
+pub fn websocket_url(http_url: &str) -> String {
+    if let Some(rest) = http_url.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = http_url.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        http_url.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOKEN: &str = "12345";
+    const URL: &str = "https://mycompany.com/myapp.php?foo=1&bar=2";
+    const EXPECTED: &str = "RSOYDt4T1cUTdK1PDd93/VVr8B8=";
+
+    fn p(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn worked_example_params() -> Vec<(String, String)> {
+        // Deliberately not in sorted order.
+        p(&[
+            ("To", "+18005551212"),
+            ("CallSid", "CA1234567890ABCDE"),
+            ("Digits", "1234"),
+            ("From", "+14158675309"),
+            ("Caller", "+14158675309"),
+        ])
+    }
+
+    #[test]
+    fn worked_example_from_the_helper_libraries() {
+        let params = worked_example_params();
+        assert_eq!(
+            signed_string(URL, &params),
+            "https://mycompany.com/myapp.php?foo=1&bar=2CallSidCA1234567890ABCDECaller+14158675309Digits1234From+14158675309To+18005551212"
+        );
+        assert_eq!(compute(TOKEN, URL, &params), EXPECTED);
+        assert_eq!(validate_form(TOKEN, URL, &params, Some(EXPECTED)), Ok(()));
+    }
+
+    #[test]
+    fn repeated_keys_are_sorted_and_deduplicated() {
+        // twilio-python / -php vector: Sid is a prefix of SidAccount, Digits repeats.
+        let params = p(&[
+            ("Sid", "CA123"),
+            ("SidAccount", "AC123"),
+            ("Digits", "5678"),
+            ("Digits", "1234"),
+            ("Digits", "1234"),
+        ]);
+        assert_eq!(compute(TOKEN, URL, &params), "IK+Dwps556ElfBT0I3Rgjkr1wJU=");
+    }
+
+    #[test]
+    fn empty_values_still_contribute_their_name() {
+        assert_eq!(
+            signed_string("u", &p(&[("B", "x"), ("EmptyParam", "")])),
+            "uBxEmptyParam"
+        );
+    }
+
+    #[test]
+    fn any_configured_port_is_also_tried_without_it() {
+        let with_port = "https://mycompany.com:1234/myapp.php?foo=1&bar=2";
+        let params = worked_example_params();
+        assert_eq!(
+            validate_form(TOKEN, with_port, &params, Some(EXPECTED)),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn a_signature_over_the_default_port_is_accepted() {
+        let params = worked_example_params();
+        let sig = compute(
+            TOKEN,
+            "https://mycompany.com:443/myapp.php?foo=1&bar=2",
+            &params,
+        );
+        assert_eq!(validate_form(TOKEN, URL, &params, Some(&sig)), Ok(()));
+        // but not some other port
+        let sig = compute(
+            TOKEN,
+            "https://mycompany.com:8443/myapp.php?foo=1&bar=2",
+            &params,
+        );
+        assert!(validate_form(TOKEN, URL, &params, Some(&sig)).is_err());
+    }
+
+    #[test]
+    fn candidates_keep_every_other_byte() {
+        assert_eq!(
+            url_candidates("HTTP://user:pw@MyCompany.com/a%20b?x=%2B"),
+            vec![
+                "HTTP://user:pw@MyCompany.com/a%20b?x=%2B".to_string(),
+                "HTTP://user:pw@MyCompany.com:80/a%20b?x=%2B".to_string(),
+            ]
+        );
+        assert_eq!(
+            url_candidates("https://[::1]:8443/voice"),
+            vec![
+                "https://[::1]:8443/voice".to_string(),
+                "https://[::1]/voice".to_string()
+            ]
+        );
+        assert_eq!(
+            url_candidates("wss://h.example/stream/t"),
+            vec![
+                "wss://h.example/stream/t".to_string(),
+                "wss://h.example:443/stream/t".to_string()
+            ]
+        );
+    }
+
+    #[test]
+    fn tampering_is_rejected() {
+        let mut params = worked_example_params();
+        params[0].1 = "+18005551213".into();
+        assert!(matches!(
+            validate_form(TOKEN, URL, &params, Some(EXPECTED)),
+            Err(SignatureError::Mismatch(_))
+        ));
+        let params = worked_example_params();
+        // other URL, other token, extra parameter, case-folded host
+        assert!(
+            validate_form(
+                TOKEN,
+                "https://mycompany.com/myapp.php?foo=1&bar=3",
+                &params,
+                Some(EXPECTED)
+            )
+            .is_err()
+        );
+        assert!(validate_form("54321", URL, &params, Some(EXPECTED)).is_err());
+        let mut extra = params.clone();
+        extra.push(("Extra".into(), "1".into()));
+        assert!(validate_form(TOKEN, URL, &extra, Some(EXPECTED)).is_err());
+        assert!(
+            validate_form(
+                TOKEN,
+                "https://MyCompany.com/myapp.php?foo=1&bar=2",
+                &params,
+                Some(EXPECTED)
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn missing_and_malformed_headers_are_named() {
+        let params = worked_example_params();
+        assert_eq!(
+            validate_form(TOKEN, URL, &params, None),
+            Err(SignatureError::Missing)
+        );
+        assert_eq!(
+            validate_form(TOKEN, URL, &params, Some("not base64!")),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            validate_form(TOKEN, URL, &params, Some("AAAA")),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            validate_form(TOKEN, URL, &params, Some("")),
+            Err(SignatureError::Malformed)
+        );
+    }
+
+    #[test]
+    fn json_body_variant() {
+        let body = br#"{"property": "value", "boolean": true}"#;
+        let hash = "0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620";
+        let url = format!("{URL}&bodySHA256={hash}");
+        let sig = "a9nBmqA0ju/hNViExpshrM61xv4=";
+        assert_eq!(validate_body(TOKEN, &url, body, Some(sig)), Ok(()));
+        // tampered body: the signature still matches the URL but the hash does not
+        assert_eq!(
+            validate_body(
+                TOKEN,
+                &url,
+                br#"{"property": "value", "boolean": false}"#,
+                Some(sig)
+            ),
+            Err(SignatureError::BodyHashMismatch)
+        );
+        // a non-form body on a URL without bodySHA256 is rejected
+        let sig = compute(TOKEN, URL, &[]);
+        assert_eq!(
+            validate_body(TOKEN, URL, body, Some(&sig)),
+            Err(SignatureError::BodyHashMissing)
+        );
+        // the form-body signature over the bare URL does not validate a JSON body
+        assert!(validate_body(TOKEN, URL, body, Some(EXPECTED)).is_err());
+    }
+
+    #[test]
+    fn websocket_upgrade_reference_values() {
+        let url = "wss://voice.example.com/twilio/media";
+        assert_eq!(compute(TOKEN, url, &[]), "PGLrn08/Ba1sEIuSwPQRBPD54PA=");
+        assert_eq!(
+            compute(TOKEN, "wss://voice.example.com:443/twilio/media", &[]),
+            "EX6xiRCCL18BRNACNfLPbIXryf4="
+        );
+        assert_eq!(
+            validate_websocket(TOKEN, url, Some("PGLrn08/Ba1sEIuSwPQRBPD54PA=")),
+            Ok(())
+        );
+        assert_eq!(
+            validate_websocket(TOKEN, url, Some("EX6xiRCCL18BRNACNfLPbIXryf4=")),
+            Ok(())
+        );
+        let https_sig = compute(TOKEN, "https://voice.example.com/twilio/media", &[]);
+        assert_eq!(validate_websocket(TOKEN, url, Some(&https_sig)), Ok(()));
+        let other_path = compute(TOKEN, "wss://voice.example.com/twilio/other", &[]);
+        assert!(validate_websocket(TOKEN, url, Some(&other_path)).is_err());
+        assert_eq!(
+            validate_websocket(TOKEN, url, None),
+            Err(SignatureError::Missing)
+        );
+    }
+
+    #[test]
+    fn websocket_url_swaps_only_the_scheme() {
+        assert_eq!(websocket_url("https://a.example/p"), "wss://a.example/p");
+        assert_eq!(
+            websocket_url("http://127.0.0.1:8080"),
+            "ws://127.0.0.1:8080"
+        );
+    }
+
+    #[test]
+    fn errors_never_print_the_token() {
+        let err = validate_form("s3cr3t-token", URL, &[], Some(EXPECTED)).unwrap_err();
+        assert!(!err.to_string().contains("s3cr3t"));
+    }
+}

@@ -9,7 +9,9 @@
 //! frames of 160 samples: that is what Twilio Media Streams carry (as μ-law) and what
 //! webrtc-vad accepts, so one frame size serves the wire, the VAD and playback pacing.
 
+pub mod framer;
 pub mod mulaw;
+pub mod wav;
 
 /// Sample rate of all call audio (Twilio Media Streams are 8 kHz μ-law).
 pub const SAMPLE_RATE: u32 = 8000;

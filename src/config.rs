@@ -1,0 +1,572 @@
+//! Settings: `config/pronto.toml` for tunables, the environment (and `.env`) for
+//! secrets and per-deployment values.
+//!
+//! Layers, each overriding the one before: the defaults (the committed
+//! `config/pronto.toml`, built into the binary so it runs without the file), the
+//! user's file, `PRONTO_<SECTION>_<KEY>` variables, then `PORT`/`BIND`. The
+//! defaults file is also the schema: a key it does not have is a typo and stops
+//! start-up, and each value must have the type of its default.
+//!
+//! Loading takes the environment as a map, so tests never touch the process
+//! environment.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+
+use serde::Deserialize;
+use toml::{Table, Value};
+
+use crate::audio::vad::EndpointerConfig;
+
+/// The defaults, and the list of valid keys.
+pub const DEFAULT_TOML: &str = include_str!("../config/pronto.toml");
+const DEFAULT_PATH: &str = "config/pronto.toml";
+
+/// One line saying which setting is wrong and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+fn err<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
+    Err(ConfigError(msg.into()))
+}
+
+/// A value that must never be printed: `Debug` shows only whether it is set.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub bind: String,
+    pub port: u16,
+    pub max_concurrent_calls: usize,
+    pub drain_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TwilioSettings {
+    pub pre_stream_say: String,
+    pub say_voice: String,
+    pub say_language: String,
+    pub busy_message: String,
+    pub stream_token_ttl_secs: u64,
+    pub start_timeout_secs: u64,
+    pub max_message_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CallSettings {
+    pub barge_in_min_ms: u32,
+    pub max_playback_lead_ms: u32,
+}
+
+/// The tunables of `config/pronto.toml`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Tunables {
+    pub server: ServerSettings,
+    pub twilio: TwilioSettings,
+    pub vad: EndpointerConfig,
+    pub call: CallSettings,
+}
+
+/// Per-deployment values from the environment (names in DESIGN.md §4).
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    /// `PUBLIC_BASE_URL` without a trailing slash: the URL Twilio calls, exactly
+    /// as typed in the Twilio console. Every signature is checked against it.
+    pub public_base_url: String,
+    pub public_base_url_is_default: bool,
+    pub twilio_auth_token: Option<Secret>,
+    pub api_token: Option<Secret>,
+    /// `TWILIO_SKIP_SIGNATURE=true`: development only.
+    pub skip_signature: bool,
+    /// `STREAM_TOKEN_SECRET`; when unset the stream-token key is derived from the
+    /// auth token, so replicas sharing an account accept each other's tokens.
+    pub stream_token_secret: Option<Secret>,
+    /// Which AI providers have keys (the agent pipeline uses them; without them
+    /// Pronto answers in echo mode).
+    pub openai_key_set: bool,
+    pub anthropic_key_set: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub tunables: Tunables,
+    pub deployment: Deployment,
+    /// Things worth a warning at start-up (never fatal).
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    /// Reads the config file (`PRONTO_CONFIG` or `config/pronto.toml`, optional)
+    /// and the environment map.
+    pub fn load(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
+        let (path, required) = match env.get("PRONTO_CONFIG") {
+            Some(p) => (p.as_str(), true),
+            None => (DEFAULT_PATH, false),
+        };
+        let text = match std::fs::read_to_string(Path::new(path)) {
+            Ok(text) => Some(text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => None,
+            Err(e) => return err(format!("{path}: cannot read the config file: {e}")),
+        };
+        Config::from_sources(text.as_deref().map(|t| (path, t)), env)
+    }
+
+    /// Builds the configuration from an optional `(path, text)` file and an
+    /// environment map.
+    pub fn from_sources(
+        file: Option<(&str, &str)>,
+        env: &HashMap<String, String>,
+    ) -> Result<Config, ConfigError> {
+        let mut warnings = Vec::new();
+        let mut table: Table = DEFAULT_TOML
+            .parse()
+            .map_err(|e| ConfigError(format!("built-in defaults do not parse: {e}")))?;
+        if let Some((path, text)) = file {
+            let user: Table = text.parse().map_err(|e: toml::de::Error| {
+                ConfigError(format!("{path}: {}", one_line(&e.to_string())))
+            })?;
+            overlay_file(&mut table, user, path)?;
+        }
+        overlay_env(&mut table, env, &mut warnings)?;
+        if let Some(port) = env.get("PORT") {
+            let port: u16 = port
+                .trim()
+                .parse()
+                .or_else(|_| err(format!("PORT={port}: not a port number")))?;
+            set(
+                &mut table,
+                "server",
+                "port",
+                Value::Integer(i64::from(port)),
+            );
+        }
+        if let Some(bind) = env.get("BIND") {
+            set(
+                &mut table,
+                "server",
+                "bind",
+                Value::String(bind.trim().to_string()),
+            );
+        }
+        let tunables = Tunables::deserialize(Value::Table(table))
+            .map_err(|e| ConfigError(one_line(&e.to_string())))?;
+        validate(&tunables)?;
+        let deployment = deployment(env, tunables.server.port, &mut warnings)?;
+        Ok(Config {
+            tunables,
+            deployment,
+            warnings,
+        })
+    }
+
+    pub fn listen_addr(&self) -> SocketAddr {
+        // validate() has checked that bind parses.
+        let ip: IpAddr = self
+            .tunables
+            .server
+            .bind
+            .parse()
+            .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        SocketAddr::new(ip, self.tunables.server.port)
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn set(table: &mut Table, section: &str, key: &str, value: Value) {
+    if let Some(Value::Table(t)) = table.get_mut(section) {
+        t.insert(key.to_string(), value);
+    }
+}
+
+/// Copies the user's values over the defaults, refusing unknown keys and values
+/// of the wrong type.
+fn overlay_file(defaults: &mut Table, user: Table, path: &str) -> Result<(), ConfigError> {
+    for (section, value) in user {
+        let Some(Value::Table(known)) = defaults.get_mut(&section) else {
+            return err(format!("{path}: unknown section [{section}]"));
+        };
+        let Value::Table(values) = value else {
+            return err(format!("{path}: {section} must be a [section]"));
+        };
+        for (key, value) in values {
+            let Some(default) = known.get(&key) else {
+                return err(format!("{path}: unknown key {section}.{key}"));
+            };
+            let value = same_type(default, value).ok_or_else(|| {
+                ConfigError(format!(
+                    "{path}: {section}.{key} must be {}",
+                    type_name(default)
+                ))
+            })?;
+            known.insert(key, value);
+        }
+    }
+    Ok(())
+}
+
+/// `PRONTO_<SECTION>_<KEY>` overrides for every key the defaults have.
+fn overlay_env(
+    table: &mut Table,
+    env: &HashMap<String, String>,
+    warnings: &mut Vec<String>,
+) -> Result<(), ConfigError> {
+    let mut known_vars = vec!["PRONTO_CONFIG".to_string()];
+    for (section, values) in table.iter_mut() {
+        let Value::Table(values) = values else {
+            continue;
+        };
+        for (key, default) in values.iter_mut() {
+            let var = format!("PRONTO_{}_{}", section.to_uppercase(), key.to_uppercase());
+            if let Some(raw) = env.get(&var) {
+                *default = parse_like(default, raw).ok_or_else(|| {
+                    ConfigError(format!("{var}={raw}: must be {}", type_name(default)))
+                })?;
+            }
+            known_vars.push(var);
+        }
+    }
+    let mut unknown: Vec<&String> = env
+        .keys()
+        .filter(|k| k.starts_with("PRONTO_") && !known_vars.contains(k))
+        .collect();
+    unknown.sort();
+    for var in unknown {
+        warnings.push(format!("{var} is not a Pronto setting and is ignored"));
+    }
+    Ok(())
+}
+
+fn same_type(default: &Value, value: Value) -> Option<Value> {
+    match (default, value) {
+        (Value::Float(_), Value::Integer(i)) => Some(Value::Float(i as f64)),
+        (d, v) if std::mem::discriminant(d) == std::mem::discriminant(&v) => Some(v),
+        _ => None,
+    }
+}
+
+fn parse_like(default: &Value, raw: &str) -> Option<Value> {
+    let raw = raw.trim();
+    match default {
+        Value::Integer(_) => raw.parse().ok().map(Value::Integer),
+        Value::Float(_) => raw.parse().ok().map(Value::Float),
+        Value::Boolean(_) => parse_bool(raw).map(Value::Boolean),
+        Value::String(_) => Some(Value::String(raw.to_string())),
+        _ => None,
+    }
+}
+
+fn parse_bool(raw: &str) -> Option<bool> {
+    match raw.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" | "" => Some(false),
+        _ => None,
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Integer(_) => "a whole number",
+        Value::Float(_) => "a number",
+        Value::Boolean(_) => "true or false",
+        Value::String(_) => "a string",
+        _ => "a value of the documented type",
+    }
+}
+
+fn in_range<T: PartialOrd + std::fmt::Display>(
+    name: &str,
+    v: T,
+    lo: T,
+    hi: T,
+) -> Result<(), ConfigError> {
+    if v < lo || v > hi {
+        return err(format!("{name} must be between {lo} and {hi} (it is {v})"));
+    }
+    Ok(())
+}
+
+fn validate(t: &Tunables) -> Result<(), ConfigError> {
+    if t.server.bind.parse::<IpAddr>().is_err() {
+        return err(format!(
+            "server.bind (or BIND) must be an IP address such as 0.0.0.0 (it is {:?})",
+            t.server.bind
+        ));
+    }
+    in_range(
+        "server.max_concurrent_calls",
+        t.server.max_concurrent_calls,
+        1,
+        100_000,
+    )?;
+    in_range(
+        "server.drain_timeout_secs",
+        t.server.drain_timeout_secs,
+        0,
+        86_400,
+    )?;
+    in_range(
+        "twilio.stream_token_ttl_secs",
+        t.twilio.stream_token_ttl_secs,
+        5,
+        3600,
+    )?;
+    in_range(
+        "twilio.start_timeout_secs",
+        t.twilio.start_timeout_secs,
+        1,
+        120,
+    )?;
+    in_range(
+        "twilio.max_message_bytes",
+        t.twilio.max_message_bytes,
+        1024,
+        1 << 20,
+    )?;
+    // Twilio's <Say> limit is 4096 characters for basic voices, 3000 for Polly.
+    for (name, text) in [
+        ("twilio.pre_stream_say", &t.twilio.pre_stream_say),
+        ("twilio.busy_message", &t.twilio.busy_message),
+    ] {
+        in_range(name, text.chars().count(), 0, 3000)?;
+    }
+    if t.twilio.busy_message.trim().is_empty() {
+        return err("twilio.busy_message must not be empty: it is what callers above the cap hear");
+    }
+    in_range("call.barge_in_min_ms", t.call.barge_in_min_ms, 20, 5000)?;
+    in_range(
+        "call.max_playback_lead_ms",
+        t.call.max_playback_lead_ms,
+        100,
+        10_000,
+    )?;
+    t.vad.validate().map_err(ConfigError)
+}
+
+fn non_empty<'a>(env: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
+    env.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
+}
+
+fn deployment(
+    env: &HashMap<String, String>,
+    port: u16,
+    warnings: &mut Vec<String>,
+) -> Result<Deployment, ConfigError> {
+    let (public_base_url, public_base_url_is_default) = match non_empty(env, "PUBLIC_BASE_URL") {
+        Some(url) => (public_base_url(url)?, false),
+        None => {
+            warnings.push(format!(
+                "PUBLIC_BASE_URL is not set; using http://localhost:{port}. Twilio's requests will fail their signature check until it equals the URL in the Twilio console"
+            ));
+            (format!("http://localhost:{port}"), true)
+        }
+    };
+    let skip_signature = match env.get("TWILIO_SKIP_SIGNATURE") {
+        Some(raw) => parse_bool(raw.trim()).ok_or_else(|| {
+            ConfigError(format!(
+                "TWILIO_SKIP_SIGNATURE={raw}: must be true or false"
+            ))
+        })?,
+        None => false,
+    };
+    let twilio_auth_token = non_empty(env, "TWILIO_AUTH_TOKEN").map(Secret::new);
+    if twilio_auth_token.is_none() && !skip_signature {
+        warnings.push(
+            "TWILIO_AUTH_TOKEN is not set: every Twilio request will be refused (403) until it is"
+                .into(),
+        );
+    }
+    let api_token = non_empty(env, "API_TOKEN").map(Secret::new);
+    if api_token.is_none() {
+        warnings.push("API_TOKEN is not set: /api/* answers 401 until it is".into());
+    }
+    Ok(Deployment {
+        public_base_url,
+        public_base_url_is_default,
+        twilio_auth_token,
+        api_token,
+        skip_signature,
+        stream_token_secret: non_empty(env, "STREAM_TOKEN_SECRET").map(Secret::new),
+        openai_key_set: non_empty(env, "OPENAI_API_KEY").is_some(),
+        anthropic_key_set: non_empty(env, "ANTHROPIC_API_KEY").is_some(),
+    })
+}
+
+/// Checks `PUBLIC_BASE_URL` and drops one trailing slash (the console URL is
+/// this + `/voice`). It is kept byte for byte otherwise: Twilio signs it so.
+fn public_base_url(raw: &str) -> Result<String, ConfigError> {
+    let url = raw.strip_suffix('/').unwrap_or(raw);
+    let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+    let host = url.split_once("://").map_or("", |(_, rest)| rest);
+    if !scheme_ok || host.is_empty() || host.starts_with('/') {
+        return err(format!(
+            "PUBLIC_BASE_URL={raw}: must be an http(s) URL such as https://voice.example.com"
+        ));
+    }
+    if url.contains(['?', '#']) || url.contains(char::is_whitespace) {
+        return err(format!(
+            "PUBLIC_BASE_URL={raw}: must not contain a query, a fragment or spaces"
+        ));
+    }
+    Ok(url.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn load(file: Option<&str>, pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_sources(file.map(|t| ("pronto.toml", t)), &env(pairs))
+    }
+
+    #[test]
+    fn defaults_load_and_match_the_endpointer_defaults() {
+        let c = load(None, &[]).expect("defaults are valid");
+        assert_eq!(c.tunables.server.port, 8080);
+        assert_eq!(c.listen_addr().to_string(), "0.0.0.0:8080");
+        assert_eq!(
+            c.tunables.vad,
+            EndpointerConfig::default(),
+            "config/pronto.toml [vad] and EndpointerConfig::default() disagree"
+        );
+        assert!(c.deployment.public_base_url_is_default);
+        assert!(c.warnings.iter().any(|w| w.contains("PUBLIC_BASE_URL")));
+    }
+
+    #[test]
+    fn file_then_env_then_port_override() {
+        let c = load(
+            Some("[vad]\nhangover_ms = 800\n[server]\nport = 9000\n[call]\nbarge_in_min_ms = 300"),
+            &[
+                ("PRONTO_VAD_HANGOVER_MS", "700"),
+                ("PORT", "9100"),
+                ("BIND", "127.0.0.1"),
+            ],
+        )
+        .expect("valid");
+        assert_eq!(c.tunables.vad.hangover_ms, 700);
+        assert_eq!(c.tunables.call.barge_in_min_ms, 300);
+        assert_eq!(c.listen_addr().to_string(), "127.0.0.1:9100");
+    }
+
+    #[test]
+    fn integers_are_accepted_for_floats() {
+        let c = load(Some("[vad]\nenergy_floor_dbfs = -45"), &[]).expect("valid");
+        assert_eq!(c.tunables.vad.energy_floor_dbfs, -45.0);
+    }
+
+    #[test]
+    fn bad_settings_name_themselves() {
+        type Case<'a> = (Option<&'a str>, &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case] = &[
+            (
+                Some("[vad]\nhangovr_ms = 1"),
+                &[],
+                "unknown key vad.hangovr_ms",
+            ),
+            (Some("[nope]\na = 1"), &[], "unknown section [nope]"),
+            (
+                Some("[vad]\nhangover_ms = \"long\""),
+                &[],
+                "vad.hangover_ms must be a whole number",
+            ),
+            (Some("[vad"), &[], "pronto.toml"),
+            (
+                None,
+                &[("PRONTO_VAD_HANGOVER_MS", "soon")],
+                "PRONTO_VAD_HANGOVER_MS=soon",
+            ),
+            (None, &[("PORT", "99999")], "PORT=99999"),
+            (None, &[("BIND", "localhost")], "server.bind"),
+            (
+                None,
+                &[("PRONTO_CALL_BARGE_IN_MIN_MS", "0")],
+                "call.barge_in_min_ms must be between",
+            ),
+            (
+                None,
+                &[("PUBLIC_BASE_URL", "voice.example.com")],
+                "PUBLIC_BASE_URL=voice.example.com",
+            ),
+            (
+                None,
+                &[("PUBLIC_BASE_URL", "https://x.example/?a=1")],
+                "must not contain a query",
+            ),
+            (
+                None,
+                &[("TWILIO_SKIP_SIGNATURE", "maybe")],
+                "TWILIO_SKIP_SIGNATURE=maybe",
+            ),
+            (
+                Some("[twilio]\nbusy_message = \" \""),
+                &[],
+                "twilio.busy_message",
+            ),
+        ];
+        for (file, env, expected) in cases {
+            let e = load(*file, env).expect_err(expected);
+            assert!(
+                e.0.contains(expected),
+                "{:?} should mention {expected:?}",
+                e.0
+            );
+            assert!(!e.0.contains('\n'), "one line: {:?}", e.0);
+        }
+    }
+
+    #[test]
+    fn deployment_values() {
+        let c = load(
+            None,
+            &[
+                ("PUBLIC_BASE_URL", "https://Voice.Example.com/"),
+                ("TWILIO_AUTH_TOKEN", "s3cr3t-auth"),
+                ("API_TOKEN", "s3cr3t-api"),
+                ("TWILIO_SKIP_SIGNATURE", "false"),
+                ("PRONTO_TYPO", "1"),
+            ],
+        )
+        .expect("valid");
+        let d = &c.deployment;
+        assert_eq!(d.public_base_url, "https://Voice.Example.com");
+        assert_eq!(
+            d.twilio_auth_token.as_ref().map(Secret::expose),
+            Some("s3cr3t-auth")
+        );
+        assert!(!d.skip_signature);
+        assert!(c.warnings.iter().any(|w| w.contains("PRONTO_TYPO")));
+        assert!(!format!("{d:?}").contains("s3cr3t"), "secrets never print");
+    }
+}

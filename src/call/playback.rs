@@ -1,0 +1,379 @@
+//! The outbound audio queue of one call: pacing, marks and what was heard.
+//!
+//! Twilio plays whatever it receives in order and holds up to ten minutes of it.
+//! Sending everything at once would make a barge-in `clear` throw away a lot and
+//! make marks come back long after the text was generated, so audio is released
+//! at playback speed, at most `max_lead` ahead of where Twilio's playback is
+//! estimated to be. The estimate runs on the local clock and is corrected by
+//! every returning mark, which is Twilio's own statement that playback reached
+//! that point.
+//!
+//! After each segment (an echo, later a sentence) a mark is queued; its echo
+//! means the caller heard the segment. A `clear` drops the queue, and Twilio then
+//! echoes every pending mark at once: those echoes are recognised as "cleared",
+//! not "heard".
+//!
+//! Pure logic: the caller passes `now`; no I/O, no allocation per frame
+//! (frames are `Bytes` slices of the queued chunks).
+
+use std::collections::{HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::audio::{FRAME_SAMPLES, SAMPLE_RATE};
+
+/// A mark not echoed this long after its audio should have finished playing is
+/// assumed played, so a lost echo cannot leave the call "speaking" forever.
+const MARK_GRACE: Duration = Duration::from_secs(5);
+
+enum Item {
+    Audio(Bytes),
+    Mark(String),
+}
+
+struct PendingMark {
+    name: String,
+    /// When the local estimate expects Twilio to reach this mark.
+    expected_at: Instant,
+}
+
+/// What to send next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outbound {
+    /// Up to one 20 ms frame of μ-law audio.
+    Media(Bytes),
+    Mark(String),
+}
+
+/// What a returning mark means.
+#[derive(Debug, PartialEq, Eq)]
+pub enum MarkEcho {
+    /// Playback reached it: the audio before it was heard.
+    Played,
+    /// It was pending when we sent `clear`: the audio before it was dropped.
+    Cleared,
+    /// Not a mark this call has outstanding (a duplicate, or not ours).
+    Unknown,
+}
+
+pub struct Playback {
+    queue: VecDeque<Item>,
+    queued_bytes: usize,
+    max_lead: Duration,
+    /// When Twilio is expected to finish playing everything sent so far.
+    playout_end: Option<Instant>,
+    pending: VecDeque<PendingMark>,
+    cleared: HashSet<String>,
+}
+
+fn duration_of(bytes: usize) -> Duration {
+    Duration::from_micros(bytes as u64 * 1_000_000 / u64::from(SAMPLE_RATE))
+}
+
+impl Playback {
+    pub fn new(max_lead: Duration) -> Self {
+        Playback {
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            max_lead,
+            playout_end: None,
+            pending: VecDeque::new(),
+            cleared: HashSet::new(),
+        }
+    }
+
+    /// Queues μ-law audio (any length).
+    pub fn push_audio(&mut self, mulaw: Bytes) {
+        if !mulaw.is_empty() {
+            self.queued_bytes += mulaw.len();
+            self.queue.push_back(Item::Audio(mulaw));
+        }
+    }
+
+    /// Queues a mark after the audio queued so far.
+    pub fn push_mark(&mut self, name: String) {
+        self.queue.push_back(Item::Mark(name));
+    }
+
+    /// Audio queued here and not yet sent.
+    pub fn queued(&self) -> Duration {
+        duration_of(self.queued_bytes)
+    }
+
+    /// How far Twilio's estimated playback runs past `now`.
+    pub fn lead(&self, now: Instant) -> Duration {
+        self.playout_end
+            .map_or(Duration::ZERO, |end| end.saturating_duration_since(now))
+    }
+
+    /// Nothing queued, nothing playing, no mark outstanding.
+    pub fn is_idle(&self) -> bool {
+        self.queue.is_empty() && self.pending.is_empty()
+    }
+
+    /// When [`poll`](Self::poll) will next have something to send, if anything
+    /// is queued: now, or when the lead has shrunk below the limit.
+    pub fn next_send_at(&self, now: Instant) -> Option<Instant> {
+        match self.queue.front()? {
+            Item::Mark(_) => Some(now),
+            Item::Audio(chunk) => {
+                // A frame may go once the lead after sending it is within the limit.
+                let frame = duration_of(chunk.len().min(FRAME_SAMPLES));
+                Some(match self.playout_end {
+                    Some(end) if end + frame > now + self.max_lead => end + frame - self.max_lead,
+                    _ => now,
+                })
+            }
+        }
+    }
+
+    /// The next message to send at `now`, if the pacing allows one.
+    pub fn poll(&mut self, now: Instant) -> Option<Outbound> {
+        if self.next_send_at(now)? > now {
+            return None;
+        }
+        match self.queue.front_mut()? {
+            Item::Mark(_) => {
+                let Some(Item::Mark(name)) = self.queue.pop_front() else {
+                    return None;
+                };
+                let expected_at = self.playout_end.map_or(now, |end| end.max(now));
+                self.pending.push_back(PendingMark {
+                    name: name.clone(),
+                    expected_at,
+                });
+                Some(Outbound::Mark(name))
+            }
+            Item::Audio(chunk) => {
+                let frame = chunk.split_to(chunk.len().min(FRAME_SAMPLES));
+                if chunk.is_empty() {
+                    self.queue.pop_front();
+                }
+                self.queued_bytes -= frame.len();
+                let start = self.playout_end.map_or(now, |end| end.max(now));
+                self.playout_end = Some(start + duration_of(frame.len()));
+                Some(Outbound::Media(frame))
+            }
+        }
+    }
+
+    /// Accounts for a `mark` echoed by Twilio at `now`.
+    pub fn on_mark(&mut self, name: &str, now: Instant) -> MarkEcho {
+        if self.cleared.remove(name) {
+            return MarkEcho::Cleared;
+        }
+        let Some(index) = self.pending.iter().position(|m| m.name == name) else {
+            return MarkEcho::Unknown;
+        };
+        // Marks play in order: any earlier one was played too (its echo is late or lost).
+        let Some(mark) = self.pending.drain(..=index).next_back() else {
+            return MarkEcho::Unknown;
+        };
+        // Twilio says playback is at this mark now: shift the estimate of
+        // everything sent after it by the difference.
+        if let Some(end) = self.playout_end {
+            let remaining = end.saturating_duration_since(mark.expected_at);
+            let corrected = now + remaining;
+            for later in &mut self.pending {
+                let after = later
+                    .expected_at
+                    .saturating_duration_since(mark.expected_at);
+                later.expected_at = now + after;
+            }
+            self.playout_end = Some(corrected);
+        }
+        MarkEcho::Played
+    }
+
+    /// Drops everything queued and playing (for a barge-in `clear`). Returns the
+    /// names of the marks that will now come back as [`MarkEcho::Cleared`].
+    pub fn clear(&mut self, now: Instant) -> Vec<String> {
+        self.queue.clear();
+        self.queued_bytes = 0;
+        self.playout_end = Some(now);
+        let names: Vec<String> = self.pending.drain(..).map(|m| m.name).collect();
+        self.cleared.extend(names.iter().cloned());
+        names
+    }
+
+    /// Marks whose echo is overdue by [`MARK_GRACE`]: treated as played and
+    /// returned, so the caller can log it.
+    pub fn expire_overdue_marks(&mut self, now: Instant) -> Vec<String> {
+        let mut expired = Vec::new();
+        while let Some(front) = self.pending.front() {
+            if front.expected_at + MARK_GRACE > now {
+                break;
+            }
+            if let Some(m) = self.pending.pop_front() {
+                expired.push(m.name);
+            }
+        }
+        expired
+    }
+
+    /// When the oldest outstanding mark becomes overdue, if one is outstanding.
+    pub fn next_mark_deadline(&self) -> Option<Instant> {
+        self.pending.front().map(|m| m.expected_at + MARK_GRACE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FRAME: Duration = Duration::from_millis(20);
+
+    fn audio(ms: usize) -> Bytes {
+        Bytes::from(vec![0x55; ms * 8])
+    }
+
+    /// Sends everything the pacing allows at `now`.
+    fn drain(p: &mut Playback, now: Instant) -> Vec<Outbound> {
+        std::iter::from_fn(|| p.poll(now)).collect()
+    }
+
+    #[test]
+    fn sends_at_most_the_lead_ahead_then_paces() {
+        let t0 = Instant::now();
+        let mut p = Playback::new(Duration::from_millis(100));
+        p.push_audio(audio(300));
+        p.push_mark("t1-s0".into());
+        let first = drain(&mut p, t0);
+        // 100 ms of lead = 5 frames (the fifth reaches exactly 100 ms)
+        assert_eq!(first.len(), 5);
+        assert!(
+            first
+                .iter()
+                .all(|o| matches!(o, Outbound::Media(f) if f.len() == 160))
+        );
+        assert_eq!(p.lead(t0), Duration::from_millis(100));
+        assert_eq!(p.next_send_at(t0), Some(t0 + FRAME));
+        assert_eq!(drain(&mut p, t0 + Duration::from_millis(10)), vec![]);
+        assert_eq!(drain(&mut p, t0 + FRAME).len(), 1);
+        // after a pause the lead refills to the limit, no more
+        assert_eq!(drain(&mut p, t0 + Duration::from_millis(300)).len(), 5);
+        // the rest, then the mark right after the last audio
+        let rest = drain(&mut p, t0 + Duration::from_millis(400));
+        assert_eq!(rest.len(), 5);
+        assert_eq!(rest.last(), Some(&Outbound::Mark("t1-s0".into())));
+        assert_eq!(p.queued(), Duration::ZERO);
+        assert!(!p.is_idle(), "the mark is outstanding");
+        assert_eq!(
+            p.on_mark("t1-s0", t0 + Duration::from_millis(300)),
+            MarkEcho::Played
+        );
+        assert!(p.is_idle());
+    }
+
+    #[test]
+    fn odd_sized_chunks_are_sent_without_copying_across_chunks() {
+        let t0 = Instant::now();
+        let mut p = Playback::new(Duration::from_secs(10));
+        p.push_audio(Bytes::from(vec![1; 200]));
+        p.push_audio(Bytes::from(vec![2; 10]));
+        let sizes: Vec<usize> = drain(&mut p, t0)
+            .into_iter()
+            .map(|o| match o {
+                Outbound::Media(f) => f.len(),
+                Outbound::Mark(_) => 0,
+            })
+            .collect();
+        assert_eq!(sizes, vec![160, 40, 10]);
+        assert_eq!(p.queued(), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_late_mark_holds_back_further_audio() {
+        let t0 = Instant::now();
+        let mut p = Playback::new(Duration::from_millis(100));
+        p.push_audio(audio(100));
+        p.push_mark("a".into());
+        p.push_audio(audio(200));
+        drain(&mut p, t0); // 100 ms audio + mark
+        // Twilio reaches the mark 100 ms late (at 200 ms instead of 100 ms):
+        // it has played nothing after it yet, so 100 ms more may go out, no more.
+        let late = t0 + Duration::from_millis(200);
+        assert_eq!(p.on_mark("a", late), MarkEcho::Played);
+        let sent = drain(&mut p, late);
+        assert_eq!(sent.len(), 5);
+        assert_eq!(p.lead(late), Duration::from_millis(100));
+    }
+
+    #[test]
+    fn clear_drops_the_queue_and_pending_marks_come_back_cleared() {
+        let t0 = Instant::now();
+        let mut p = Playback::new(Duration::from_secs(1));
+        p.push_audio(audio(100));
+        p.push_mark("t1-s0".into());
+        p.push_audio(audio(2000));
+        p.push_mark("t1-s1".into());
+        drain(&mut p, t0);
+        assert_eq!(
+            p.on_mark("t1-s0", t0 + Duration::from_millis(100)),
+            MarkEcho::Played
+        );
+        assert_eq!(
+            p.clear(t0 + Duration::from_millis(150)),
+            Vec::<String>::new(),
+            "t1-s1 was never sent"
+        );
+        assert!(p.is_idle());
+        assert_eq!(p.queued(), Duration::ZERO);
+        assert_eq!(p.lead(t0 + Duration::from_millis(150)), Duration::ZERO);
+
+        let mut p = Playback::new(Duration::from_secs(10));
+        p.push_audio(audio(100));
+        p.push_mark("t2-s0".into());
+        drain(&mut p, t0);
+        assert_eq!(p.clear(t0), vec!["t2-s0".to_string()]);
+        assert_eq!(p.on_mark("t2-s0", t0), MarkEcho::Cleared);
+        assert_eq!(p.on_mark("t2-s0", t0), MarkEcho::Unknown);
+    }
+
+    #[test]
+    fn an_earlier_mark_counts_as_played_when_a_later_one_returns() {
+        let t0 = Instant::now();
+        let mut p = Playback::new(Duration::from_secs(10));
+        for name in ["a", "b"] {
+            p.push_audio(audio(20));
+            p.push_mark(name.into());
+        }
+        drain(&mut p, t0);
+        assert_eq!(
+            p.on_mark("b", t0 + Duration::from_millis(40)),
+            MarkEcho::Played
+        );
+        assert!(p.is_idle());
+        assert_eq!(
+            p.on_mark("a", t0 + Duration::from_millis(40)),
+            MarkEcho::Unknown
+        );
+    }
+
+    #[test]
+    fn a_lost_mark_expires_after_the_grace_period() {
+        let t0 = Instant::now();
+        let mut p = Playback::new(Duration::from_secs(10));
+        p.push_audio(audio(100));
+        p.push_mark("lost".into());
+        drain(&mut p, t0);
+        let deadline = p.next_mark_deadline().expect("outstanding");
+        assert_eq!(deadline, t0 + Duration::from_millis(100) + MARK_GRACE);
+        assert!(
+            p.expire_overdue_marks(deadline - Duration::from_millis(1))
+                .is_empty()
+        );
+        assert_eq!(p.expire_overdue_marks(deadline), vec!["lost".to_string()]);
+        assert!(p.is_idle());
+    }
+
+    #[test]
+    fn a_mark_with_nothing_before_it_is_expected_now() {
+        let t0 = Instant::now();
+        let mut p = Playback::new(Duration::from_secs(1));
+        p.push_mark("empty".into());
+        assert_eq!(p.poll(t0), Some(Outbound::Mark("empty".into())));
+        assert_eq!(p.next_mark_deadline(), Some(t0 + MARK_GRACE));
+    }
+}

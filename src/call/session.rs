@@ -1,0 +1,533 @@
+//! `CallSession`: the actor that owns one call (DESIGN.md §1).
+//!
+//! One task per call runs a single `select!` loop over the WebSocket, the
+//! running turn's responder events and the pacing timer. All of the call's
+//! state lives here, touched by nothing else: the registry only sees what the
+//! session publishes through a `watch` channel. Bad input from Twilio is
+//! logged, counted and skipped; it can end this call (oversized message, wrong
+//! call) but never another.
+//!
+//! Conversation loop: listening → (end of caller turn) responding → (first
+//! audio) speaking → (last mark back) listening. Caller speech of
+//! `barge_in_min_ms` while responding or speaking is a barge-in: `clear`, abort
+//! the responder, listen, and keep the interrupting speech as the next turn.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use bytes::Bytes;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{mpsc, watch};
+use tokio::time::sleep_until;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::audio::FRAME_MS;
+use crate::audio::framer::Framer;
+use crate::audio::vad::{EndpointEvent, Endpointer, EndpointerConfig, Utterance};
+use crate::call::playback::{MarkEcho, Outbound, Playback};
+use crate::call::registry::{Attachment, CallEvent, CallInfo, LiveState, Registry, SessionState};
+use crate::call::responder::{Responder, ResponseEvent, ResponseSink, TurnRequest};
+use crate::call::turn::{ActiveTurn, millis};
+use crate::twilio::media::{self, Inbound, OutboundWriter, Start};
+
+/// Responder audio buffered in the session beyond this is left in the
+/// responder's channel, which slows the responder down instead of growing memory.
+const MAX_BUFFERED_AUDIO: Duration = Duration::from_secs(2);
+
+/// Bad messages logged per call before logging only every thousandth.
+const BAD_MESSAGES_LOGGED: u64 = 5;
+
+/// Settings of a session, from `config/pronto.toml`.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub vad: EndpointerConfig,
+    pub barge_in_min_ms: u32,
+    pub max_playback_lead: Duration,
+    pub start_timeout: Duration,
+    pub max_message_bytes: usize,
+}
+
+/// What every session shares.
+#[derive(Clone)]
+pub struct SessionContext {
+    pub config: Arc<SessionConfig>,
+    pub registry: Registry,
+    pub responder: Arc<dyn Responder>,
+}
+
+/// Why a call's stream ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum End {
+    Stop,
+    SocketClosed,
+    StartTimeout,
+    WrongCall,
+    MessageTooBig,
+    SocketError(String),
+    Internal(String),
+}
+
+/// Runs the session for an upgraded socket whose stream token named `call_sid`.
+pub async fn run(socket: WebSocket, call_sid: String, ctx: SessionContext) {
+    let span = info_span!("call", call_sid = %call_sid);
+    async move {
+        let opened = Instant::now();
+        let (sink, stream) = socket.split();
+        let (mut session, turn_rx) = match Session::new(sink, call_sid, ctx) {
+            Ok(pair) => pair,
+            Err(e) => {
+                warn!(error = %e, "cannot start a session");
+                return;
+            }
+        };
+        let end = session.run(stream, turn_rx).await;
+        let live = session.live.borrow().clone();
+        info!(end = ?end, turns = live.turns, bad_messages = live.bad_messages, duration_ms = millis(opened.elapsed()), "stream ended");
+    }
+    .instrument(span)
+    .await
+}
+
+struct Session {
+    ctx: SessionContext,
+    expected_call_sid: String,
+    sink: SplitSink<WebSocket, Message>,
+    /// Present once `start` has arrived.
+    writer: Option<OutboundWriter>,
+    live: watch::Sender<LiveState>,
+    _attachment: Option<Attachment>,
+    opened: Instant,
+    framer: Framer,
+    endpointer: Endpointer,
+    endpoint_events: Vec<EndpointEvent>,
+    payload: Vec<u8>,
+    playback: Playback,
+    turn_tx: mpsc::Sender<(u32, ResponseEvent)>,
+    turns_started: u32,
+    current: Option<ActiveTurn>,
+}
+
+impl Session {
+    fn new(
+        sink: SplitSink<WebSocket, Message>,
+        call_sid: String,
+        ctx: SessionContext,
+    ) -> Result<(Self, mpsc::Receiver<(u32, ResponseEvent)>), String> {
+        let endpointer = Endpointer::new(&ctx.config.vad).map_err(|e| e.to_string())?;
+        let (turn_tx, turn_rx) = mpsc::channel(64);
+        let playback = Playback::new(ctx.config.max_playback_lead);
+        let session = Session {
+            expected_call_sid: call_sid,
+            sink,
+            writer: None,
+            live: watch::Sender::new(LiveState::default()),
+            _attachment: None,
+            opened: Instant::now(),
+            framer: Framer::default(),
+            endpointer,
+            endpoint_events: Vec::with_capacity(4),
+            payload: Vec::with_capacity(512),
+            playback,
+            turn_tx,
+            turns_started: 0,
+            current: None,
+            ctx,
+        };
+        Ok((session, turn_rx))
+    }
+
+    async fn run(
+        &mut self,
+        mut stream: SplitStream<WebSocket>,
+        mut turn_rx: mpsc::Receiver<(u32, ResponseEvent)>,
+    ) -> End {
+        let start_deadline =
+            tokio::time::Instant::from_std(self.opened + self.ctx.config.start_timeout);
+        loop {
+            let wake = self.next_wake(Instant::now());
+            let accepting = self.current.is_some() && self.playback.queued() < MAX_BUFFERED_AUDIO;
+            tokio::select! {
+                message = stream.next() => {
+                    let ended = match message {
+                        None => Some(End::SocketClosed),
+                        Some(Err(e)) => Some(self.on_socket_error(e).await),
+                        Some(Ok(m)) => self.on_message(m).await,
+                    };
+                    if let Some(end) = ended {
+                        return end;
+                    }
+                }
+                Some((turn, event)) = turn_rx.recv(), if accepting => self.on_response(turn, event),
+                _ = sleep_until(start_deadline), if self.writer.is_none() => {
+                    warn!(timeout_secs = self.ctx.config.start_timeout.as_secs(), "no start message; closing");
+                    self.close(1008, "no start message").await;
+                    return End::StartTimeout;
+                }
+                _ = sleep_until(wake.map_or(start_deadline, tokio::time::Instant::from_std)), if wake.is_some() => {}
+            }
+            if let Err(e) = self.pump().await {
+                return End::SocketError(e);
+            }
+        }
+    }
+
+    fn next_wake(&self, now: Instant) -> Option<Instant> {
+        match (
+            self.playback.next_send_at(now),
+            self.playback.next_mark_deadline(),
+        ) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn publish(&self, update: impl FnOnce(&mut LiveState)) {
+        self.live.send_modify(update);
+    }
+
+    fn count_bad(&self, what: &str, detail: &dyn std::fmt::Display) {
+        let mut n = 0;
+        self.publish(|s| {
+            s.bad_messages += 1;
+            n = s.bad_messages;
+        });
+        if n <= BAD_MESSAGES_LOGGED || n % 1000 == 0 {
+            warn!(bad_messages = n, "skipped {what}: {detail}");
+        }
+    }
+
+    async fn on_socket_error(&mut self, e: axum::Error) -> End {
+        use tokio_tungstenite::tungstenite::Error as WsError;
+        let too_big = e
+            .into_inner()
+            .downcast_ref::<WsError>()
+            .map(|inner| matches!(inner, WsError::Capacity(_)));
+        if too_big == Some(true) {
+            warn!(
+                max_bytes = self.ctx.config.max_message_bytes,
+                "message too big; closing"
+            );
+            self.close(1009, "message too big").await;
+            return End::MessageTooBig;
+        }
+        End::SocketError("websocket read failed".into())
+    }
+
+    /// Handles one WebSocket message; `Some` ends the session.
+    async fn on_message(&mut self, message: Message) -> Option<End> {
+        let text = match message {
+            Message::Text(text) => text,
+            Message::Binary(b) => {
+                self.count_bad("binary frame", &format_args!("{} bytes", b.len()));
+                return None;
+            }
+            Message::Close(_) => return Some(End::SocketClosed),
+            Message::Ping(_) | Message::Pong(_) => return None,
+        };
+        if text.len() > self.ctx.config.max_message_bytes {
+            warn!(bytes = text.len(), "message too big; closing");
+            self.close(1009, "message too big").await;
+            return Some(End::MessageTooBig);
+        }
+        let parsed = match media::parse(text.as_str()) {
+            Ok(p) => p,
+            Err(e) => {
+                self.count_bad("message", &e);
+                return None;
+            }
+        };
+        match parsed.message {
+            Inbound::Media(m) => {
+                if self.writer.is_none() {
+                    debug!("media before start; ignored");
+                    return None;
+                }
+                let mut payload = std::mem::take(&mut self.payload);
+                match m.decode_into(&mut payload) {
+                    Ok(()) => self.on_audio(&payload).await,
+                    Err(e) => self.count_bad("media", &e),
+                }
+                self.payload = payload;
+            }
+            Inbound::Start(start) => return self.on_start(*start).await,
+            Inbound::Mark { name } => self.on_mark(&name),
+            Inbound::Dtmf { digit } => {
+                let at_ms = millis(self.opened.elapsed());
+                info!(digit = %digit, "dtmf");
+                self.publish(|s| {
+                    s.push_event(CallEvent::Dtmf {
+                        at_ms,
+                        digit: digit.chars().take(4).collect(),
+                    })
+                });
+            }
+            Inbound::Connected => debug!("connected"),
+            Inbound::Stop => {
+                info!("stop received");
+                self.close(1000, "").await;
+                return Some(End::Stop);
+            }
+        }
+        None
+    }
+
+    async fn on_start(&mut self, start: Start) -> Option<End> {
+        if self.writer.is_some() {
+            warn!("second start message; ignored");
+            return None;
+        }
+        if start.call_sid != self.expected_call_sid {
+            warn!(start_call_sid = %start.call_sid, "start.callSid differs from the call the stream token was issued for; closing");
+            self.close(1008, "callSid does not match the stream").await;
+            return Some(End::WrongCall);
+        }
+        let param = |name: &str| {
+            start
+                .custom_parameters
+                .get(name)
+                .cloned()
+                .unwrap_or_default()
+        };
+        let info = CallInfo {
+            call_sid: start.call_sid.clone(),
+            from: param("From"),
+            to: param("To"),
+            direction: Some(param("Direction"))
+                .filter(|d| !d.is_empty())
+                .unwrap_or_else(|| "inbound".into()),
+            started_at: chrono::Utc::now(),
+        };
+        self.publish(|s| {
+            s.stream_sid = start.stream_sid.clone();
+            s.state = SessionState::Listening;
+        });
+        self._attachment = Some(self.ctx.registry.attach(info, self.live.subscribe()));
+        info!(stream_sid = %start.stream_sid, "stream started");
+        self.writer = Some(OutboundWriter::new(start.stream_sid));
+        None
+    }
+
+    async fn on_audio(&mut self, mulaw: &[u8]) {
+        let barge_in_ms = self.ctx.config.barge_in_min_ms;
+        let answering = self.current.is_some();
+        let mut barge_in = false;
+        let Session {
+            framer,
+            endpointer,
+            endpoint_events,
+            ..
+        } = self;
+        framer.push_mulaw(mulaw, |frame| {
+            if let Some(event) = endpointer.push_frame(frame) {
+                endpoint_events.push(event);
+            }
+            barge_in |=
+                answering && endpointer.in_speech() && endpointer.speech_ms() >= barge_in_ms;
+        });
+        if barge_in {
+            self.barge_in().await;
+        }
+        let mut events = std::mem::take(&mut self.endpoint_events);
+        for event in events.drain(..) {
+            match event {
+                EndpointEvent::SpeechStarted { .. } => debug!("caller speech started"),
+                EndpointEvent::UtteranceEnded(utterance) => self.on_utterance(utterance),
+            }
+        }
+        self.endpoint_events = events;
+    }
+
+    fn on_utterance(&mut self, utterance: Utterance) {
+        if let Some(turn) = &self.current {
+            debug!(
+                turn = turn.id,
+                speech_ms = utterance.speech_ms,
+                "short caller sound while answering; ignored"
+            );
+            return;
+        }
+        let frame = Duration::from_millis(u64::from(FRAME_MS));
+        let frames_since_speech = self
+            .endpointer
+            .frames_seen()
+            .saturating_sub(utterance.last_voiced_frame + 1);
+        let endpoint_wait = frame * u32::try_from(frames_since_speech).unwrap_or(u32::MAX);
+        let utterance_len = frame
+            * u32::try_from(utterance.samples.len() / crate::audio::FRAME_SAMPLES)
+                .unwrap_or(u32::MAX);
+        self.turns_started += 1;
+        let id = self.turns_started;
+        info!(turn = id, speech_ms = utterance.speech_ms, end = ?utterance.end, "caller turn ended");
+        let request = TurnRequest {
+            turn: id,
+            call_sid: self.expected_call_sid.as_str().into(),
+            audio: utterance.samples,
+        };
+        let sink = ResponseSink::new(id, self.turn_tx.clone());
+        let responder = Arc::clone(&self.ctx.responder);
+        let task = tokio::spawn(
+            async move {
+                let result = responder.respond(request, sink.clone()).await;
+                let last = match result {
+                    Ok(()) => ResponseEvent::Finished,
+                    Err(e) => ResponseEvent::Failed(e),
+                };
+                let _ = sink.send(last).await;
+            }
+            .in_current_span(),
+        );
+        self.current = Some(ActiveTurn::new(
+            id,
+            task,
+            Instant::now() - endpoint_wait,
+            endpoint_wait,
+            utterance_len,
+        ));
+        self.publish(|s| {
+            s.state = SessionState::Responding;
+            s.turns = id;
+        });
+    }
+
+    fn on_response(&mut self, turn: u32, event: ResponseEvent) {
+        let Some(current) = self.current.as_mut().filter(|t| t.id == turn) else {
+            return; // from a turn already cancelled
+        };
+        match event {
+            ResponseEvent::Audio(audio) => self.playback.push_audio(audio),
+            ResponseEvent::SegmentEnd { .. } => {
+                let name = current.mark_name(current.segments);
+                current.segments += 1;
+                self.playback.push_mark(name);
+            }
+            ResponseEvent::Finished => current.responder_done = true,
+            ResponseEvent::Failed(reason) => {
+                warn!(turn, reason = %reason, "responder failed");
+                current.responder_done = true;
+            }
+        }
+    }
+
+    fn on_mark(&mut self, name: &str) {
+        match self.playback.on_mark(name, Instant::now()) {
+            MarkEcho::Played => {
+                if let Some(turn) = self.current.as_mut().filter(|t| t.owns_mark(name)) {
+                    turn.segments_heard += 1;
+                }
+                debug!(mark = name, "mark played");
+            }
+            MarkEcho::Cleared => debug!(mark = name, "mark cleared"),
+            MarkEcho::Unknown => debug!(mark = name, "unknown mark; ignored"),
+        }
+    }
+
+    /// The caller spoke over the answer: drop it and listen.
+    async fn barge_in(&mut self) {
+        let Some(mut turn) = self.current.take() else {
+            return;
+        };
+        turn.interrupted = true;
+        let cleared = self.playback.clear(Instant::now());
+        let at_ms = millis(self.opened.elapsed());
+        info!(
+            turn = turn.id,
+            heard_segments = turn.segments_heard,
+            cleared_marks = cleared.len(),
+            "barge-in"
+        );
+        if let Some(writer) = self.writer.as_mut() {
+            let clear = writer.clear();
+            if let Err(e) = send_text(&mut self.sink, clear).await {
+                warn!(error = %e, "cannot send clear");
+            }
+        }
+        let latency = turn.latency();
+        drop(turn); // aborts the responder
+        self.publish(|s| {
+            s.state = SessionState::Listening;
+            s.last_turn = Some(latency);
+            s.push_event(CallEvent::BargeIn {
+                at_ms,
+                turn: s.turns,
+            });
+        });
+    }
+
+    /// Sends whatever the pacing allows now, and finishes the turn when all of
+    /// its audio has been heard.
+    async fn pump(&mut self) -> Result<(), String> {
+        let Some(writer) = self.writer.as_mut() else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        let mut sent = false;
+        while let Some(out) = self.playback.poll(now) {
+            let text = match out {
+                Outbound::Media(frame) => {
+                    if let Some(turn) = self
+                        .current
+                        .as_mut()
+                        .filter(|t| t.first_audio_sent_at.is_none())
+                    {
+                        turn.first_audio_sent_at = Some(now);
+                        self.live.send_modify(|s| s.state = SessionState::Speaking);
+                    }
+                    writer.media(&frame)
+                }
+                Outbound::Mark(name) => writer.mark(&name),
+            };
+            feed_text(&mut self.sink, text).await?;
+            sent = true;
+        }
+        if sent {
+            self.sink.flush().await.map_err(|e| e.to_string())?;
+        }
+        for name in self.playback.expire_overdue_marks(now) {
+            warn!(mark = %name, "mark never came back; assuming it played");
+            if let Some(turn) = self.current.as_mut().filter(|t| t.owns_mark(&name)) {
+                turn.segments_heard += 1;
+            }
+        }
+        let all_heard =
+            self.current.as_ref().is_some_and(|t| t.responder_done) && self.playback.is_idle();
+        if all_heard && let Some(turn) = self.current.take() {
+            let latency = turn.latency();
+            info!(turn = turn.id, voice_to_voice_ms = ?latency.voice_to_voice_ms, segments = turn.segments, "turn played");
+            self.publish(|s| {
+                s.state = SessionState::Listening;
+                s.last_turn = Some(latency);
+            });
+        }
+        Ok(())
+    }
+
+    async fn close(&mut self, code: u16, reason: &'static str) {
+        let frame = CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        };
+        if let Err(e) = self.sink.send(Message::Close(Some(frame))).await {
+            debug!(error = %e, "close frame not sent");
+        }
+    }
+}
+
+fn to_message(text: Bytes) -> Result<Message, String> {
+    Utf8Bytes::try_from(text)
+        .map(Message::Text)
+        .map_err(|e| e.to_string())
+}
+
+async fn feed_text(sink: &mut SplitSink<WebSocket, Message>, text: Bytes) -> Result<(), String> {
+    sink.feed(to_message(text)?)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn send_text(sink: &mut SplitSink<WebSocket, Message>, text: Bytes) -> Result<(), String> {
+    sink.send(to_message(text)?)
+        .await
+        .map_err(|e| e.to_string())
+}

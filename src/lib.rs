@@ -1,5 +1,15 @@
 //! Pronto: a self-hosted phone agent for Twilio Media Streams.
+//!
+//! The path of a call (DESIGN.md §1): `POST /voice` answers with TwiML that
+//! connects a Media Stream to `/stream/{token}`; the upgrade starts one
+//! [`call::session`] task that owns the call, decodes the caller's μ-law audio,
+//! finds the ends of their turns ([`audio::vad`]) and plays back what a
+//! [`call::responder::Responder`] produces.
 
 pub mod audio;
+pub mod call;
+pub mod config;
+pub mod http;
 pub mod redact;
+pub mod server;
 pub mod twilio;

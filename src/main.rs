@@ -1,1 +1,107 @@
-fn main() {}
+//! The `pronto` binary: `pronto` (or `pronto serve`) runs the server.
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use pronto::config::Config;
+use pronto::server::{self, AppState};
+use tracing::{error, info, warn};
+
+#[derive(Parser)]
+#[command(
+    name = "pronto",
+    version,
+    about = "A self-hosted phone agent for Twilio"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+}
+
+/// Exit code for a configuration error.
+const BAD_CONFIG: u8 = 2;
+
+fn main() -> ExitCode {
+    // Read .env before any thread starts: it sets variables that are not set
+    // already, so the real environment wins.
+    let dotenv = dotenvy::dotenv();
+    let cli = Cli::parse();
+    init_tracing();
+    if let Err(e) = &dotenv
+        && !e.not_found()
+    {
+        error!("cannot read .env: {e}");
+        return ExitCode::from(BAD_CONFIG);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => runtime.block_on(serve()),
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+}
+
+async fn serve() -> ExitCode {
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let config = match Config::load(&env) {
+        Ok(c) => c,
+        Err(e) => {
+            error!("configuration: {e}");
+            return ExitCode::from(BAD_CONFIG);
+        }
+    };
+    for w in &config.warnings {
+        warn!("{w}");
+    }
+    if config.deployment.skip_signature {
+        warn!(
+            "!!! TWILIO_SKIP_SIGNATURE=true: Twilio signatures are NOT checked. Anyone who finds this server can place calls into it. Development only. !!!"
+        );
+    }
+    let addr = config.listen_addr();
+    let responder = server::responder_for(&config);
+    let mode = responder.mode();
+    let public = config.deployment.public_base_url.clone();
+    let state = AppState::new(config, responder);
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            error!("cannot listen on {addr}: {e} (set PORT or BIND)");
+            return ExitCode::from(BAD_CONFIG);
+        }
+    };
+    info!(%addr, mode, voice_url = %format!("{public}/voice"), "Pronto is listening");
+    match server::serve(listener, state, server::shutdown_signal()).await {
+        Ok(()) => {
+            info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            error!("server failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! `/health` (open) and `/api/*` (bearer token).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::server::AppState;
+
+fn json_error(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
+}
+
+/// Lets a request through only with `Authorization: Bearer $API_TOKEN`.
+/// Without `API_TOKEN` set, the API is closed and says how to open it.
+pub async fn require_bearer(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Some(expected) = &state.config.deployment.api_token else {
+        return json_error(
+            StatusCode::UNAUTHORIZED,
+            "the API is disabled because API_TOKEN is not set: set API_TOKEN in .env (or the environment) and send it as 'Authorization: Bearer <token>'",
+        );
+    };
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    // Compare digests so that neither the content nor the length of the token
+    // leaks through timing.
+    let matches = presented.is_some_and(|p| {
+        bool::from(
+            Sha256::digest(p.as_bytes()).ct_eq(&Sha256::digest(expected.expose().as_bytes())),
+        )
+    });
+    if !matches {
+        let mut response = json_error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return response;
+    }
+    next.run(req).await
+}
+
+/// `GET /health`: liveness and mode, no token, no phone numbers.
+pub async fn health(State(state): State<Arc<AppState>>) -> Response {
+    let d = &state.config.deployment;
+    Json(json!({
+        "status": if state.draining.load(Ordering::Relaxed) { "draining" } else { "ok" },
+        "version": env!("CARGO_PKG_VERSION"),
+        "mode": state.sessions.responder.mode(),
+        "signature_checks": !d.skip_signature,
+        "active_calls": state.registry.live_count(),
+        "warnings": state.config.warnings,
+    }))
+    .into_response()
+}
+
+/// `GET /api/status`: the calls in progress on this process.
+pub async fn status(State(state): State<Arc<AppState>>) -> Response {
+    let calls = state.registry.snapshot();
+    Json(json!({ "active_calls": calls.len(), "calls": calls })).into_response()
+}
+
+pub async fn not_found() -> Response {
+    json_error(StatusCode::NOT_FOUND, "no such API route")
+}

@@ -1,0 +1,34 @@
+//! The HTTP edge: thin axum handlers that check, parse and hand off.
+
+pub mod api;
+pub mod stream;
+pub mod twilio_request;
+pub mod voice;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::middleware;
+use axum::routing::{get, post};
+
+use crate::server::AppState;
+
+/// Every route Pronto serves.
+pub fn router(state: Arc<AppState>) -> Router {
+    // `layer`, not `route_layer`: unknown /api paths need the token too, so the
+    // API's shape is not visible without it.
+    let api = Router::new()
+        .route("/status", get(api::status))
+        .fallback(api::not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            api::require_bearer,
+        ));
+    Router::new()
+        .route("/voice", post(voice::incoming))
+        .route("/voice/status", post(voice::status))
+        .route("/stream/{token}", get(stream::upgrade))
+        .route("/health", get(api::health))
+        .nest("/api", api)
+        .with_state(state)
+}

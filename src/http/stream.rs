@@ -1,0 +1,72 @@
+//! `GET /stream/{token}`: the Media Streams WebSocket upgrade.
+//!
+//! Checked before upgrading, in this order: no query string (Twilio's stream
+//! URLs have none), the `X-Twilio-Signature` over the `wss://` URL, a genuine
+//! WebSocket request, then the stream token (issued by `/voice`, unexpired,
+//! unused). Any failure is a 403 (Twilio reports error 31920) and one log line.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::{OriginalUri, Path, State, WebSocketUpgrade};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use tracing::warn;
+
+use crate::call::session;
+use crate::http::twilio_request::{SIGNATURE_HEADER, forbidden};
+use crate::server::AppState;
+use crate::twilio::signature::{self, websocket_url};
+
+pub async fn upgrade(
+    State(state): State<Arc<AppState>>,
+    Path(token): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let reject = |reason: &str| {
+        warn!(%reason, "rejected a stream upgrade");
+        forbidden()
+    };
+    if uri.query().is_some() {
+        return reject("the stream URL has a query string");
+    }
+    let deployment = &state.config.deployment;
+    if !deployment.skip_signature {
+        let url = format!(
+            "{}{}",
+            websocket_url(&deployment.public_base_url),
+            uri.path()
+        );
+        let header = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
+        let checked = match &deployment.twilio_auth_token {
+            None => Err("TWILIO_AUTH_TOKEN is not set".to_string()),
+            Some(t) => {
+                signature::validate_websocket(t.expose(), &url, header).map_err(|e| e.to_string())
+            }
+        };
+        if let Err(reason) = checked {
+            return reject(&reason);
+        }
+    }
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let now = SystemTime::now();
+    let verified = match state.tokens.verify(&token, now) {
+        Ok(v) => v,
+        Err(e) => return reject(&e.to_string()),
+    };
+    if let Err(e) = state.replay.redeem(&verified, now) {
+        return reject(&e.to_string());
+    }
+    let limit = state.config.tunables.twilio.max_message_bytes;
+    let ctx = state.sessions.clone();
+    ws.max_message_size(limit)
+        .max_frame_size(limit)
+        .on_failed_upgrade(|e| warn!(error = %e, "stream upgrade failed"))
+        .on_upgrade(move |socket| session::run(socket, verified.call_sid, ctx))
+}

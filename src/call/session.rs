@@ -16,21 +16,22 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, watch};
 use tokio::time::sleep_until;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use crate::audio::FRAME_MS;
 use crate::audio::framer::Framer;
-use crate::audio::vad::{EndpointEvent, Endpointer, EndpointerConfig, Utterance};
-use crate::call::playback::{MarkEcho, Outbound, Playback};
+use crate::audio::vad::{EndpointEvent, Endpointer, EndpointerConfig};
+use crate::call::playback::Playback;
 use crate::call::registry::{Attachment, CallEvent, CallInfo, LiveState, Registry, SessionState};
-use crate::call::responder::{Responder, ResponseEvent, ResponseSink, TurnRequest};
+use crate::call::responder::{Responder, ResponseEvent};
 use crate::call::turn::{ActiveTurn, millis};
 use crate::twilio::media::{self, Inbound, OutboundWriter, Start};
+
+mod hearing;
+mod speaking;
 
 /// Responder audio buffered in the session beyond this is left in the
 /// responder's channel, which slows the responder down instead of growing memory.
@@ -309,200 +310,6 @@ impl Session {
         None
     }
 
-    async fn on_audio(&mut self, mulaw: &[u8]) {
-        let barge_in_ms = self.ctx.config.barge_in_min_ms;
-        let answering = self.current.is_some();
-        let mut barge_in = false;
-        let Session {
-            framer,
-            endpointer,
-            endpoint_events,
-            ..
-        } = self;
-        framer.push_mulaw(mulaw, |frame| {
-            if let Some(event) = endpointer.push_frame(frame) {
-                endpoint_events.push(event);
-            }
-            barge_in |=
-                answering && endpointer.in_speech() && endpointer.speech_ms() >= barge_in_ms;
-        });
-        if barge_in {
-            self.barge_in().await;
-        }
-        let mut events = std::mem::take(&mut self.endpoint_events);
-        for event in events.drain(..) {
-            match event {
-                EndpointEvent::SpeechStarted { .. } => debug!("caller speech started"),
-                EndpointEvent::UtteranceEnded(utterance) => self.on_utterance(utterance),
-            }
-        }
-        self.endpoint_events = events;
-    }
-
-    fn on_utterance(&mut self, utterance: Utterance) {
-        if let Some(turn) = &self.current {
-            debug!(
-                turn = turn.id,
-                speech_ms = utterance.speech_ms,
-                "short caller sound while answering; ignored"
-            );
-            return;
-        }
-        let frame = Duration::from_millis(u64::from(FRAME_MS));
-        let frames_since_speech = self
-            .endpointer
-            .frames_seen()
-            .saturating_sub(utterance.last_voiced_frame + 1);
-        let endpoint_wait = frame * u32::try_from(frames_since_speech).unwrap_or(u32::MAX);
-        let utterance_len = frame
-            * u32::try_from(utterance.samples.len() / crate::audio::FRAME_SAMPLES)
-                .unwrap_or(u32::MAX);
-        self.turns_started += 1;
-        let id = self.turns_started;
-        info!(turn = id, speech_ms = utterance.speech_ms, end = ?utterance.end, "caller turn ended");
-        let request = TurnRequest {
-            turn: id,
-            call_sid: self.expected_call_sid.as_str().into(),
-            audio: utterance.samples,
-        };
-        let sink = ResponseSink::new(id, self.turn_tx.clone());
-        let responder = Arc::clone(&self.ctx.responder);
-        let task = tokio::spawn(
-            async move {
-                let result = responder.respond(request, sink.clone()).await;
-                let last = match result {
-                    Ok(()) => ResponseEvent::Finished,
-                    Err(e) => ResponseEvent::Failed(e),
-                };
-                let _ = sink.send(last).await;
-            }
-            .in_current_span(),
-        );
-        self.current = Some(ActiveTurn::new(
-            id,
-            task,
-            Instant::now() - endpoint_wait,
-            endpoint_wait,
-            utterance_len,
-        ));
-        self.publish(|s| {
-            s.state = SessionState::Responding;
-            s.turns = id;
-        });
-    }
-
-    fn on_response(&mut self, turn: u32, event: ResponseEvent) {
-        let Some(current) = self.current.as_mut().filter(|t| t.id == turn) else {
-            return; // from a turn already cancelled
-        };
-        match event {
-            ResponseEvent::Audio(audio) => self.playback.push_audio(audio),
-            ResponseEvent::SegmentEnd { .. } => {
-                let name = current.mark_name(current.segments);
-                current.segments += 1;
-                self.playback.push_mark(name);
-            }
-            ResponseEvent::Finished => current.responder_done = true,
-            ResponseEvent::Failed(reason) => {
-                warn!(turn, reason = %reason, "responder failed");
-                current.responder_done = true;
-            }
-        }
-    }
-
-    fn on_mark(&mut self, name: &str) {
-        match self.playback.on_mark(name, Instant::now()) {
-            MarkEcho::Played => {
-                if let Some(turn) = self.current.as_mut().filter(|t| t.owns_mark(name)) {
-                    turn.segments_heard += 1;
-                }
-                debug!(mark = name, "mark played");
-            }
-            MarkEcho::Cleared => debug!(mark = name, "mark cleared"),
-            MarkEcho::Unknown => debug!(mark = name, "unknown mark; ignored"),
-        }
-    }
-
-    /// The caller spoke over the answer: drop it and listen.
-    async fn barge_in(&mut self) {
-        let Some(mut turn) = self.current.take() else {
-            return;
-        };
-        turn.interrupted = true;
-        let cleared = self.playback.clear(Instant::now());
-        let at_ms = millis(self.opened.elapsed());
-        info!(
-            turn = turn.id,
-            heard_segments = turn.segments_heard,
-            cleared_marks = cleared.len(),
-            "barge-in"
-        );
-        if let Some(writer) = self.writer.as_mut() {
-            let clear = writer.clear();
-            if let Err(e) = send_text(&mut self.sink, clear).await {
-                warn!(error = %e, "cannot send clear");
-            }
-        }
-        let latency = turn.latency();
-        drop(turn); // aborts the responder
-        self.publish(|s| {
-            s.state = SessionState::Listening;
-            s.last_turn = Some(latency);
-            s.push_event(CallEvent::BargeIn {
-                at_ms,
-                turn: s.turns,
-            });
-        });
-    }
-
-    /// Sends whatever the pacing allows now, and finishes the turn when all of
-    /// its audio has been heard.
-    async fn pump(&mut self) -> Result<(), String> {
-        let Some(writer) = self.writer.as_mut() else {
-            return Ok(());
-        };
-        let now = Instant::now();
-        let mut sent = false;
-        while let Some(out) = self.playback.poll(now) {
-            let text = match out {
-                Outbound::Media(frame) => {
-                    if let Some(turn) = self
-                        .current
-                        .as_mut()
-                        .filter(|t| t.first_audio_sent_at.is_none())
-                    {
-                        turn.first_audio_sent_at = Some(now);
-                        self.live.send_modify(|s| s.state = SessionState::Speaking);
-                    }
-                    writer.media(&frame)
-                }
-                Outbound::Mark(name) => writer.mark(&name),
-            };
-            feed_text(&mut self.sink, text).await?;
-            sent = true;
-        }
-        if sent {
-            self.sink.flush().await.map_err(|e| e.to_string())?;
-        }
-        for name in self.playback.expire_overdue_marks(now) {
-            warn!(mark = %name, "mark never came back; assuming it played");
-            if let Some(turn) = self.current.as_mut().filter(|t| t.owns_mark(&name)) {
-                turn.segments_heard += 1;
-            }
-        }
-        let all_heard =
-            self.current.as_ref().is_some_and(|t| t.responder_done) && self.playback.is_idle();
-        if all_heard && let Some(turn) = self.current.take() {
-            let latency = turn.latency();
-            info!(turn = turn.id, voice_to_voice_ms = ?latency.voice_to_voice_ms, segments = turn.segments, "turn played");
-            self.publish(|s| {
-                s.state = SessionState::Listening;
-                s.last_turn = Some(latency);
-            });
-        }
-        Ok(())
-    }
-
     async fn close(&mut self, code: u16, reason: &'static str) {
         let frame = CloseFrame {
             code,
@@ -512,22 +319,4 @@ impl Session {
             debug!(error = %e, "close frame not sent");
         }
     }
-}
-
-fn to_message(text: Bytes) -> Result<Message, String> {
-    Utf8Bytes::try_from(text)
-        .map(Message::Text)
-        .map_err(|e| e.to_string())
-}
-
-async fn feed_text(sink: &mut SplitSink<WebSocket, Message>, text: Bytes) -> Result<(), String> {
-    sink.feed(to_message(text)?)
-        .await
-        .map_err(|e| e.to_string())
-}
-
-async fn send_text(sink: &mut SplitSink<WebSocket, Message>, text: Bytes) -> Result<(), String> {
-    sink.send(to_message(text)?)
-        .await
-        .map_err(|e| e.to_string())
 }

@@ -1,0 +1,115 @@
+use super::*;
+
+fn info(sid: &str) -> CallInfo {
+    CallInfo {
+        call_sid: sid.into(),
+        from: "+14155551234".into(),
+        to: "+18005550000".into(),
+        direction: "inbound".into(),
+        started_at: Utc::now(),
+    }
+}
+
+const TTL: Duration = Duration::from_secs(60);
+
+#[test]
+fn the_cap_counts_pending_and_live_calls() {
+    let r = Registry::default();
+    assert_eq!(r.reserve(info("CA1"), 2, TTL), Ok(()));
+    assert_eq!(
+        r.reserve(info("CA1"), 2, TTL),
+        Ok(()),
+        "a webhook retry is the same call"
+    );
+    assert_eq!(r.reserve(info("CA2"), 2, TTL), Ok(()));
+    assert_eq!(r.reserve(info("CA3"), 2, TTL), Err(Busy));
+    let (_tx, rx) = watch::channel(LiveState::default());
+    let guard = r.attach(info("CA1"), rx);
+    assert_eq!((r.len(), r.live_count()), (2, 1));
+    drop(guard);
+    assert_eq!((r.len(), r.live_count()), (1, 0));
+    assert_eq!(r.reserve(info("CA3"), 2, TTL), Ok(()));
+}
+
+#[test]
+fn pending_calls_lapse_with_their_token() {
+    let r = Registry::default();
+    r.reserve(info("CA1"), 1, Duration::ZERO).expect("room");
+    assert_eq!(r.len(), 0);
+    assert_eq!(r.reserve(info("CA2"), 1, TTL), Ok(()));
+}
+
+#[test]
+fn snapshots_mask_numbers_and_show_live_state() {
+    let r = Registry::default();
+    let (tx, rx) = watch::channel(LiveState::default());
+    let _guard = r.attach(info("CA9"), rx);
+    tx.send_modify(|s| {
+        s.stream_sid = "MZ1".into();
+        s.state = SessionState::Speaking;
+        s.turns = 2;
+    });
+    let snap = r.snapshot();
+    assert_eq!(snap.len(), 1);
+    assert_eq!(snap[0].from, "+*******1234");
+    assert_eq!(snap[0].to, "+*******0000");
+    assert_eq!(snap[0].stream_sid.as_deref(), Some("MZ1"));
+    assert_eq!((snap[0].state, snap[0].turns), (SessionState::Speaking, 2));
+    let json = serde_json::to_string(&snap).expect("serializes");
+    assert!(!json.contains("4155551234"));
+}
+
+#[test]
+fn status_callbacks_are_idempotent_and_order_independent() {
+    let r = Registry::default();
+    let (_tx, rx) = watch::channel(LiveState::default());
+    let _guard = r.attach(info("CA1"), rx);
+    assert_eq!(
+        r.apply_status("CA1", Some(2), "in-progress"),
+        StatusOutcome::Applied
+    );
+    assert_eq!(
+        r.apply_status("CA1", Some(1), "ringing"),
+        StatusOutcome::Stale
+    );
+    assert_eq!(
+        r.apply_status("CA1", Some(2), "in-progress"),
+        StatusOutcome::Duplicate
+    );
+    assert_eq!(r.snapshot()[0].call_status.as_deref(), Some("in-progress"));
+    assert_eq!(
+        r.apply_status("CA1", Some(3), "completed"),
+        StatusOutcome::Applied
+    );
+    assert_eq!(
+        r.snapshot()[0].call_status.as_deref(),
+        Some("completed"),
+        "live until the stream ends"
+    );
+    assert_eq!(
+        r.apply_status("CA404", Some(0), "ringing"),
+        StatusOutcome::Unknown
+    );
+}
+
+#[test]
+fn a_call_that_ends_before_its_stream_leaves() {
+    let r = Registry::default();
+    r.reserve(info("CA1"), 5, TTL).expect("room");
+    assert_eq!(
+        r.apply_status("CA1", Some(0), "completed"),
+        StatusOutcome::Applied
+    );
+    assert!(r.is_empty());
+}
+
+#[test]
+fn a_replaced_stream_does_not_remove_its_successor() {
+    let r = Registry::default();
+    let (_a, rx_a) = watch::channel(LiveState::default());
+    let (_b, rx_b) = watch::channel(LiveState::default());
+    let first = r.attach(info("CA1"), rx_a);
+    let _second = r.attach(info("CA1"), rx_b);
+    drop(first);
+    assert_eq!(r.live_count(), 1);
+}

@@ -1,0 +1,148 @@
+//! Talking to the caller: the responder's audio into the paced playback queue,
+//! marks back from Twilio, barge-in, and the end of a turn once it was heard.
+
+use std::time::Instant;
+
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
+use bytes::Bytes;
+use futures_util::SinkExt;
+use futures_util::stream::SplitSink;
+use tracing::{debug, info, warn};
+
+use super::Session;
+use crate::call::playback::{MarkEcho, Outbound};
+use crate::call::registry::{CallEvent, SessionState};
+use crate::call::responder::ResponseEvent;
+use crate::call::turn::millis;
+
+impl Session {
+    pub(super) fn on_response(&mut self, turn: u32, event: ResponseEvent) {
+        let Some(current) = self.current.as_mut().filter(|t| t.id == turn) else {
+            return; // from a turn already cancelled
+        };
+        match event {
+            ResponseEvent::Audio(audio) => self.playback.push_audio(audio),
+            ResponseEvent::SegmentEnd { .. } => {
+                let name = current.mark_name(current.segments);
+                current.segments += 1;
+                self.playback.push_mark(name);
+            }
+            ResponseEvent::Finished => current.responder_done = true,
+            ResponseEvent::Failed(reason) => {
+                warn!(turn, reason = %reason, "responder failed");
+                current.responder_done = true;
+            }
+        }
+    }
+
+    pub(super) fn on_mark(&mut self, name: &str) {
+        match self.playback.on_mark(name, Instant::now()) {
+            MarkEcho::Played => {
+                if let Some(turn) = self.current.as_mut().filter(|t| t.owns_mark(name)) {
+                    turn.segments_heard += 1;
+                }
+                debug!(mark = name, "mark played");
+            }
+            MarkEcho::Cleared => debug!(mark = name, "mark cleared"),
+            MarkEcho::Unknown => debug!(mark = name, "unknown mark; ignored"),
+        }
+    }
+
+    /// The caller spoke over the answer: drop it and listen.
+    pub(super) async fn barge_in(&mut self) {
+        let Some(mut turn) = self.current.take() else {
+            return;
+        };
+        turn.interrupted = true;
+        let cleared = self.playback.clear(Instant::now());
+        let at_ms = millis(self.opened.elapsed());
+        info!(
+            turn = turn.id,
+            heard_segments = turn.segments_heard,
+            cleared_marks = cleared.len(),
+            "barge-in"
+        );
+        if let Some(writer) = self.writer.as_mut() {
+            let clear = writer.clear();
+            if let Err(e) = send_text(&mut self.sink, clear).await {
+                warn!(error = %e, "cannot send clear");
+            }
+        }
+        let latency = turn.latency();
+        drop(turn); // aborts the responder
+        self.publish(|s| {
+            s.state = SessionState::Listening;
+            s.last_turn = Some(latency);
+            s.push_event(CallEvent::BargeIn {
+                at_ms,
+                turn: s.turns,
+            });
+        });
+    }
+
+    /// Sends whatever the pacing allows now, and finishes the turn when all of
+    /// its audio has been heard.
+    pub(super) async fn pump(&mut self) -> Result<(), String> {
+        let Some(writer) = self.writer.as_mut() else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        let mut sent = false;
+        while let Some(out) = self.playback.poll(now) {
+            let text = match out {
+                Outbound::Media(frame) => {
+                    if let Some(turn) = self
+                        .current
+                        .as_mut()
+                        .filter(|t| t.first_audio_sent_at.is_none())
+                    {
+                        turn.first_audio_sent_at = Some(now);
+                        self.live.send_modify(|s| s.state = SessionState::Speaking);
+                    }
+                    writer.media(&frame)
+                }
+                Outbound::Mark(name) => writer.mark(&name),
+            };
+            feed_text(&mut self.sink, text).await?;
+            sent = true;
+        }
+        if sent {
+            self.sink.flush().await.map_err(|e| e.to_string())?;
+        }
+        for name in self.playback.expire_overdue_marks(now) {
+            warn!(mark = %name, "mark never came back; assuming it played");
+            if let Some(turn) = self.current.as_mut().filter(|t| t.owns_mark(&name)) {
+                turn.segments_heard += 1;
+            }
+        }
+        let all_heard =
+            self.current.as_ref().is_some_and(|t| t.responder_done) && self.playback.is_idle();
+        if all_heard && let Some(turn) = self.current.take() {
+            let latency = turn.latency();
+            info!(turn = turn.id, voice_to_voice_ms = ?latency.voice_to_voice_ms, segments = turn.segments, "turn played");
+            self.publish(|s| {
+                s.state = SessionState::Listening;
+                s.last_turn = Some(latency);
+            });
+        }
+        Ok(())
+    }
+}
+
+fn to_message(text: Bytes) -> Result<Message, String> {
+    Utf8Bytes::try_from(text)
+        .map(Message::Text)
+        .map_err(|e| e.to_string())
+}
+
+async fn feed_text(sink: &mut SplitSink<WebSocket, Message>, text: Bytes) -> Result<(), String> {
+    sink.feed(to_message(text)?)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn send_text(sink: &mut SplitSink<WebSocket, Message>, text: Bytes) -> Result<(), String> {
+    sink.send(to_message(text)?)
+        .await
+        .map_err(|e| e.to_string())
+}

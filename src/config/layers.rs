@@ -1,0 +1,119 @@
+//! The TOML layers of the configuration: the built-in defaults, the user's
+//! file and `PRONTO_<SECTION>_<KEY>` variables, merged key by key. The
+//! defaults are the schema: unknown keys and values of the wrong type are
+//! errors, so a typo never passes silently.
+
+use std::collections::HashMap;
+
+use toml::{Table, Value};
+
+use super::{ConfigError, err};
+
+pub(super) fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+pub(super) fn set(table: &mut Table, section: &str, key: &str, value: Value) {
+    if let Some(Value::Table(t)) = table.get_mut(section) {
+        t.insert(key.to_string(), value);
+    }
+}
+
+/// Copies the user's values over the defaults, refusing unknown keys and values
+/// of the wrong type.
+pub(super) fn overlay_file(
+    defaults: &mut Table,
+    user: Table,
+    path: &str,
+) -> Result<(), ConfigError> {
+    for (section, value) in user {
+        let Some(Value::Table(known)) = defaults.get_mut(&section) else {
+            return err(format!("{path}: unknown section [{section}]"));
+        };
+        let Value::Table(values) = value else {
+            return err(format!("{path}: {section} must be a [section]"));
+        };
+        for (key, value) in values {
+            let Some(default) = known.get(&key) else {
+                return err(format!("{path}: unknown key {section}.{key}"));
+            };
+            let value = same_type(default, value).ok_or_else(|| {
+                ConfigError(format!(
+                    "{path}: {section}.{key} must be {}",
+                    type_name(default)
+                ))
+            })?;
+            known.insert(key, value);
+        }
+    }
+    Ok(())
+}
+
+/// `PRONTO_<SECTION>_<KEY>` overrides for every key the defaults have.
+pub(super) fn overlay_env(
+    table: &mut Table,
+    env: &HashMap<String, String>,
+    warnings: &mut Vec<String>,
+) -> Result<(), ConfigError> {
+    let mut known_vars = vec!["PRONTO_CONFIG".to_string()];
+    for (section, values) in table.iter_mut() {
+        let Value::Table(values) = values else {
+            continue;
+        };
+        for (key, default) in values.iter_mut() {
+            let var = format!("PRONTO_{}_{}", section.to_uppercase(), key.to_uppercase());
+            if let Some(raw) = env.get(&var) {
+                *default = parse_like(default, raw).ok_or_else(|| {
+                    ConfigError(format!("{var}={raw}: must be {}", type_name(default)))
+                })?;
+            }
+            known_vars.push(var);
+        }
+    }
+    let mut unknown: Vec<&String> = env
+        .keys()
+        .filter(|k| k.starts_with("PRONTO_") && !known_vars.contains(k))
+        .collect();
+    unknown.sort();
+    for var in unknown {
+        warnings.push(format!("{var} is not a Pronto setting and is ignored"));
+    }
+    Ok(())
+}
+
+fn same_type(default: &Value, value: Value) -> Option<Value> {
+    match (default, value) {
+        (Value::Float(_), Value::Integer(i)) => Some(Value::Float(i as f64)),
+        (d, v) if std::mem::discriminant(d) == std::mem::discriminant(&v) => Some(v),
+        _ => None,
+    }
+}
+
+fn parse_like(default: &Value, raw: &str) -> Option<Value> {
+    let raw = raw.trim();
+    match default {
+        Value::Integer(_) => raw.parse().ok().map(Value::Integer),
+        Value::Float(_) => raw.parse().ok().map(Value::Float),
+        Value::Boolean(_) => parse_bool(raw).map(Value::Boolean),
+        Value::String(_) => Some(Value::String(raw.to_string())),
+        _ => None,
+    }
+}
+
+pub(super) fn parse_bool(raw: &str) -> Option<bool> {
+    match raw.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" | "" => Some(false),
+        _ => None,
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Integer(_) => "a whole number",
+        Value::Float(_) => "a number",
+        Value::Boolean(_) => "true or false",
+        Value::String(_) => "a string",
+        _ => "a value of the documented type",
+    }
+}

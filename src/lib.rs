@@ -2,4 +2,5 @@
 
 pub mod audio;
 pub mod redact;
+pub mod sim;
 pub mod twilio;

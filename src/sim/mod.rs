@@ -24,15 +24,26 @@
 //! moment the WebSocket upgrade succeeded; `connected` and `start` follow at
 //! once). Events before it, such as the webhook answer, have negative times.
 
+mod call;
+pub mod cli;
 mod codec;
+mod event;
 mod level;
 mod line;
 pub mod player;
 pub mod protocol;
+mod report;
+mod script;
+mod session;
+mod shared;
 mod twiml;
 mod webhook;
 
+pub use call::{Call, SignatureHeader, StreamOptions};
+pub use event::{CloseInfo, Closer, Event, TimedEvent};
 pub use protocol::ProtocolError;
+pub use report::{Report, Turn};
+pub use script::{Script, load_wav_8k, run};
 pub use twiml::{Twiml, TwimlError, parse_twiml};
 pub use webhook::{VoiceAnswer, map_stream_url, post_voice, voice_params};
 

@@ -69,7 +69,8 @@ pub enum Closer {
 pub struct CloseInfo {
     pub by: Closer,
     /// Close code (1000 normal, 1008 policy violation, 1009 too big, …);
-    /// `None` when the connection ended without a close frame.
+    /// `None` when the connection ended without a close frame, or when the
+    /// simulator gave up on a server that stopped reading (see `reason`).
     pub code: Option<u16>,
     pub reason: String,
     /// Audio the server had sent that was still queued, never heard: a server

@@ -30,6 +30,8 @@ mod codec;
 mod event;
 mod level;
 mod line;
+#[cfg(test)]
+mod loopback_tests;
 pub mod player;
 pub mod protocol;
 mod report;

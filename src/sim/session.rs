@@ -13,18 +13,20 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::MissedTickBehavior;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use super::codec::{self, FRAME_MS};
+use super::codec::FRAME_MS;
 use super::event::{CloseInfo, Closer, Event};
-use super::level::{self, Heard, HeardTracker};
+use super::level::HeardTracker;
 use super::line::{Frame, Line};
 use super::player::Player;
-use super::protocol::{ProtocolError, ServerMessage, TwilioWriter, parse_server_message};
+use super::protocol::TwilioWriter;
 use super::shared::Shared;
+
+mod inbound;
 
 pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -33,6 +35,9 @@ const FRAME: Duration = Duration::from_millis(FRAME_MS);
 const BURST_GAP: Duration = Duration::from_millis(200);
 /// How long to wait for the server's answer to our close frame.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
+/// A write that takes this long means the server stopped reading (its TCP
+/// window is full): the call is given up rather than hanging the test.
+const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 /// Protocol errors recorded as events; later ones are dropped, as Twilio
 /// only warns once per stream anyway.
 const MAX_PROTOCOL_EVENTS: usize = 200;
@@ -83,6 +88,8 @@ pub(crate) struct Session {
     fast: bool,
     /// The socket can still be written to.
     open: bool,
+    /// The server stopped reading: end the session.
+    stalled: bool,
     discard_reported: bool,
     protocol_errors: usize,
 }
@@ -112,6 +119,7 @@ impl Session {
             burst: None,
             fast,
             open: true,
+            stalled: false,
             discard_reported: false,
             protocol_errors: 0,
         }
@@ -161,6 +169,9 @@ impl Session {
                     }
                 }
             }
+            if self.stalled {
+                break;
+            }
         }
         self.close_burst();
         self.shared.update(|s| s.ended = true);
@@ -176,11 +187,23 @@ impl Session {
         if !self.open {
             return false;
         }
-        match self.sink.send(message).await {
-            Ok(()) => true,
-            Err(e) => {
+        match tokio::time::timeout(SEND_TIMEOUT, self.sink.send(message)).await {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
                 tracing::debug!(error = %e, "simulator: send failed");
                 self.open = false;
+                false
+            }
+            Err(_) => {
+                self.open = false;
+                self.stalled = true;
+                let info = CloseInfo {
+                    by: Closer::Simulator,
+                    code: None,
+                    reason: format!("the server stopped reading for {SEND_TIMEOUT:?}"),
+                    unplayed_ms: (self.player.queued_bytes() / 8) as u64,
+                };
+                self.shared.record(Instant::now(), Event::Closed(info));
                 false
             }
         }
@@ -228,27 +251,6 @@ impl Session {
         }
     }
 
-    async fn play(&mut self, now: Instant) {
-        let played = self.player.tick();
-        for name in played.marks {
-            self.echo_mark(name, false).await;
-        }
-        let pcm = codec::decode(&played.frame);
-        let change = self.heard.frame(level::is_audible(&pcm), now);
-        let busy = !self.player.is_idle();
-        self.shared.update(|s| {
-            s.heard.extend_from_slice(&pcm);
-            if busy {
-                s.last_busy = now;
-            }
-            match change {
-                Some(Heard::Start) => s.push(now, Event::AudioHeardStart),
-                Some(Heard::End(at)) => s.push(at, Event::AudioHeardEnd),
-                None => {}
-            }
-        });
-    }
-
     async fn send_frame(&mut self, frame: Frame) {
         let timestamp = self.line.timestamp(self.elapsed_ms(Instant::now()));
         let text = self.writer.media(timestamp, &frame.mulaw);
@@ -275,14 +277,6 @@ impl Session {
         if self.send(Message::text(text)).await {
             self.shared
                 .record(Instant::now(), Event::DtmfSent { digit });
-        }
-    }
-
-    async fn echo_mark(&mut self, name: String, cleared: bool) {
-        let text = self.writer.mark(&name);
-        if self.send(Message::text(text)).await {
-            self.shared
-                .record(Instant::now(), Event::MarkEchoed { name, cleared });
         }
     }
 
@@ -314,135 +308,6 @@ impl Session {
         }
     }
 
-    /// Handles what the socket yielded; false once the connection is over.
-    async fn on_incoming(&mut self, incoming: Option<Result<Message, tungstenite::Error>>) -> bool {
-        match incoming {
-            Some(Ok(Message::Text(text))) => {
-                self.on_text(text.as_str()).await;
-                true
-            }
-            Some(Ok(Message::Binary(bytes))) => {
-                self.protocol_error(ProtocolError::BinaryFrame { len: bytes.len() });
-                true
-            }
-            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => true,
-            Some(Ok(Message::Close(frame))) => {
-                let (code, reason) = match frame {
-                    Some(f) => (Some(u16::from(f.code)), f.reason.to_string()),
-                    None => (None, String::new()),
-                };
-                self.server_closed(code, reason);
-                // Let tungstenite send its close reply and see the socket end.
-                let _ = tokio::time::timeout(CLOSE_WAIT, async {
-                    while let Some(Ok(_)) = self.stream.next().await {}
-                })
-                .await;
-                false
-            }
-            Some(Err(e)) => {
-                self.server_closed(None, format!("connection error: {e}"));
-                false
-            }
-            None => {
-                self.server_closed(None, "connection ended without a close frame".into());
-                false
-            }
-        }
-    }
-
-    fn server_closed(&mut self, code: Option<u16>, reason: String) {
-        self.open = false;
-        let info = CloseInfo {
-            by: Closer::Server,
-            code,
-            reason,
-            unplayed_ms: (self.player.queued_bytes() / 8) as u64,
-        };
-        self.close_burst();
-        self.shared.record(Instant::now(), Event::Closed(info));
-    }
-
-    async fn on_text(&mut self, text: &str) {
-        let now = Instant::now();
-        match parse_server_message(text, self.writer.stream_sid()) {
-            Ok(ServerMessage::Media { mulaw }) => {
-                self.add_to_burst(now, mulaw.len());
-                let discarded = self.player.push_media(&mulaw);
-                let report = discarded > 0 && !self.discard_reported;
-                self.discard_reported |= report;
-                self.shared.update(|s| {
-                    s.last_busy = now;
-                    if report {
-                        let bytes = discarded as u64;
-                        s.push(now, Event::MediaDiscarded { bytes });
-                    }
-                });
-            }
-            Ok(ServerMessage::Mark { name }) => {
-                self.shared.update(|s| {
-                    s.last_busy = now;
-                    s.push(now, Event::MarkReceived { name: name.clone() });
-                });
-                if let Some(name) = self.player.push_mark(name) {
-                    self.echo_mark(name, false).await;
-                }
-            }
-            Ok(ServerMessage::Clear) => {
-                let cleared = self.player.clear();
-                let dropped_ms = (cleared.dropped_bytes / 8) as u64;
-                self.shared.update(|s| {
-                    s.last_busy = now;
-                    s.push(now, Event::ClearReceived { dropped_ms });
-                });
-                for name in cleared.marks {
-                    self.echo_mark(name, true).await;
-                }
-            }
-            Err(e) => self.protocol_error(e),
-        }
-    }
-
-    fn protocol_error(&mut self, error: ProtocolError) {
-        self.protocol_errors += 1;
-        if self.protocol_errors <= MAX_PROTOCOL_EVENTS {
-            self.shared
-                .record(Instant::now(), Event::ProtocolError(error));
-        }
-    }
-
-    fn add_to_burst(&mut self, now: Instant, bytes: usize) {
-        match &mut self.burst {
-            Some(b) if now - b.last < BURST_GAP => {
-                b.last = now;
-                b.messages += 1;
-                b.bytes += bytes as u64;
-            }
-            _ => {
-                self.close_burst();
-                self.burst = Some(Burst {
-                    first: now,
-                    last: now,
-                    messages: 1,
-                    bytes: bytes as u64,
-                });
-            }
-        }
-    }
-
-    fn close_burst(&mut self) {
-        if let Some(b) = self.burst.take() {
-            self.shared.update(|s| {
-                let until_ms = super::shared::signed_ms(s.origin, b.last);
-                let event = Event::MediaReceived {
-                    messages: b.messages,
-                    bytes: b.bytes,
-                    until_ms,
-                };
-                s.push(b.first, event);
-            });
-        }
-    }
-
     /// The caller hangs up: `stop`, then a normal close, as Twilio does.
     async fn hang_up(&mut self) {
         if !self.open {
@@ -458,6 +323,9 @@ impl Session {
             reason: "".into(),
         }));
         self.send(close).await;
+        if self.stalled {
+            return;
+        }
         self.open = false;
         self.close_burst();
         let info = CloseInfo {

@@ -237,11 +237,14 @@ impl Call {
     }
 
     /// Waits until the server's side has been quiet for `quiet`: nothing
-    /// queued, no mark pending, no message received.
+    /// queued, no mark pending, no message received. Quiet before this call
+    /// does not count (a server still thinking about the last utterance is
+    /// quiet too), so this always waits at least `quiet`.
     pub async fn wait_quiet(&self, quiet: Duration, timeout: Duration) -> Result<(), SimError> {
+        let called = Instant::now();
         self.shared
             .wait_until(timeout, "waiting for the server to be quiet", |s| {
-                (s.last_busy.elapsed() >= quiet).then_some(())
+                (s.last_busy.max(called).elapsed() >= quiet).then_some(())
             })
             .await
     }

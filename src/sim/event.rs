@@ -8,26 +8,42 @@ use super::protocol::ProtocolError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// The voice webhook answered (before the stream, so a negative time).
-    WebhookAnswered { status: u16 },
+    WebhookAnswered {
+        /// HTTP status of the answer.
+        status: u16,
+    },
     /// The WebSocket upgrade succeeded: the stream starts (time 0).
     StreamConnected,
     /// `start` was sent (announcing this `streamSid` and `callSid`).
     StartSent {
+        /// The `streamSid` every later message must carry.
         stream_sid: String,
+        /// The `callSid` claimed (differs from the call's in forgery tests).
         call_sid: String,
     },
     /// The first audible frame of caller turn N was sent.
-    SpeechStart { turn: usize },
+    SpeechStart {
+        /// 1-based caller turn.
+        turn: usize,
+    },
     /// The last audible frame of caller turn N was sent: the caller stopped
     /// speaking. Voice-to-voice latency is measured from here.
-    SpeechEnd { turn: usize },
+    SpeechEnd {
+        /// 1-based caller turn.
+        turn: usize,
+    },
     /// A `dtmf` message was sent.
-    DtmfSent { digit: char },
+    DtmfSent {
+        /// The key pressed.
+        digit: char,
+    },
     /// The server sent audio: one event per burst (messages received with
     /// gaps under 200 ms), stamped at the burst's first message and emitted
     /// when it ends.
     MediaReceived {
+        /// `media` messages in the burst.
         messages: u64,
+        /// μ-law bytes in the burst (8 per millisecond of audio).
         bytes: u64,
         /// Time of the burst's last message.
         until_ms: i64,
@@ -39,14 +55,28 @@ pub enum Event {
     /// emitted once 200 ms of quiet have confirmed it.
     AudioHeardEnd,
     /// The server sent a mark.
-    MarkReceived { name: String },
+    MarkReceived {
+        /// The mark's name.
+        name: String,
+    },
     /// A mark was echoed to the server: playback reached it, or `clear`
     /// dropped its audio (`cleared`), or nothing was queued.
-    MarkEchoed { name: String, cleared: bool },
+    MarkEchoed {
+        /// The mark's name.
+        name: String,
+        /// Echoed because `clear` dropped its audio, which was not heard.
+        cleared: bool,
+    },
     /// The server sent `clear`; this much queued audio was dropped.
-    ClearReceived { dropped_ms: u64 },
+    ClearReceived {
+        /// Queued audio dropped, never heard.
+        dropped_ms: u64,
+    },
     /// Queued audio exceeded ten minutes; the excess was discarded (31931).
-    MediaDiscarded { bytes: u64 },
+    MediaDiscarded {
+        /// μ-law bytes discarded by the first overflow (reported once).
+        bytes: u64,
+    },
     /// The server sent something Twilio would have dropped (31950/31951).
     ProtocolError(ProtocolError),
     /// `stop` was sent: the caller hung up.
@@ -67,11 +97,13 @@ pub enum Closer {
 /// How the WebSocket ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloseInfo {
+    /// Who closed.
     pub by: Closer,
     /// Close code (1000 normal, 1008 policy violation, 1009 too big, …);
     /// `None` when the connection ended without a close frame, or when the
     /// simulator gave up on a server that stopped reading (see `reason`).
     pub code: Option<u16>,
+    /// The close frame's reason, or what went wrong without one.
     pub reason: String,
     /// Audio the server had sent that was still queued, never heard: a server
     /// that closes right after its goodbye cuts it off.
@@ -81,7 +113,9 @@ pub struct CloseInfo {
 /// An [`Event`] and when it happened, in ms since the stream started.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TimedEvent {
+    /// Milliseconds since the stream started; negative before it.
     pub at_ms: i64,
+    /// What happened.
     pub event: Event,
 }
 

@@ -375,3 +375,42 @@ async fn fast_speech_gets_a_reply_and_a_voice_to_voice_time() {
         .count();
     assert!(media >= 30);
 }
+
+#[tokio::test]
+async fn a_scripted_real_time_call_measures_the_reply_and_hangs_up_by_itself() {
+    let (cfg, _) = fake(Act::Reply).await;
+    let mut speech: Vec<i16> = (0..3200)
+        .map(|i| if i % 16 < 8 { 6000 } else { -6000 })
+        .collect();
+    speech.extend(vec![0i16; 800]);
+    let script = Script {
+        utterances: vec![speech],
+        dtmf: vec![(Duration::from_millis(100), '#')],
+        greeting_timeout: Duration::from_millis(100),
+        tail: Duration::from_millis(300),
+        max_call: Duration::from_secs(10),
+        ..Script::default()
+    };
+    let report = run(&cfg, &script).await.unwrap();
+    assert_eq!(report.turns.len(), 1, "{report}");
+    let turn = &report.turns[0];
+    // Real time: 400 ms of speech take about 400 ms to send.
+    let spoken = turn.speech_end_ms.unwrap() - turn.speech_start_ms;
+    assert!((300..1000).contains(&spoken), "{report}");
+    // The fake answers after 10 quiet frames (200 ms) at real-time pace.
+    let v2v = turn.voice_to_voice_ms.unwrap();
+    assert!((100..3000).contains(&v2v), "{report}");
+    assert_eq!(report.marks_echoed(), ["reply"]);
+    assert!(
+        report
+            .events
+            .iter()
+            .any(|e| e.event == Event::DtmfSent { digit: '#' })
+    );
+    assert_eq!(report.close.as_ref().map(|c| c.by), Some(Closer::Simulator));
+    let reply = report.heard_between(turn.reply_start_ms.unwrap(), i64::MAX);
+    assert!(
+        level::is_audible(&reply[..160]),
+        "the reply is where the report says"
+    );
+}

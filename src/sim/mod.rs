@@ -24,6 +24,8 @@
 //! moment the WebSocket upgrade succeeded; `connected` and `start` follow at
 //! once). Events before it, such as the webhook answer, have negative times.
 
+#![warn(missing_docs)]
+
 mod call;
 pub mod cli;
 mod codec;
@@ -131,7 +133,12 @@ pub enum SimError {
     /// The WebSocket upgrade was answered with a status other than 101 (what
     /// Twilio reports as error 31920).
     #[error("WebSocket upgrade refused with HTTP {status}")]
-    Handshake { status: u16, body: String },
+    Handshake {
+        /// The HTTP status answered (403 for a refused signature).
+        status: u16,
+        /// The answer's body, if any.
+        body: String,
+    },
     /// The WebSocket could not be opened or broke in a way that is not the
     /// server's answer (bad URL, connection refused).
     #[error("WebSocket: {0}")]

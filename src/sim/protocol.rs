@@ -21,9 +21,15 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServerMessage {
     /// Audio to queue for playback: raw μ-law bytes, already base64-decoded.
-    Media { mulaw: Vec<u8> },
+    Media {
+        /// The payload, base64-decoded.
+        mulaw: Vec<u8>,
+    },
     /// A mark to queue behind the audio sent before it.
-    Mark { name: String },
+    Mark {
+        /// The mark's name, echoed back when reached.
+        name: String,
+    },
     /// Drop all queued audio, echo all pending marks.
     Clear,
 }
@@ -33,22 +39,39 @@ pub enum ServerMessage {
 pub enum ProtocolError {
     /// A binary frame (Twilio warning 31950).
     #[error("binary frame of {len} bytes (31950)")]
-    BinaryFrame { len: usize },
+    BinaryFrame {
+        /// Frame length in bytes.
+        len: usize,
+    },
     /// Text that is not a JSON object (31951).
     #[error("not a JSON object: {detail} (31951)")]
-    NotJson { detail: String },
+    NotJson {
+        /// The JSON parser's complaint.
+        detail: String,
+    },
     /// A JSON object with no string `event` field (31951).
     #[error("no \"event\" string (31951)")]
     MissingEvent,
     /// An `event` other than `media`, `mark`, `clear` (31951).
     #[error("unknown event {event:?} (31951)")]
-    UnknownEvent { event: String },
+    UnknownEvent {
+        /// The `event` value sent.
+        event: String,
+    },
     /// A known event with a missing, extra or mistyped field (31951).
     #[error("bad {event} message: {detail} (31951)")]
-    Shape { event: String, detail: String },
+    Shape {
+        /// The `event` value sent.
+        event: String,
+        /// Which field is missing, extra or mistyped.
+        detail: String,
+    },
     /// A `streamSid` other than the one in this stream's `start` (31951).
     #[error("wrong streamSid {got:?} (31951)")]
-    WrongStreamSid { got: String },
+    WrongStreamSid {
+        /// The `streamSid` sent.
+        got: String,
+    },
     /// A `media.payload` that is not standard padded base64 (31951).
     #[error("media payload is not base64 (31951)")]
     BadBase64,
@@ -131,7 +154,7 @@ pub fn parse_server_message(text: &str, stream_sid: &str) -> Result<ServerMessag
         if got == stream_sid {
             Ok(())
         } else {
-            Err(ProtocolError::WrongStreamSid { got })
+            Err(ProtocolError::WrongStreamSid { got: clip(&got) })
         }
     };
     match event {
@@ -153,10 +176,14 @@ pub fn parse_server_message(text: &str, stream_sid: &str) -> Result<ServerMessag
             check_sid(m.stream_sid)?;
             Ok(ServerMessage::Clear)
         }
-        other => Err(ProtocolError::UnknownEvent {
-            event: other.to_string(),
-        }),
+        other => Err(ProtocolError::UnknownEvent { event: clip(other) }),
     }
+}
+
+/// At most 100 characters of a server-chosen string, so that one absurd
+/// message cannot bloat the report.
+fn clip(s: &str) -> String {
+    s.chars().take(100).collect()
 }
 
 fn json_kind(v: &serde_json::Value) -> &'static str {

@@ -12,7 +12,9 @@ use super::protocol::ProtocolError;
 /// Everything observed on one call.
 #[derive(Debug, Clone)]
 pub struct Report {
+    /// The call's `CallSid`.
     pub call_sid: String,
+    /// The stream's `streamSid`.
     pub stream_sid: String,
     /// Every event in the order it was recorded. Mostly chronological;
     /// `MediaReceived` and `AudioHeardEnd` are recorded when known and carry
@@ -20,9 +22,10 @@ pub struct Report {
     pub events: Vec<TimedEvent>,
     /// The caller's turns, in order.
     pub turns: Vec<Turn>,
-    /// What the caller heard, 8 kHz PCM, one 20 ms frame per playback tick
-    /// from the stream's start (silence included, so sample `n` was heard
-    /// about `n / 8` ms after the start).
+    /// What the caller heard, 8 kHz PCM, one 20 ms frame per playback tick,
+    /// silence included: frame `k` (samples `160k..160k+160`) played at
+    /// about `20·(k+1)` ms, the first tick being 20 ms after the start. See
+    /// [`Report::heard_between`].
     pub heard: Vec<i16>,
     /// How the WebSocket ended, if it did.
     pub close: Option<CloseInfo>,
@@ -104,6 +107,20 @@ impl Report {
             .filter(|f| super::level::is_audible(f))
             .count() as u64
             * codec::FRAME_MS
+    }
+
+    /// The heard audio played between two timeline times (ms since the
+    /// stream started), e.g. from a reply's `AudioHeardStart` to its
+    /// `AudioHeardEnd`, to compare with what was expected.
+    pub fn heard_between(&self, from_ms: i64, to_ms: i64) -> &[i16] {
+        let index = |ms: i64| {
+            let after_first_tick = ms.saturating_sub(codec::FRAME_MS as i64).max(0);
+            usize::try_from(after_first_tick.saturating_mul(8))
+                .unwrap_or(0)
+                .min(self.heard.len())
+        };
+        let (from, to) = (index(from_ms), index(to_ms));
+        &self.heard[from..to.max(from)]
     }
 
     /// Writes the heard audio as an 8 kHz mono 16-bit WAV file.
@@ -232,6 +249,19 @@ mod tests {
         assert_eq!(r.turns[0].voice_to_voice_ms, Some(800));
         // No reply after the second turn.
         assert_eq!(r.turns[1].voice_to_voice_ms, None);
+    }
+
+    #[test]
+    fn heard_audio_is_indexed_by_timeline_time() {
+        let mut r = sample();
+        r.heard = (0..800).map(|i| i as i16).collect(); // 100 ms
+        // Frame 0 played at 20 ms: sample 0 is heard at 20 ms.
+        assert_eq!(r.heard_between(20, 40), &r.heard[0..160]);
+        assert_eq!(r.heard_between(60, 70)[0], 320);
+        assert_eq!(r.heard_between(0, 10), &[] as &[i16]);
+        assert_eq!(r.heard_between(100, 5000).len(), 800 - 640);
+        assert_eq!(r.heard_between(500, 100), &[] as &[i16]);
+        assert_eq!(r.heard_between(i64::MIN, i64::MAX).len(), 800);
     }
 
     #[test]

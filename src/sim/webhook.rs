@@ -47,7 +47,8 @@ impl VoiceAnswer {
     /// One line saying what the answer amounts to, for errors and the CLI.
     pub fn summary(&self) -> String {
         match &self.twiml {
-            Ok(t) => format!("verbs: {}", t.verbs.join(", ")),
+            Ok(t) if t.says.is_empty() => format!("verbs: {}", t.verbs.join(", ")),
+            Ok(t) => format!("verbs: {}; says {:?}", t.verbs.join(", "), t.says),
             Err(e) => e.to_string(),
         }
     }
@@ -102,6 +103,19 @@ fn call_token() -> String {
     format!(r#"{{"parentCallInfoToken":"eyJhbGciOiJFUzI1NiJ9.{jwt}","identityHeaderTokens":[]}}"#)
 }
 
+/// A random UUID-shaped token, as in Twilio's `I-Twilio-Idempotency-Token`.
+fn idempotency_token() -> String {
+    let h = hex::encode(rand::random::<[u8; 16]>());
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
 /// Sends the voice webhook for a new call: `POST {server}/voice`, form-encoded,
 /// signed over `{public_base_url}/voice` when an auth token is configured (the
 /// URL Twilio has in its console, not the loopback one the request goes to).
@@ -121,6 +135,8 @@ pub async fn post_voice(cfg: &SimConfig) -> Result<VoiceAnswer, SimError> {
         .map_err(SimError::Webhook)?;
     let mut request = client
         .post(format!("{}/voice", cfg.server_base()))
+        // Twilio marks each webhook attempt so that retries can be spotted.
+        .header("I-Twilio-Idempotency-Token", idempotency_token())
         .form(&params);
     if let Some(token) = &cfg.auth_token {
         let signed_url = format!("{}/voice", cfg.public_base());

@@ -414,3 +414,49 @@ async fn a_scripted_real_time_call_measures_the_reply_and_hangs_up_by_itself() {
         "the reply is where the report says"
     );
 }
+
+#[tokio::test]
+async fn pronto_call_writes_what_the_caller_heard() {
+    let (cfg, _) = fake(Act::Reply).await;
+    let dir = std::env::temp_dir().join(format!("pronto-sim-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // A 16 kHz utterance: the CLI resamples it.
+    let wav = dir.join("say.wav");
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&wav, spec).unwrap();
+    for i in 0..6400 {
+        w.write_sample(((i as f64 * 0.2).sin() * 8000.0) as i16)
+            .unwrap();
+    }
+    for _ in 0..3200 {
+        w.write_sample(0i16).unwrap();
+    }
+    w.finalize().unwrap();
+    let out = dir.join("heard.wav");
+    let args = cli::CallArgs {
+        server: cfg.server.clone(),
+        wavs: vec![wav],
+        public_url: cfg.public_base_url.clone(),
+        auth_token: cfg.auth_token.clone(),
+        account_sid: None,
+        fast: true,
+        dtmf: vec![(50, '1')],
+        out: out.clone(),
+        from: "+15550000001".into(),
+        to: "+15550000002".into(),
+        tail_ms: 300,
+        max_secs: 10,
+    };
+    cli::run_cli(args).await.unwrap();
+    let heard = load_wav_8k(&out).unwrap();
+    assert!(
+        heard.chunks(160).any(level::is_audible),
+        "the reply was written"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

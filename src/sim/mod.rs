@@ -23,6 +23,29 @@
 //! Time: every event is stamped in milliseconds since the stream started (the
 //! moment the WebSocket upgrade succeeded; `connected` and `start` follow at
 //! once). Events before it, such as the webhook answer, have negative times.
+//!
+//! A test, roughly:
+//!
+//! ```no_run
+//! # async fn example(pcm_8k: Vec<i16>) -> Result<(), pronto::sim::SimError> {
+//! use std::time::Duration;
+//! use pronto::sim::{Call, Event, SimConfig};
+//!
+//! let mut cfg = SimConfig::new("http://127.0.0.1:8080");
+//! cfg.public_base_url = Some("https://voice.example.com".into());
+//! cfg.auth_token = Some("the auth token".into());
+//!
+//! let call = Call::dial(&cfg).await?;
+//! // The greeting plays, then the caller speaks.
+//! call.wait_for(|e| *e == Event::AudioHeardEnd, Duration::from_secs(10)).await?;
+//! call.say(&pcm_8k);
+//! call.wait_said().await?;
+//! call.wait_for(|e| matches!(e, Event::MarkEchoed { .. }), Duration::from_secs(10)).await?;
+//! let report = call.hang_up().await?;
+//! assert!(report.protocol_errors().is_empty(), "{report}");
+//! assert!(report.turns[0].voice_to_voice_ms.is_some());
+//! # Ok(()) }
+//! ```
 
 #![warn(missing_docs)]
 

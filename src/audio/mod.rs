@@ -12,6 +12,7 @@
 pub mod framer;
 pub mod mulaw;
 pub mod resample;
+pub mod vad;
 pub mod wav;
 
 /// Sample rate of all call audio (Twilio Media Streams are 8 kHz μ-law).

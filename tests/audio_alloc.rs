@@ -1,0 +1,125 @@
+//! The streaming paths must not allocate per 20 ms frame: a call runs ~50 frames a second in
+//! each direction for its whole life. A counting global allocator checks that directly.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use pronto::audio::framer::Framer;
+use pronto::audio::resample::TtsResampler;
+use pronto::audio::vad::{EndpointEvent, Endpointer, EndpointerConfig};
+use pronto::audio::{FRAME_SAMPLES, mulaw, wav::read_wav_mono};
+
+struct Counting;
+
+thread_local! {
+    // Per thread, so the test harness's own threads do not disturb the count.
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards to the system allocator unchanged; only counts calls.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as our caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as our caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations made by `f` on this thread.
+fn allocations(f: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.with(Cell::get);
+    f();
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+fn fixture(name: &str) -> Vec<i16> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    read_wav_mono(&path).expect("fixture").0
+}
+
+#[test]
+fn mulaw_into_a_reused_buffer_does_not_allocate() {
+    let pcm = vec![1234i16; FRAME_SAMPLES];
+    let mut bytes = Vec::with_capacity(FRAME_SAMPLES);
+    let mut back = Vec::with_capacity(FRAME_SAMPLES);
+    let n = allocations(|| {
+        for _ in 0..100 {
+            bytes.clear();
+            mulaw::encode_into(&pcm, &mut bytes);
+            back.clear();
+            mulaw::decode_into(&bytes, &mut back);
+        }
+    });
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn framer_does_not_allocate() {
+    let payload = mulaw::encode(&fixture("hello.wav"));
+    let mut framer = Framer::new();
+    let mut frames = 0;
+    let n = allocations(|| {
+        for chunk in payload.chunks(161) {
+            framer.push_mulaw(chunk, |_| frames += 1);
+        }
+    });
+    assert!(frames > 100);
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn tts_resampler_does_not_allocate_after_new() {
+    let bytes: Vec<u8> = (0..48_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let mut resampler = TtsResampler::new().expect("resampler");
+    let mut out = Vec::with_capacity(20_000);
+    let n = allocations(|| {
+        for chunk in bytes.chunks(333) {
+            resampler.push_bytes(chunk, &mut out);
+        }
+        resampler.flush(&mut out);
+    });
+    assert_eq!(out.len(), 8000);
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn endpointer_allocates_only_for_utterances() {
+    let mut ep = Endpointer::new(&EndpointerConfig::default()).expect("default config");
+    // Steady noise: frames are processed, nothing is said, nothing is allocated.
+    let noise = fixture("steady_noise.wav");
+    let idle = allocations(|| {
+        for frame in noise.chunks_exact(FRAME_SAMPLES) {
+            assert_eq!(ep.push_frame(frame), None);
+        }
+    });
+    assert_eq!(idle, 0, "idle frames allocated");
+    // A 1.8 s sentence: the utterance buffer is reserved once at the onset (2 s) and may
+    // grow once; nothing else allocates. (The `Some(event)` is moved out, not allocated.)
+    let speech = fixture("hello.wav");
+    let mut utterances = 0;
+    let talking = allocations(|| {
+        for frame in speech.chunks_exact(FRAME_SAMPLES) {
+            if let Some(EndpointEvent::UtteranceEnded(_)) = ep.push_frame(frame) {
+                utterances += 1;
+            }
+        }
+    });
+    assert_eq!(utterances, 1);
+    assert!(talking <= 2, "{talking} allocations for one utterance");
+}

@@ -116,6 +116,20 @@ mod tests {
     }
 
     #[test]
+    fn speech_bounds_of_the_recorded_fixtures() {
+        // fixtures.json: hello.wav has speech in samples [2400, 16918),
+        // i.e. frames 15..=105; the 16 kHz twin gives the same after
+        // resampling. One frame of slack for quiet onsets and offsets.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        for name in ["hello.wav", "hello_16k.wav"] {
+            let pcm = crate::sim::codec::read_wav_8k(&dir.join(name)).unwrap();
+            let (first, last) = speech_bounds(&pcm).unwrap();
+            assert!((14..=16).contains(&first), "{name}: first {first}");
+            assert!((104..=106).contains(&last), "{name}: last {last}");
+        }
+    }
+
+    #[test]
     fn a_quiet_segment_has_no_speech() {
         assert_eq!(speech_bounds(&vec![0i16; 1600]), None);
         assert_eq!(speech_bounds(&tone(10, 50.0)), None);

@@ -13,7 +13,8 @@ use super::script::{Script, load_wav_8k, run};
 /// Arguments of `pronto call`.
 #[derive(Debug, clap::Args)]
 pub struct CallArgs {
-    /// Where the Pronto server listens.
+    /// Where the Pronto server listens (plain http://: the simulator talks
+    /// to the server directly, not through the TLS tunnel Twilio uses).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub server: String,
     /// What the caller says: a WAV file (any rate, mono), one per turn;

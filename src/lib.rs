@@ -4,7 +4,8 @@
 //! connects a Media Stream to `/stream/{token}`; the upgrade starts one
 //! [`call::session`] task that owns the call, decodes the caller's μ-law audio,
 //! finds the ends of their turns ([`audio::vad`]) and plays back what a
-//! [`call::responder::Responder`] produces.
+//! [`call::responder::Responder`] produces. [`sim`] plays Twilio's part for
+//! `pronto call` and the tests.
 
 pub mod audio;
 pub mod call;
@@ -12,4 +13,5 @@ pub mod config;
 pub mod http;
 pub mod redact;
 pub mod server;
+pub mod sim;
 pub mod twilio;

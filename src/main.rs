@@ -1,4 +1,5 @@
-//! The `pronto` binary: `pronto` (or `pronto serve`) runs the server.
+//! The `pronto` binary: `pronto` (or `pronto serve`) runs the server; `pronto
+//! call` plays Twilio's part of a call against a running server.
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -23,6 +24,8 @@ struct Cli {
 enum Command {
     /// Run the server (the default).
     Serve,
+    /// Try a call without a phone: play Twilio against a running Pronto.
+    Call(pronto::sim::cli::CallArgs),
 }
 
 /// Exit code for a configuration error.
@@ -52,6 +55,13 @@ fn main() -> ExitCode {
     };
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => runtime.block_on(serve()),
+        Command::Call(args) => match runtime.block_on(pronto::sim::cli::run_cli(args)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                error!("call failed: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 

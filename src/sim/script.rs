@@ -73,8 +73,17 @@ pub async fn run(cfg: &SimConfig, script: &Script) -> Result<Report, SimError> {
         if call.wait_said().await.is_err() {
             break;
         }
-        // The reply is what starts after this; earlier onsets are not it.
-        call.skip_seen();
+        // The reply is what starts after this utterance's speech ended, which
+        // may be before its trailing silence has been sent: move the cursor to
+        // the speech end, not to now.
+        let turn = i + 1;
+        let spoke = call
+            .wait_for(|e| *e == Event::SpeechEnd { turn }, Duration::ZERO)
+            .await;
+        if spoke.is_err() {
+            // A silent utterance: anything from now on is the reply.
+            call.skip_seen();
+        }
     }
     // Ended or out of time: either way, time to hang up.
     let _ = call.wait_quiet(script.tail, left()).await;

@@ -25,7 +25,7 @@ enum Command {
     /// Run the server (the default).
     Serve,
     /// Try a call without a phone: play Twilio against a running Pronto.
-    Call(pronto::sim::cli::CallArgs),
+    Call(Box<pronto::sim::cli::CallArgs>),
 }
 
 /// Exit code for a configuration error.
@@ -55,7 +55,7 @@ fn main() -> ExitCode {
     };
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => runtime.block_on(serve()),
-        Command::Call(args) => match runtime.block_on(pronto::sim::cli::run_cli(args)) {
+        Command::Call(args) => match runtime.block_on(pronto::sim::cli::run_cli(*args)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 error!("call failed: {e:#}");

@@ -62,48 +62,36 @@ const SPEC_8K: WavSpec = WavSpec {
     sample_format: SampleFormat::Int,
 };
 
-/// Size of the canonical RIFF/WAVE header for 16-bit PCM.
-const HEADER_BYTES: usize = 44;
-
 /// Encode 8 kHz mono samples as WAV bytes in memory (for speech-to-text uploads).
 ///
-/// The 44-byte header is written by hand rather than through hound's writer: for this one
-/// fixed format it is ten fields, it makes the function infallible (no `Result` for a write
-/// into a `Vec` that cannot fail) and it fills one exactly-sized buffer. The tests read the
-/// result back through hound.
-///
-/// RIFF sizes are 32-bit, so more than about 2^31 samples (74 hours) cannot be represented;
-/// such input is truncated at the limit rather than producing a corrupt header.
-pub fn encode_wav_8k(samples: &[i16]) -> Vec<u8> {
-    const MAX_SAMPLES: usize = (u32::MAX as usize - HEADER_BYTES) / 2;
-    let samples = &samples[..samples.len().min(MAX_SAMPLES)];
-    let data_len = (samples.len() * 2) as u32; // fits: bounded by MAX_SAMPLES above
-    let mut out = Vec::with_capacity(HEADER_BYTES + samples.len() * 2);
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&(36 + data_len).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes()); // fmt chunk size
-    out.extend_from_slice(&1u16.to_le_bytes()); // PCM
-    out.extend_from_slice(&1u16.to_le_bytes()); // mono
-    out.extend_from_slice(&SAMPLE_RATE.to_le_bytes());
-    out.extend_from_slice(&(SAMPLE_RATE * 2).to_le_bytes()); // bytes per second
-    out.extend_from_slice(&2u16.to_le_bytes()); // block align
-    out.extend_from_slice(&16u16.to_le_bytes()); // bits per sample
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&data_len.to_le_bytes());
-    for &s in samples {
-        out.extend_from_slice(&s.to_le_bytes());
-    }
-    out
+/// Written through hound into a `Vec`, so the header is hound's, not ours. An
+/// in-memory write cannot fail on I/O; the `Result` covers hound's own limits
+/// (a RIFF file holds at most 4 GiB, about 74 hours of this format).
+pub fn encode_wav_8k(samples: &[i16]) -> Result<Vec<u8>, WavError> {
+    let mut out = std::io::Cursor::new(Vec::with_capacity(44 + samples.len() * 2));
+    write_samples(
+        WavWriter::new(&mut out, SPEC_8K).map_err(write_error)?,
+        samples,
+    )?;
+    Ok(out.into_inner())
 }
 
-/// Write 8 kHz mono samples to a WAV file.
-pub fn write_wav_8k(path: &Path, samples: &[i16]) -> Result<(), WavError> {
-    let mut w = WavWriter::create(path, SPEC_8K).map_err(write_error)?;
+fn write_samples<W: std::io::Write + std::io::Seek>(
+    mut w: WavWriter<W>,
+    samples: &[i16],
+) -> Result<(), WavError> {
     for &s in samples {
         w.write_sample(s).map_err(write_error)?;
     }
     w.finalize().map_err(write_error)
+}
+
+/// Write 8 kHz mono samples to a WAV file.
+pub fn write_wav_8k(path: &Path, samples: &[i16]) -> Result<(), WavError> {
+    write_samples(
+        WavWriter::create(path, SPEC_8K).map_err(write_error)?,
+        samples,
+    )
 }
 
 /// Read a WAV file as mono 16-bit samples plus its sample rate.
@@ -217,8 +205,8 @@ mod tests {
         let samples: Vec<i16> = (0..1000)
             .map(|i| ((i * 97) % 65536 - 32768) as i16)
             .collect();
-        let bytes = encode_wav_8k(&samples);
-        assert_eq!(bytes.len(), HEADER_BYTES + 2000);
+        let bytes = encode_wav_8k(&samples).expect("in-memory WAV");
+        assert_eq!(bytes.len(), 44 + 2000);
         let (back, rate) = read_wav_mono_from(Cursor::new(bytes)).expect("valid WAV");
         assert_eq!(rate, 8000);
         assert_eq!(back, samples);
@@ -297,7 +285,7 @@ mod tests {
 
     #[test]
     fn truncated_and_zero_channel_files_are_errors() {
-        let good = encode_wav_8k(&[1, 2, 3, 4]);
+        let good = encode_wav_8k(&[1, 2, 3, 4]).expect("in-memory WAV");
         // Cut inside the data chunk: hound reports the missing bytes when the samples are read.
         let err = read_wav_mono_from(Cursor::new(&good[..good.len() - 3])).expect_err("truncated");
         assert!(matches!(err, WavError::Malformed(_)), "{err}");
@@ -313,7 +301,7 @@ mod tests {
         // Every header byte set to a few awkward values, plus a float file's header: each
         // parse must return (Ok or Err) rather than panic or try to allocate gigabytes.
         let headers = [
-            encode_wav_8k(&[100, -100, 200, -200, 300, -300]),
+            encode_wav_8k(&[100, -100, 200, -200, 300, -300]).expect("in-memory WAV"),
             wav_bytes(spec(3, 48000, 32, SampleFormat::Float), &[0.25f32; 6]),
         ];
         for good in headers {
@@ -343,7 +331,7 @@ mod tests {
 
     #[test]
     fn unsupported_encodings_are_named() {
-        let mut adpcm = encode_wav_8k(&[0; 8]);
+        let mut adpcm = encode_wav_8k(&[0; 8]).expect("in-memory WAV");
         adpcm[20..22].copy_from_slice(&2u16.to_le_bytes()); // WAVE_FORMAT_ADPCM
         let err = read_wav_mono_from(Cursor::new(adpcm)).expect_err("ADPCM");
         assert!(

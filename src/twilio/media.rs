@@ -253,9 +253,10 @@ fn truncate(s: &str, max: usize) -> String {
 }
 
 /// Writes this stream's outbound messages. One per socket: it holds the
-/// `streamSid` from `start` and reuses its buffers, so that steady-state sending
-/// does not allocate (each message is split off one shared `BytesMut`, whose
-/// memory is reclaimed once the socket has sent the earlier messages).
+/// `streamSid` from `start` and reuses its buffers, so that sending does not
+/// allocate per frame: each message is split off one 16 KiB `BytesMut`, and a
+/// new buffer is needed only when that one is used up, about once per second
+/// of audio (a 20 ms media message is about 290 bytes).
 pub struct OutboundWriter {
     stream_sid: String,
     buf: BytesMut,
@@ -299,7 +300,7 @@ impl OutboundWriter {
     pub fn new(stream_sid: impl Into<String>) -> Self {
         OutboundWriter {
             stream_sid: stream_sid.into(),
-            buf: BytesMut::with_capacity(8 * 1024),
+            buf: BytesMut::with_capacity(16 * 1024),
             base64: String::with_capacity(512),
         }
     }

@@ -40,7 +40,7 @@ fn main() -> ExitCode {
     if let Err(e) = &dotenv
         && !e.not_found()
     {
-        error!("cannot read .env: {e}");
+        eprintln!("pronto: configuration error: cannot read .env: {e}");
         return ExitCode::from(BAD_CONFIG);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -79,7 +79,8 @@ async fn serve() -> ExitCode {
     let config = match Config::load(&env) {
         Ok(c) => c,
         Err(e) => {
-            error!("configuration: {e}");
+            // One plain line on stderr, whatever the log settings.
+            eprintln!("pronto: configuration error: {e}");
             return ExitCode::from(BAD_CONFIG);
         }
     };
@@ -99,7 +100,7 @@ async fn serve() -> ExitCode {
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) => {
-            error!("cannot listen on {addr}: {e} (set PORT or BIND)");
+            eprintln!("pronto: cannot listen on {addr}: {e} (set PORT or BIND)");
             return ExitCode::from(BAD_CONFIG);
         }
     };

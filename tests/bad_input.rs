@@ -4,7 +4,9 @@
 
 mod harness;
 
-use harness::{TestServer, expect_event, find, fixture, speech_part, through_mulaw};
+use harness::{
+    TestServer, expect_event, expect_server_close, find, fixture, speech_part, through_mulaw,
+};
 use pronto::sim::{Call, Closer, Event};
 
 /// Says hello.wav and checks that the caller hears it back: the call still works.
@@ -73,18 +75,7 @@ async fn a_message_over_64_kib_closes_the_stream_with_1009_and_only_that_call() 
     victim.send_text_of_len(64 * 1024).await.expect("sent");
     // ...one byte more is not.
     victim.send_text_of_len(64 * 1024 + 1).await.expect("sent");
-    let closed = expect_event(&victim, "the server to close", |e| {
-        matches!(e, Event::Closed(_))
-    })
-    .await;
-    let Event::Closed(info) = closed.event else {
-        unreachable!()
-    };
-    assert_eq!(
-        (info.by, info.code),
-        (Closer::Server, Some(1009)),
-        "{info:?}"
-    );
+    expect_server_close(&victim, 1009).await;
     echo_still_works(&bystander).await;
     bystander.hang_up().await.expect("report");
     server

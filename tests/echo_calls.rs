@@ -25,13 +25,7 @@ async fn the_caller_hears_their_own_words_back() {
     .await;
 
     // While the call lasts, /api/status shows it with a masked number and the turn's latency.
-    let status = server
-        .wait_status("the turn to be recorded", |s| {
-            calls(s)
-                .first()
-                .is_some_and(|c| c["turns"] == 1 && c["state"] == "listening")
-        })
-        .await;
+    let status = server.wait_turns(1).await;
     let c = &calls(&status)[0];
     assert_eq!(c["call_sid"], call.call_sid());
     assert_eq!(c["stream_sid"], call.stream_sid());
@@ -304,13 +298,7 @@ async fn marks_pending_at_a_clear_come_back_cleared_and_the_call_goes_on() {
         |e| matches!(e, Event::MarkEchoed { name, cleared: false } if name == "t2-s0"),
     )
     .await;
-    let status = server
-        .wait_status("turn 2 played", |s| {
-            calls(s)
-                .first()
-                .is_some_and(|c| c["turns"] == 2 && c["state"] == "listening")
-        })
-        .await;
+    let status = server.wait_turns(2).await;
     assert_eq!(
         calls(&status)[0]["last_turn"]["interrupted"],
         false,

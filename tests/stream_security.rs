@@ -6,8 +6,8 @@ mod harness;
 
 use std::time::{Duration, SystemTime};
 
-use harness::{AUTH_TOKEN, PUBLIC, STREAM_SECRET, TestServer, WAIT, expect_event};
-use pronto::sim::{Call, Closer, Event, SignatureHeader, SimError, StreamOptions, post_voice};
+use harness::{AUTH_TOKEN, PUBLIC, STREAM_SECRET, TestServer, expect_server_close};
+use pronto::sim::{Call, SignatureHeader, SimError, StreamOptions, post_voice};
 use pronto::twilio::signature::compute;
 use pronto::twilio::stream_token::StreamTokens;
 
@@ -127,18 +127,7 @@ async fn a_start_for_another_call_is_closed_with_1008() {
     let call = Call::connect_stream(&server.sim(), &url, opts)
         .await
         .expect("upgrade");
-    let closed = expect_event(&call, "the server to close", |e| {
-        matches!(e, Event::Closed(_))
-    })
-    .await;
-    let Event::Closed(info) = closed.event else {
-        unreachable!()
-    };
-    assert_eq!(
-        (info.by, info.code),
-        (Closer::Server, Some(1008)),
-        "{info:?}"
-    );
+    expect_server_close(&call, 1008).await;
     assert_eq!(
         server.api_status().await["calls"].as_array().map(Vec::len),
         Some(1),
@@ -160,18 +149,7 @@ async fn no_start_within_the_timeout_closes_the_socket() {
     )
     .await
     .expect("upgrade");
-    let closed = call
-        .wait_for(|e| matches!(e, Event::Closed(_)), WAIT)
-        .await
-        .expect("closed");
-    let Event::Closed(info) = closed.event else {
-        unreachable!()
-    };
-    assert_eq!(
-        (info.by, info.code),
-        (Closer::Server, Some(1008)),
-        "{info:?}"
-    );
+    let closed = expect_server_close(&call, 1008).await;
     assert!(
         closed.at_ms >= 900 && closed.at_ms < 5000,
         "closed after {} ms",

@@ -16,7 +16,7 @@ use std::time::Duration;
 use pronto::call::responder::Echo;
 use pronto::config::Config;
 use pronto::server::{self, AppState};
-use pronto::sim::{Call, Event, SimConfig, TimedEvent};
+use pronto::sim::{Call, Closer, Event, SimConfig, TimedEvent};
 use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -139,6 +139,14 @@ impl TestServer {
         }
     }
 
+    /// Waits until the first call has finished `turns` turns and is listening again.
+    pub async fn wait_turns(&self, turns: u64) -> Value {
+        self.wait_status(&format!("{turns} turns played"), |s| {
+            s["calls"][0]["turns"] == turns && s["calls"][0]["state"] == "listening"
+        })
+        .await
+    }
+
     /// Signals shutdown (as SIGTERM would) without waiting for it.
     pub fn begin_shutdown(&mut self) {
         if let Some(stop) = self.stop.take() {
@@ -193,4 +201,21 @@ pub async fn expect_event(call: &Call, what: &str, pred: impl Fn(&Event) -> bool
         Ok(e) => e,
         Err(e) => panic!("{what}: {e}\n{:#?}", call.events()),
     }
+}
+
+/// Waits for the server to close `call`'s socket and checks the close code.
+pub async fn expect_server_close(call: &Call, code: u16) -> TimedEvent {
+    let closed = expect_event(call, "the server to close", |e| {
+        matches!(e, Event::Closed(_))
+    })
+    .await;
+    match &closed.event {
+        Event::Closed(info) => assert_eq!(
+            (info.by, info.code),
+            (Closer::Server, Some(code)),
+            "{info:?}"
+        ),
+        other => unreachable!("{other:?}"),
+    }
+    closed
 }

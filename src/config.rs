@@ -284,6 +284,14 @@ fn deployment(
             (format!("http://localhost:{port}"), true)
         }
     };
+    let local = ["http://localhost", "http://127.", "http://[::1]"];
+    if public_base_url.starts_with("http://")
+        && !local.iter().any(|l| public_base_url.starts_with(l))
+    {
+        warnings.push(format!(
+            "PUBLIC_BASE_URL={public_base_url} is not https: Twilio connects Media Streams only to wss:// on port 443, so calls will fail (error 31920/31910). Use the https URL of your tunnel"
+        ));
+    }
     let skip_signature = match env.get("TWILIO_SKIP_SIGNATURE") {
         Some(raw) => parse_bool(raw.trim()).ok_or_else(|| {
             ConfigError(format!(

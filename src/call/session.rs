@@ -47,6 +47,8 @@ pub struct SessionConfig {
     pub barge_in_min_ms: u32,
     pub max_playback_lead: Duration,
     pub start_timeout: Duration,
+    /// Enforced by the WebSocket itself (set on the upgrade); a bigger message
+    /// surfaces as a read error, answered with close code 1009.
     pub max_message_bytes: usize,
 }
 
@@ -227,11 +229,6 @@ impl Session {
             Message::Close(_) => return Some(End::SocketClosed),
             Message::Ping(_) | Message::Pong(_) => return None,
         };
-        if text.len() > self.ctx.config.max_message_bytes {
-            warn!(bytes = text.len(), "message too big; closing");
-            self.close(1009, "message too big").await;
-            return Some(End::MessageTooBig);
-        }
         let parsed = match media::parse(text.as_str()) {
             Ok(p) => p,
             Err(e) => {

@@ -130,3 +130,19 @@ fn deployment_values() {
     assert!(c.warnings.iter().any(|w| w.contains("PRONTO_TYPO")));
     assert!(!format!("{d:?}").contains("s3cr3t"), "secrets never print");
 }
+
+#[test]
+fn a_public_http_base_url_is_warned_about() {
+    let c = load(None, &[("PUBLIC_BASE_URL", "http://voice.example.com")]).expect("valid");
+    assert!(
+        c.warnings.iter().any(|w| w.contains("not https")),
+        "{:?}",
+        c.warnings
+    );
+    let c = load(None, &[("PUBLIC_BASE_URL", "http://127.0.0.1:8080")]).expect("valid");
+    assert!(
+        !c.warnings.iter().any(|w| w.contains("not https")),
+        "{:?}",
+        c.warnings
+    );
+}

@@ -63,7 +63,7 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Response {
         "version": env!("CARGO_PKG_VERSION"),
         "mode": state.sessions.responder.mode(),
         "signature_checks": !d.skip_signature,
-        "active_calls": state.registry.live_count(),
+        "active_calls": state.registry.len(),
         "warnings": state.config.warnings,
     }))
     .into_response()

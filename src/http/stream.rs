@@ -63,8 +63,8 @@ pub async fn upgrade(
     if let Err(e) = state.replay.redeem(&verified, now) {
         return reject(&e.to_string());
     }
-    let limit = state.config.tunables.twilio.max_message_bytes;
     let ctx = state.sessions.clone();
+    let limit = ctx.config.max_message_bytes;
     ws.max_message_size(limit)
         .max_frame_size(limit)
         .on_failed_upgrade(|e| warn!(error = %e, "stream upgrade failed"))

@@ -85,7 +85,9 @@ impl Session {
         self.current = Some(ActiveTurn::new(
             id,
             task,
-            Instant::now() - endpoint_wait,
+            Instant::now()
+                .checked_sub(endpoint_wait)
+                .unwrap_or_else(Instant::now),
             endpoint_wait,
             utterance_len,
         ));

@@ -12,6 +12,18 @@ fn calls(status: &Value) -> &Vec<Value> {
     status["calls"].as_array().expect("calls array")
 }
 
+/// A call whose caller has said hello.wav and now hears it echoed.
+async fn hello_being_echoed(server: &TestServer) -> Call {
+    let call = Call::dial(&server.fast_sim()).await.expect("call connects");
+    call.say(&fixture("hello.wav"));
+    call.wait_said().await.expect("said");
+    expect_event(&call, "the echo to start playing", |e| {
+        *e == Event::AudioHeardStart
+    })
+    .await;
+    call
+}
+
 #[tokio::test]
 async fn the_caller_hears_their_own_words_back() {
     let server = TestServer::start().await;
@@ -66,13 +78,7 @@ async fn the_caller_hears_their_own_words_back() {
 #[tokio::test]
 async fn speech_over_the_echo_clears_it_and_is_echoed_next() {
     let server = TestServer::start().await;
-    let call = Call::dial(&server.fast_sim()).await.expect("call connects");
-    call.say(&fixture("hello.wav"));
-    call.wait_said().await.expect("said");
-    expect_event(&call, "the echo to start playing", |e| {
-        *e == Event::AudioHeardStart
-    })
-    .await;
+    let call = hello_being_echoed(&server).await;
 
     // The first sentence of two_turns.wav (with its mid-sentence pause).
     let two_turns = fixture("two_turns.wav");
@@ -116,13 +122,7 @@ async fn speech_over_the_echo_clears_it_and_is_echoed_next() {
 #[tokio::test]
 async fn a_short_cough_while_the_agent_speaks_does_not_interrupt() {
     let server = TestServer::start().await;
-    let call = Call::dial(&server.fast_sim()).await.expect("call connects");
-    call.say(&fixture("hello.wav"));
-    call.wait_said().await.expect("said");
-    expect_event(&call, "the echo to start playing", |e| {
-        *e == Event::AudioHeardStart
-    })
-    .await;
+    let call = hello_being_echoed(&server).await;
     call.say(&fixture("short_cough.wav"));
     call.wait_said().await.expect("said");
     expect_event(&call, "the echo's mark", |e| {

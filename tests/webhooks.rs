@@ -35,6 +35,16 @@ async fn post_form(
     (resp.status(), resp.text().await.expect("body"))
 }
 
+/// POSTs a form to `path`, signed as Twilio signs it (over the public URL).
+async fn post_signed(
+    server: &TestServer,
+    path: &str,
+    params: &[(String, String)],
+) -> (StatusCode, String) {
+    let signature = compute(AUTH_TOKEN, &format!("{PUBLIC}{path}"), params);
+    post_form(server, path, params, Some(&signature)).await
+}
+
 fn voice_form() -> Vec<(String, String)> {
     let mut cfg = SimConfig::new("http://unused");
     cfg.from = "+14155551234".into();
@@ -244,40 +254,21 @@ async fn status_callbacks_are_signed_and_update_the_call() {
         p.push(("CallbackSource".into(), "call-progress-events".into()));
         p
     };
-    let url = format!("{PUBLIC}/voice/status");
     let p = callback("1", "in-progress");
-    let (status, body) = post_form(
-        &server,
-        "/voice/status",
-        &p,
-        Some(&compute(AUTH_TOKEN, &url, &p)),
-    )
-    .await;
+    let (status, body) = post_signed(&server, "/voice/status", &p).await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("<Response>"), "{body}");
     let (status, _) = post_form(&server, "/voice/status", &callback("2", "completed"), None).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "unsigned callback");
     // An older event arriving late does not roll the status back.
     let p = callback("0", "ringing");
-    let (status, _) = post_form(
-        &server,
-        "/voice/status",
-        &p,
-        Some(&compute(AUTH_TOKEN, &url, &p)),
-    )
-    .await;
+    let (status, _) = post_signed(&server, "/voice/status", &p).await;
     assert_eq!(status, StatusCode::OK);
     let s = server.api_status().await;
     assert_eq!(s["calls"][0]["call_status"], "in-progress", "{s}");
     // The call ended before its stream started: it leaves the list.
     let p = callback("2", "completed");
-    post_form(
-        &server,
-        "/voice/status",
-        &p,
-        Some(&compute(AUTH_TOKEN, &url, &p)),
-    )
-    .await;
+    post_signed(&server, "/voice/status", &p).await;
     assert_eq!(server.api_status().await["active_calls"], 0);
 }
 
@@ -285,8 +276,7 @@ async fn status_callbacks_are_signed_and_update_the_call() {
 async fn a_webhook_without_a_call_sid_is_a_bad_request() {
     let server = TestServer::start().await;
     let params = vec![("From".to_string(), "+15550001111".to_string())];
-    let sig = compute(AUTH_TOKEN, &format!("{PUBLIC}/voice"), &params);
-    let (status, _) = post_form(&server, "/voice", &params, Some(&sig)).await;
+    let (status, _) = post_signed(&server, "/voice", &params).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 

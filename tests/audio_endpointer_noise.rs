@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use pronto::audio::vad::Utterance;
 
 #[test]
 fn loud_stationary_noise_is_not_speech() {
@@ -59,15 +60,7 @@ fn speech_soon_after_noise_starts_still_ends_on_time() {
     let utts_run = run(&mixed);
     let utts = utts_run.utterances();
     assert_eq!(utts.len(), 2);
-    let offset = lead as u64 / FRAME;
-    for (u, (_, last)) in utts.iter().zip(spans("two_turns.wav", "speech")) {
-        let last = last + offset;
-        assert!(
-            u.last_voiced_frame + 6 >= last && u.last_voiced_frame <= last + 2,
-            "last voiced frame {}, speech ends at frame {last}",
-            u.last_voiced_frame
-        );
-    }
+    assert_ends_on_time(&utts, lead);
 }
 
 #[test]
@@ -94,15 +87,7 @@ fn utterances_end_in_loud_uneven_noise_that_webrtc_calls_speech() {
     let run = run(&mixed);
     let utts = run.utterances();
     assert_eq!(utts.len(), 2, "{}", summary(&run));
-    let offset = lead as u64 / FRAME;
-    for (u, (_, last)) in utts.iter().zip(spans("two_turns.wav", "speech")) {
-        let last = last + offset;
-        assert!(
-            u.last_voiced_frame + 6 >= last && u.last_voiced_frame <= last + 2,
-            "last voiced frame {}, speech ends at frame {last}",
-            u.last_voiced_frame
-        );
-    }
+    assert_ends_on_time(&utts, lead);
 }
 
 #[test]
@@ -151,4 +136,18 @@ fn dtmf_key_presses_are_not_speech() {
     signal.extend([0i16; 8000]);
     let run = run(&signal);
     assert!(run.events.is_empty(), "{}", summary(&run));
+}
+
+/// Each utterance of two_turns.wav, played after `lead` samples of other audio, ends
+/// within a few frames of where its speech ends.
+fn assert_ends_on_time(utts: &[&Utterance], lead: usize) {
+    let offset = lead as u64 / FRAME;
+    for (u, (_, last)) in utts.iter().zip(spans("two_turns.wav", "speech")) {
+        let last = last + offset;
+        assert!(
+            u.last_voiced_frame + 6 >= last && u.last_voiced_frame <= last + 2,
+            "last voiced frame {}, speech ends at frame {last}",
+            u.last_voiced_frame
+        );
+    }
 }

@@ -11,6 +11,7 @@ pub mod audio;
 pub mod call;
 pub mod config;
 pub mod http;
+pub mod providers;
 pub mod redact;
 pub mod server;
 pub mod sim;

@@ -7,6 +7,7 @@
 //! [`call::responder::Responder`] produces. [`sim`] plays Twilio's part for
 //! `pronto call` and the tests.
 
+pub mod agent;
 pub mod audio;
 pub mod call;
 pub mod config;

@@ -13,6 +13,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::Stream;
@@ -20,8 +21,14 @@ use serde_json::Value;
 
 use crate::config::Secret;
 
+pub mod anthropic;
+pub mod elevenlabs;
 pub mod error;
 pub mod http;
+pub mod openai_chat;
+pub mod openai_stt;
+pub mod openai_tts;
+mod sse;
 
 pub use error::ProviderError;
 
@@ -41,6 +48,43 @@ impl Endpoint {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base_url.trim_end_matches('/'), path)
     }
+}
+
+/// Settings of a speech-to-text provider (`[stt]` in config/pronto.toml).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SttSettings {
+    pub model: String,
+    /// ISO-639-1 code sent as `language`; empty = let the model detect it.
+    pub language: String,
+    /// Vocabulary hint sent as `prompt`; empty = none.
+    pub prompt: String,
+    /// Whole request, retry included.
+    pub timeout: Duration,
+}
+
+/// Settings of a language model (`[llm]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LlmSettings {
+    pub model: String,
+    pub max_tokens: u32,
+    /// `None` = not sent (some reasoning models reject it).
+    pub temperature: Option<f32>,
+    /// Request sent → first event of the answer, retry included.
+    pub first_token_timeout: Duration,
+}
+
+/// Settings of a text-to-speech provider (`[tts]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TtsSettings {
+    pub model: String,
+    /// OpenAI voice name, or ElevenLabs voice id.
+    pub voice: String,
+    /// OpenAI `instructions` (tone of voice); empty = none. Not for tts-1.
+    pub instructions: String,
+    /// 1.0 = normal.
+    pub speed: f32,
+    /// Request sent → first audio byte, retry included.
+    pub first_byte_timeout: Duration,
 }
 
 /// Speech to text: one caller utterance in, its transcript out.

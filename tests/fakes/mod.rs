@@ -42,6 +42,9 @@ pub enum Fault {
     CutMidway,
     /// Answer 200 with a body that breaks the format (bad SSE/JSON).
     Malformed,
+    /// Start a streamed answer, then send the service's in-stream error
+    /// (Anthropic `event: error` overloaded, an OpenAI `{"error":…}` payload).
+    StreamError,
     /// Answer normally, but only after this delay.
     Delay(Duration),
 }

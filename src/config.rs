@@ -18,7 +18,10 @@ use serde::Deserialize;
 use toml::{Table, Value};
 
 use crate::audio::vad::EndpointerConfig;
+use agent::{AgentSettings, AiStages, Lines, LlmSection, SttSection, TtsSection};
+use std::collections::BTreeMap;
 
+pub mod agent;
 mod layers;
 
 use layers::{one_line, overlay_env, overlay_file, parse_bool, set};
@@ -91,6 +94,27 @@ pub struct Tunables {
     pub twilio: TwilioSettings,
     pub vad: EndpointerConfig,
     pub call: CallSettings,
+    pub agent: AgentSettings,
+    pub stt: SttSection,
+    pub llm: LlmSection,
+    pub tts: TtsSection,
+    /// Spoken lines per language code.
+    pub lines: BTreeMap<String, Lines>,
+}
+
+impl Tunables {
+    /// The spoken lines of the agent's language (validated to exist).
+    pub fn lines(&self) -> Lines {
+        self.lines
+            .get(&self.agent.language)
+            .cloned()
+            .unwrap_or_else(|| Lines {
+                greeting: String::new(),
+                fallback: "Sorry, could you say that again?".into(),
+                goodbye: "Goodbye!".into(),
+                transfer: "One moment please.".into(),
+            })
+    }
 }
 
 /// Per-deployment values from the environment (names in DESIGN.md §4).
@@ -107,16 +131,22 @@ pub struct Deployment {
     /// `STREAM_TOKEN_SECRET`; when unset the stream-token key is derived from the
     /// auth token, so replicas sharing an account accept each other's tokens.
     pub stream_token_secret: Option<Secret>,
-    /// Which AI providers have keys (the agent pipeline uses them; without them
-    /// Pronto answers in echo mode).
-    pub openai_key_set: bool,
-    pub anthropic_key_set: bool,
+    /// `TWILIO_ACCOUNT_SID`: needed for the REST calls that end and transfer
+    /// calls.
+    pub twilio_account_sid: Option<String>,
+    /// `TWILIO_API_BASE_URL`, default `https://api.twilio.com`.
+    pub twilio_api_base_url: String,
+    /// `TWILIO_API_KEY_SID` + `TWILIO_API_KEY_SECRET` (recommended for REST);
+    /// without them REST calls authenticate with the account SID and auth token.
+    pub twilio_api_key: Option<(String, Secret)>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub tunables: Tunables,
     pub deployment: Deployment,
+    /// The AI stages with their keys, or `None`: echo mode.
+    pub ai: Option<AiStages>,
     /// Things worth a warning at start-up (never fatal).
     pub warnings: Vec<String>,
 }
@@ -178,9 +208,11 @@ impl Config {
             .map_err(|e| ConfigError(one_line(&e.to_string())))?;
         validate(&tunables)?;
         let deployment = deployment(env, tunables.server.port, &mut warnings)?;
+        let ai = ai_stages(&tunables, env, &mut warnings)?;
         Ok(Config {
             tunables,
             deployment,
+            ai,
             warnings,
         })
     }
@@ -263,7 +295,32 @@ fn validate(t: &Tunables) -> Result<(), ConfigError> {
         100,
         10_000,
     )?;
-    t.vad.validate().map_err(ConfigError)
+    t.vad.validate().map_err(ConfigError)?;
+    agent::validate(&t.agent, &t.lines, &t.stt, &t.llm, &t.tts)
+}
+
+/// The AI stages, or `None` (echo mode) with a warning when the setup is
+/// half done: some keys present, others missing.
+fn ai_stages(
+    t: &Tunables,
+    env: &HashMap<String, String>,
+    warnings: &mut Vec<String>,
+) -> Result<Option<AiStages>, ConfigError> {
+    match agent::resolve(&t.agent, &t.stt, &t.llm, &t.tts, env)? {
+        Ok(stages) => Ok(Some(stages)),
+        Err(missing) => {
+            let any_key = ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "ELEVENLABS_API_KEY"]
+                .iter()
+                .any(|k| non_empty(env, k).is_some());
+            if any_key {
+                warnings.push(format!(
+                    "answering in echo mode: the agent also needs {}",
+                    missing.join(", ")
+                ));
+            }
+            Ok(None)
+        }
+    }
 }
 
 fn non_empty<'a>(env: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
@@ -318,8 +375,18 @@ fn deployment(
         api_token,
         skip_signature,
         stream_token_secret: non_empty(env, "STREAM_TOKEN_SECRET").map(Secret::new),
-        openai_key_set: non_empty(env, "OPENAI_API_KEY").is_some(),
-        anthropic_key_set: non_empty(env, "ANTHROPIC_API_KEY").is_some(),
+        twilio_account_sid: non_empty(env, "TWILIO_ACCOUNT_SID").map(str::to_string),
+        twilio_api_base_url: agent::base_url(
+            non_empty(env, "TWILIO_API_BASE_URL").unwrap_or("https://api.twilio.com"),
+            "TWILIO_API_BASE_URL",
+        )?,
+        twilio_api_key: match (
+            non_empty(env, "TWILIO_API_KEY_SID"),
+            non_empty(env, "TWILIO_API_KEY_SECRET"),
+        ) {
+            (Some(sid), Some(secret)) => Some((sid.to_string(), Secret::new(secret))),
+            _ => None,
+        },
     })
 }
 

@@ -16,6 +16,7 @@ use crate::call::registry::Registry;
 use crate::call::responder::{Echo, Responder};
 use crate::call::session::{SessionConfig, SessionContext};
 use crate::config::Config;
+use crate::twilio::rest::TwilioRest;
 use crate::twilio::stream_token::{ReplayGuard, StreamTokens};
 
 /// What every handler shares.
@@ -44,9 +45,13 @@ impl AppState {
                 max_playback_lead: Duration::from_millis(u64::from(t.call.max_playback_lead_ms)),
                 start_timeout: Duration::from_secs(t.twilio.start_timeout_secs),
                 max_message_bytes: t.twilio.max_message_bytes,
+                greeting_interruptible: t.agent.greeting_interruptible,
+                dtmf_timeout: Duration::from_millis(u64::from(t.agent.dtmf_timeout_ms)),
+                max_history_turns: usize::try_from(t.agent.max_history_turns).unwrap_or(20),
             }),
             registry: registry.clone(),
             responder,
+            twilio: twilio_rest(&config),
         };
         Arc::new(AppState {
             config: Arc::new(config),
@@ -77,11 +82,22 @@ fn stream_token_key(config: &Config) -> Vec<u8> {
     rand::random::<[u8; 32]>().to_vec()
 }
 
+/// The REST client for hanging up and transferring, when the account SID is set.
+fn twilio_rest(config: &Config) -> Option<Arc<TwilioRest>> {
+    let client = match crate::providers::http::client() {
+        Ok(c) => c,
+        Err(e) => {
+            warn!(error = %e, "no Twilio REST client");
+            return None;
+        }
+    };
+    TwilioRest::from_config(config, client).map(Arc::new)
+}
+
 /// The responder for this configuration. The AI pipeline is not built yet, so
 /// every deployment answers in echo mode for now.
 pub fn responder_for(config: &Config) -> Arc<dyn Responder> {
-    let d = &config.deployment;
-    if d.openai_key_set || d.anthropic_key_set {
+    if config.ai.is_some() {
         warn!(
             "AI keys are set, but the agent pipeline is not part of this build: answering in echo mode"
         );

@@ -48,19 +48,67 @@ pub struct TurnLatency {
     pub utterance_ms: u64,
     /// Silence waited before deciding the caller had finished (the hangover).
     pub endpoint_wait_ms: u64,
+    /// The speech-to-text request.
+    pub stt_ms: Option<u64>,
+    /// LLM request → first token.
+    pub llm_first_token_ms: Option<u64>,
+    /// LLM request → first complete sentence.
+    pub first_sentence_ms: Option<u64>,
+    /// The first sentence's TTS request → its first audio byte.
+    pub tts_first_byte_ms: Option<u64>,
     /// End of the caller's speech → first audio frame sent to Twilio.
     pub voice_to_voice_ms: Option<u64>,
+    /// What Pronto itself added: voice-to-voice minus the endpoint wait, STT,
+    /// time to the first sentence and TTS first byte. Only when all are known.
+    pub pipeline_overhead_ms: Option<i64>,
     /// The caller spoke over the answer and it was cleared.
     pub interrupted: bool,
+}
+
+/// One exchange of the conversation, as it went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TurnRecord {
+    /// 0 is the greeting.
+    pub turn: u32,
+    /// What the caller said (transcript or keypad), if anything was understood.
+    pub caller: Option<String>,
+    /// Everything the agent produced for this turn.
+    pub agent_said: String,
+    /// What the caller heard of it: the sentences whose marks came back.
+    pub agent_heard: String,
+    pub interrupted: bool,
+    pub latency: TurnLatency,
 }
 
 /// Something that happened in a call, kept in its event list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum CallEvent {
-    Dtmf { at_ms: u64, digit: String },
-    BargeIn { at_ms: u64, turn: u32 },
+    Dtmf {
+        at_ms: u64,
+        digit: String,
+    },
+    BargeIn {
+        at_ms: u64,
+        turn: u32,
+    },
+    /// A provider failed; the caller heard the fallback line.
+    ProviderError {
+        at_ms: u64,
+        turn: u32,
+        error: String,
+    },
+    /// The agent ended or transferred the call (`action`: `end_call`,
+    /// `transfer_call`); `outcome` says how the REST request went.
+    Action {
+        at_ms: u64,
+        action: String,
+        outcome: String,
+    },
 }
+
+/// Turn records kept per live call; older ones are dropped first.
+pub const MAX_TURN_RECORDS: usize = 100;
 
 /// Events kept per call; older ones are dropped first.
 pub const MAX_EVENTS: usize = 200;
@@ -72,6 +120,9 @@ pub struct LiveState {
     pub state: SessionState,
     pub turns: u32,
     pub last_turn: Option<TurnLatency>,
+    /// Stream `start` → the greeting's first audio frame sent.
+    pub greeting_ms: Option<u64>,
+    pub transcript: Vec<TurnRecord>,
     pub events: Vec<CallEvent>,
     /// Inbound messages that were malformed and skipped.
     pub bad_messages: u64,
@@ -83,6 +134,14 @@ impl LiveState {
             self.events.remove(0);
         }
         self.events.push(event);
+    }
+
+    pub fn push_turn(&mut self, record: TurnRecord) {
+        if self.transcript.len() >= MAX_TURN_RECORDS {
+            self.transcript.remove(0);
+        }
+        self.last_turn = Some(record.latency.clone());
+        self.transcript.push(record);
     }
 }
 
@@ -101,6 +160,8 @@ pub struct CallSnapshot {
     pub call_status: Option<String>,
     pub turns: u32,
     pub last_turn: Option<TurnLatency>,
+    pub greeting_ms: Option<u64>,
+    pub transcript: Vec<TurnRecord>,
     pub events: Vec<CallEvent>,
     pub bad_messages: u64,
 }
@@ -283,6 +344,8 @@ impl Registry {
                     call_status: e.status.clone(),
                     turns: live.turns,
                     last_turn: live.last_turn,
+                    greeting_ms: live.greeting_ms,
+                    transcript: live.transcript,
                     events: live.events,
                     bad_messages: live.bad_messages,
                 }

@@ -1,11 +1,14 @@
 //! The seam between a call session and whatever answers the caller.
 //!
-//! At the end of each caller turn the session hands the utterance to a
-//! [`Responder`], which streams back μ-law audio in segments (an echo is one
-//! segment; the AI pipeline sends one per sentence). The session owns pacing,
-//! marks, barge-in and what was heard; a responder only produces audio. It runs
-//! in a child task that the session aborts on barge-in or hang-up, so dropping
-//! its future must be a clean cancellation (true of any HTTP stream in flight).
+//! At the end of each caller turn the session hands the utterance (or the
+//! keypad digits) and the conversation so far to a [`Responder`], which streams
+//! back μ-law audio in segments (an echo is one segment; the agent sends one
+//! per sentence) and what it learned on the way: the transcript, stage
+//! timings, an action such as hanging up. The session owns pacing, marks,
+//! barge-in, what was heard and the conversation; a responder only produces.
+//! It runs in a child task that the session aborts on barge-in or hang-up, so
+//! dropping its future must be a clean cancellation (true of any HTTP stream
+//! in flight).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,14 +18,49 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use crate::audio::mulaw;
+use crate::call::registry::CallInfo;
+use crate::providers::ChatMessage;
+
+/// What the caller gave in one turn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TurnInput {
+    /// The caller's utterance, 8 kHz PCM, pre-roll included.
+    Speech(Vec<i16>),
+    /// Keypad digits, already worded for the agent: `[keypad: 1 2 #]`.
+    Keypad(String),
+}
 
 /// One caller turn to answer.
 #[derive(Debug, Clone)]
 pub struct TurnRequest {
     pub turn: u32,
-    pub call_sid: Arc<str>,
-    /// The caller's utterance, 8 kHz PCM, pre-roll included.
-    pub audio: Vec<i16>,
+    pub call: Arc<CallInfo>,
+    pub input: TurnInput,
+    /// The conversation before this turn: what was said, and of the agent's
+    /// answers only what the caller heard.
+    pub history: Arc<[ChatMessage]>,
+}
+
+/// Something the agent asked to do once its words have been heard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallAction {
+    /// Hang up (after the goodbye).
+    EndCall,
+    /// Connect the caller to this number (after the handover line).
+    Transfer { to: String },
+}
+
+/// How long one stage of the turn took (ms), reported as soon as known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timing {
+    /// The speech-to-text request.
+    Stt(u64),
+    /// LLM request sent → its first token.
+    LlmFirstToken(u64),
+    /// LLM request sent → its first complete sentence.
+    FirstSentence(u64),
+    /// The first sentence's TTS request → its first audio byte.
+    TtsFirstByte(u64),
 }
 
 /// What a responder streams back.
@@ -33,7 +71,15 @@ pub enum ResponseEvent {
     /// The audio so far forms one segment; `text` is what it says (empty for
     /// echo). The session sends a mark here and counts the segment heard when
     /// it comes back.
-    SegmentEnd { text: String },
+    SegmentEnd {
+        text: String,
+    },
+    /// What the caller said, as the agent understood it. No transcript and
+    /// no audio means nothing intelligible was said: the turn is dropped.
+    Transcript(String),
+    Timing(Timing),
+    /// To do when every segment of this turn has been heard.
+    Action(CallAction),
     /// The responder has finished this turn.
     Finished,
     /// The responder gave up on this turn; the caller is listened to again.
@@ -73,6 +119,12 @@ pub trait Responder: Send + Sync + 'static {
     /// What `/health` reports as the mode (`echo`, `agent`).
     fn mode(&self) -> &'static str;
 
+    /// The greeting, streamed like an answer the moment the stream starts;
+    /// `None` when there is none.
+    fn greet(&self, _call: Arc<CallInfo>, _sink: ResponseSink) -> Option<ResponseFuture> {
+        None
+    }
+
     /// Produces the answer to one turn into `sink`. Returning `Err` reports a
     /// failure for this turn; `Finished` is sent by the session when the future
     /// completes.
@@ -91,7 +143,10 @@ impl Responder for Echo {
 
     fn respond(&self, request: TurnRequest, sink: ResponseSink) -> ResponseFuture {
         Box::pin(async move {
-            let audio = Bytes::from(mulaw::encode(&request.audio));
+            let TurnInput::Speech(audio) = request.input else {
+                return Ok(()); // keypad digits have no sound to echo
+            };
+            let audio = Bytes::from(mulaw::encode(&audio));
             sink.send(ResponseEvent::Audio(audio))
                 .await
                 .map_err(|_| "call ended".to_string())?;
@@ -108,15 +163,26 @@ impl Responder for Echo {
 mod tests {
     use super::*;
 
+    fn request(turn: u32, input: TurnInput) -> TurnRequest {
+        TurnRequest {
+            turn,
+            call: Arc::new(CallInfo {
+                call_sid: "CA1".into(),
+                from: "+15550001111".into(),
+                to: "+15550002222".into(),
+                direction: "inbound".into(),
+                started_at: chrono::Utc::now(),
+            }),
+            input,
+            history: Arc::from(Vec::new()),
+        }
+    }
+
     #[tokio::test]
     async fn echo_plays_the_utterance_back_as_one_segment() {
         let (tx, mut rx) = mpsc::channel(8);
         let audio: Vec<i16> = (0..800).map(|i| ((i % 50) * 300 - 7000) as i16).collect();
-        let request = TurnRequest {
-            turn: 3,
-            call_sid: "CA1".into(),
-            audio: audio.clone(),
-        };
+        let request = request(3, TurnInput::Speech(audio.clone()));
         Echo.respond(request, ResponseSink::new(3, tx))
             .await
             .expect("echo works");
@@ -139,11 +205,7 @@ mod tests {
     async fn echo_stops_when_the_session_is_gone() {
         let (tx, rx) = mpsc::channel(8);
         drop(rx);
-        let request = TurnRequest {
-            turn: 1,
-            call_sid: "CA1".into(),
-            audio: vec![0; 160],
-        };
+        let request = request(1, TurnInput::Speech(vec![0; 160]));
         assert!(
             Echo.respond(request, ResponseSink::new(1, tx))
                 .await

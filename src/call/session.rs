@@ -22,14 +22,18 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::sleep_until;
 use tracing::{Instrument, debug, info, info_span, warn};
 
+use crate::agent::conversation::Conversation;
 use crate::audio::framer::Framer;
 use crate::audio::vad::{EndpointEvent, Endpointer, EndpointerConfig};
+use crate::call::keypad::Keypad;
 use crate::call::playback::Playback;
 use crate::call::registry::{Attachment, CallEvent, CallInfo, LiveState, Registry, SessionState};
-use crate::call::responder::{Responder, ResponseEvent};
+use crate::call::responder::{CallAction, Responder, ResponseEvent};
 use crate::call::turn::{ActiveTurn, millis};
 use crate::twilio::media::{self, Inbound, OutboundWriter, Start};
+use crate::twilio::rest::TwilioRest;
 
+mod conversing;
 mod hearing;
 mod speaking;
 
@@ -50,6 +54,9 @@ pub struct SessionConfig {
     /// Enforced by the WebSocket itself (set on the upgrade); a bigger message
     /// surfaces as a read error, answered with close code 1009.
     pub max_message_bytes: usize,
+    pub greeting_interruptible: bool,
+    pub dtmf_timeout: Duration,
+    pub max_history_turns: usize,
 }
 
 /// What every session shares.
@@ -58,6 +65,8 @@ pub struct SessionContext {
     pub config: Arc<SessionConfig>,
     pub registry: Registry,
     pub responder: Arc<dyn Responder>,
+    /// For hanging up and transferring; `None` without an account SID.
+    pub twilio: Option<Arc<TwilioRest>>,
 }
 
 /// Why a call's stream ended.
@@ -70,6 +79,8 @@ pub enum End {
     MessageTooBig,
     SocketError(String),
     Internal(String),
+    /// The agent ended the call by closing the stream.
+    AgentHungUp,
 }
 
 /// Runs the session for an upgraded socket whose stream token named `call_sid`.
@@ -86,6 +97,7 @@ pub async fn run(socket: WebSocket, call_sid: String, ctx: SessionContext) {
             }
         };
         let end = session.run(stream, turn_rx).await;
+        session.end_of_call();
         let live = session.live.borrow().clone();
         info!(end = ?end, turns = live.turns, bad_messages = live.bad_messages, duration_ms = millis(opened.elapsed()), "stream ended");
     }
@@ -110,6 +122,15 @@ struct Session {
     turn_tx: mpsc::Sender<(u32, ResponseEvent)>,
     turns_started: u32,
     current: Option<ActiveTurn>,
+    /// Present once `start` has arrived.
+    call: Option<Arc<CallInfo>>,
+    conversation: Conversation,
+    keypad: Keypad,
+    /// The caller's audio of a turn whose answer they spoke over before
+    /// hearing any of it: it is answered together with what they say next.
+    carry_over: Vec<i16>,
+    /// An action whose turn has been heard, to perform now.
+    due_action: Option<CallAction>,
 }
 
 impl Session {
@@ -136,6 +157,11 @@ impl Session {
             turn_tx,
             turns_started: 0,
             current: None,
+            call: None,
+            conversation: Conversation::new(ctx.config.max_history_turns),
+            keypad: Keypad::default(),
+            carry_over: Vec::new(),
+            due_action: None,
             ctx,
         };
         Ok((session, turn_rx))
@@ -150,6 +176,7 @@ impl Session {
             tokio::time::Instant::from_std(self.opened + self.ctx.config.start_timeout);
         loop {
             let wake = self.next_wake(Instant::now());
+            let keypad_due = self.keypad.deadline();
             let accepting = self.current.is_some() && self.playback.queued() < MAX_BUFFERED_AUDIO;
             tokio::select! {
                 message = stream.next() => {
@@ -169,9 +196,17 @@ impl Session {
                     return End::StartTimeout;
                 }
                 _ = sleep_until(wake.map_or(start_deadline, tokio::time::Instant::from_std)), if wake.is_some() => {}
+                _ = sleep_until(keypad_due.map_or(start_deadline, tokio::time::Instant::from_std)), if keypad_due.is_some() => {
+                    self.on_keypad_due().await;
+                }
             }
             if let Err(e) = self.pump().await {
                 return End::SocketError(e);
+            }
+            if let Some(action) = self.due_action.take()
+                && let Some(end) = self.perform(action).await
+            {
+                return end;
             }
         }
     }
@@ -260,6 +295,10 @@ impl Session {
                         digit: digit.chars().take(4).collect(),
                     })
                 });
+                let timeout = self.ctx.config.dtmf_timeout;
+                if self.keypad.push(&digit, Instant::now(), timeout) {
+                    self.on_keypad_due().await;
+                }
             }
             Inbound::Connected => debug!("connected"),
             Inbound::Stop => {
@@ -301,9 +340,12 @@ impl Session {
             s.stream_sid = start.stream_sid.clone();
             s.state = SessionState::Listening;
         });
+        let call = Arc::new(info.clone());
         self._attachment = Some(self.ctx.registry.attach(info, self.live.subscribe()));
         info!(stream_sid = %start.stream_sid, "stream started");
         self.writer = Some(OutboundWriter::new(start.stream_sid));
+        self.call = Some(Arc::clone(&call));
+        self.start_greeting(call);
         None
     }
 

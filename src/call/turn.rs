@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
 
-use crate::call::registry::TurnLatency;
+use crate::call::registry::{TurnLatency, TurnRecord};
+use crate::call::responder::{CallAction, Timing};
 
 /// Aborts the task when dropped, so a cancelled or finished turn, or a call
 /// that ends for any reason, never leaves a responder running.
@@ -32,6 +33,39 @@ pub struct ActiveTurn {
     /// Segments whose mark came back: the caller heard them.
     pub segments_heard: u32,
     pub interrupted: bool,
+    /// The caller may interrupt it (false only for a greeting configured so).
+    pub interruptible: bool,
+    /// What the caller said, once the responder understood it.
+    pub transcript: Option<String>,
+    /// The text of each completed segment, in order.
+    pub texts: Vec<String>,
+    pub timings: StageTimings,
+    /// To do once every segment has been heard.
+    pub action: Option<CallAction>,
+    /// The caller's audio, kept until the answer is heard in part: if the
+    /// caller speaks again before that, they had only paused, and both parts
+    /// are answered together.
+    pub input_audio: Option<Vec<i16>>,
+}
+
+/// The stage timings a responder reported (ms).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StageTimings {
+    pub stt: Option<u64>,
+    pub llm_first_token: Option<u64>,
+    pub first_sentence: Option<u64>,
+    pub tts_first_byte: Option<u64>,
+}
+
+impl StageTimings {
+    pub fn record(&mut self, timing: Timing) {
+        match timing {
+            Timing::Stt(ms) => self.stt = Some(ms),
+            Timing::LlmFirstToken(ms) => self.llm_first_token = Some(ms),
+            Timing::FirstSentence(ms) => self.first_sentence = Some(ms),
+            Timing::TtsFirstByte(ms) => self.tts_first_byte = Some(ms),
+        }
+    }
 }
 
 impl ActiveTurn {
@@ -53,6 +87,40 @@ impl ActiveTurn {
             segments: 0,
             segments_heard: 0,
             interrupted: false,
+            interruptible: true,
+            transcript: None,
+            texts: Vec::new(),
+            timings: StageTimings::default(),
+            action: None,
+            input_audio: None,
+        }
+    }
+
+    /// Stops the responder now (it is also stopped when the turn is dropped).
+    pub fn abort_responder(&self) {
+        self._task.0.abort();
+    }
+
+    /// Whether the caller has heard any of the answer yet.
+    pub fn anything_heard(&self) -> bool {
+        self.segments_heard > 0 || self.first_audio_sent_at.is_some()
+    }
+
+    /// The segments whose marks came back, joined.
+    pub fn heard_text(&self) -> String {
+        let heard = usize::try_from(self.segments_heard).unwrap_or(usize::MAX);
+        join(self.texts.iter().take(heard))
+    }
+
+    /// How the turn went, for the record.
+    pub fn record(&self) -> TurnRecord {
+        TurnRecord {
+            turn: self.id,
+            caller: self.transcript.clone(),
+            agent_said: join(self.texts.iter()),
+            agent_heard: self.heard_text(),
+            interrupted: self.interrupted,
+            latency: self.latency(),
         }
     }
 
@@ -70,16 +138,43 @@ impl ActiveTurn {
     }
 
     pub fn latency(&self) -> TurnLatency {
+        let t = self.timings;
+        let endpoint_wait_ms = millis(self.endpoint_wait);
+        let voice_to_voice_ms = self
+            .first_audio_sent_at
+            .map(|at| millis(at.saturating_duration_since(self.speech_ended_at)));
+        let pipeline_overhead_ms =
+            match (voice_to_voice_ms, t.stt, t.first_sentence, t.tts_first_byte) {
+                (Some(v2v), Some(stt), Some(sentence), Some(tts)) => {
+                    let stages = endpoint_wait_ms + stt + sentence + tts;
+                    Some(
+                        i64::try_from(v2v).unwrap_or(i64::MAX)
+                            - i64::try_from(stages).unwrap_or(i64::MAX),
+                    )
+                }
+                _ => None,
+            };
         TurnLatency {
             turn: self.id,
             utterance_ms: millis(self.utterance),
-            endpoint_wait_ms: millis(self.endpoint_wait),
-            voice_to_voice_ms: self
-                .first_audio_sent_at
-                .map(|t| millis(t.saturating_duration_since(self.speech_ended_at))),
+            endpoint_wait_ms,
+            stt_ms: t.stt,
+            llm_first_token_ms: t.llm_first_token,
+            first_sentence_ms: t.first_sentence,
+            tts_first_byte_ms: t.tts_first_byte,
+            voice_to_voice_ms,
+            pipeline_overhead_ms,
             interrupted: self.interrupted,
         }
     }
+}
+
+fn join<'a>(texts: impl Iterator<Item = &'a String>) -> String {
+    texts
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 pub fn millis(d: Duration) -> u64 {
@@ -104,6 +199,46 @@ mod tests {
         assert!(!turn.owns_mark("t1-s0"));
         assert!(!turn.owns_mark("t12"));
         assert!(!turn.owns_mark("greeting"));
+    }
+
+    #[tokio::test]
+    async fn heard_text_is_the_segments_whose_marks_came_back() {
+        let mut turn = ActiveTurn::new(
+            2,
+            tokio::spawn(async {}),
+            Instant::now(),
+            Duration::ZERO,
+            Duration::ZERO,
+        );
+        turn.texts = vec![
+            "We open at nine.".into(),
+            "On Sundays".into(),
+            "we are closed.".into(),
+        ];
+        turn.segments_heard = 1;
+        turn.interrupted = true;
+        let r = turn.record();
+        assert_eq!(r.agent_heard, "We open at nine.");
+        assert_eq!(r.agent_said, "We open at nine. On Sundays we are closed.");
+        assert!(r.interrupted);
+    }
+
+    #[tokio::test]
+    async fn pipeline_overhead_is_what_the_stages_do_not_explain() {
+        let t0 = Instant::now();
+        let mut turn = ActiveTurn::new(
+            1,
+            tokio::spawn(async {}),
+            t0,
+            Duration::from_millis(600),
+            Duration::ZERO,
+        );
+        turn.timings.record(Timing::Stt(300));
+        turn.timings.record(Timing::FirstSentence(400));
+        assert_eq!(turn.latency().pipeline_overhead_ms, None);
+        turn.timings.record(Timing::TtsFirstByte(200));
+        turn.first_audio_sent_at = Some(t0 + Duration::from_millis(1508));
+        assert_eq!(turn.latency().pipeline_overhead_ms, Some(8));
     }
 
     #[tokio::test]

@@ -20,7 +20,9 @@ pub(super) fn set(table: &mut Table, section: &str, key: &str, value: Value) {
 }
 
 /// Copies the user's values over the defaults, refusing unknown keys and values
-/// of the wrong type.
+/// of the wrong type. A section made only of tables (`[lines.en]`,
+/// `[lines.it]`) also accepts a new table: a language the defaults lack, whose
+/// keys are checked when the settings are read.
 pub(super) fn overlay_file(
     defaults: &mut Table,
     user: Table,
@@ -33,17 +35,34 @@ pub(super) fn overlay_file(
         let Value::Table(values) = value else {
             return err(format!("{path}: {section} must be a [section]"));
         };
-        for (key, value) in values {
-            let Some(default) = known.get(&key) else {
-                return err(format!("{path}: unknown key {section}.{key}"));
-            };
-            let value = same_type(default, value).ok_or_else(|| {
-                ConfigError(format!(
-                    "{path}: {section}.{key} must be {}",
-                    type_name(default)
-                ))
-            })?;
-            known.insert(key, value);
+        overlay_table(known, values, path, &section)?;
+    }
+    Ok(())
+}
+
+fn overlay_table(
+    known: &mut Table,
+    values: Table,
+    path: &str,
+    prefix: &str,
+) -> Result<(), ConfigError> {
+    let open = !known.is_empty() && known.values().all(Value::is_table);
+    for (key, value) in values {
+        let name = format!("{prefix}.{key}");
+        match (known.get_mut(&key), value) {
+            (Some(Value::Table(inner)), Value::Table(user)) => {
+                overlay_table(inner, user, path, &name)?
+            }
+            (Some(default), value) => {
+                let value = same_type(default, value).ok_or_else(|| {
+                    ConfigError(format!("{path}: {name} must be {}", type_name(default)))
+                })?;
+                *default = value;
+            }
+            (None, Value::Table(new)) if open => {
+                known.insert(key, Value::Table(new));
+            }
+            (None, _) => return err(format!("{path}: unknown key {name}")),
         }
     }
     Ok(())
@@ -56,20 +75,7 @@ pub(super) fn overlay_env(
     warnings: &mut Vec<String>,
 ) -> Result<(), ConfigError> {
     let mut known_vars = vec!["PRONTO_CONFIG".to_string()];
-    for (section, values) in table.iter_mut() {
-        let Value::Table(values) = values else {
-            continue;
-        };
-        for (key, default) in values.iter_mut() {
-            let var = format!("PRONTO_{}_{}", section.to_uppercase(), key.to_uppercase());
-            if let Some(raw) = env.get(&var) {
-                *default = parse_like(default, raw).ok_or_else(|| {
-                    ConfigError(format!("{var}={raw}: must be {}", type_name(default)))
-                })?;
-            }
-            known_vars.push(var);
-        }
-    }
+    overlay_env_table(table, "PRONTO", env, &mut known_vars)?;
     let mut unknown: Vec<&String> = env
         .keys()
         .filter(|k| k.starts_with("PRONTO_") && !known_vars.contains(k))
@@ -77,6 +83,29 @@ pub(super) fn overlay_env(
     unknown.sort();
     for var in unknown {
         warnings.push(format!("{var} is not a Pronto setting and is ignored"));
+    }
+    Ok(())
+}
+
+/// Overrides every key of `table` (and of its sub-tables) from variables named
+/// `{prefix}_{KEY}`.
+fn overlay_env_table(
+    table: &mut Table,
+    prefix: &str,
+    env: &HashMap<String, String>,
+    known_vars: &mut Vec<String>,
+) -> Result<(), ConfigError> {
+    for (key, value) in table.iter_mut() {
+        let var = format!("{prefix}_{}", key.to_uppercase());
+        if let Value::Table(inner) = value {
+            overlay_env_table(inner, &var, env, known_vars)?;
+            continue;
+        }
+        if let Some(raw) = env.get(&var) {
+            *value = parse_like(value, raw)
+                .ok_or_else(|| ConfigError(format!("{var}={raw}: must be {}", type_name(value))))?;
+        }
+        known_vars.push(var);
     }
     Ok(())
 }
@@ -96,6 +125,14 @@ fn parse_like(default: &Value, raw: &str) -> Option<Value> {
         Value::Float(_) => raw.parse().ok().map(Value::Float),
         Value::Boolean(_) => parse_bool(raw).map(Value::Boolean),
         Value::String(_) => Some(Value::String(raw.to_string())),
+        // A list of strings, comma-separated.
+        Value::Array(_) => Some(Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(|item| Value::String(item.to_string()))
+                .collect(),
+        )),
         _ => None,
     }
 }
@@ -114,6 +151,8 @@ fn type_name(v: &Value) -> &'static str {
         Value::Float(_) => "a number",
         Value::Boolean(_) => "true or false",
         Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Table(_) => "a table",
         _ => "a value of the documented type",
     }
 }

@@ -82,6 +82,15 @@ pub fn say_and_hang_up(say: &Say<'_>) -> String {
 }
 
 /// `<Response/>`: the 2xx body for status callbacks, where Twilio ignores it.
+/// Connects the caller to `number` (E.164): the TwiML of a transfer.
+pub fn dial(number: &str) -> String {
+    document(|out| {
+        out.push_str("<Dial>");
+        out.push_str(&escape(number));
+        out.push_str("</Dial>");
+    })
+}
+
 pub fn empty() -> String {
     document(|_| {})
 }
@@ -89,6 +98,14 @@ pub fn empty() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transfer_dials_the_number() {
+        assert_eq!(
+            dial("+15551234567"),
+            format!("{HEADER}<Response><Dial>+15551234567</Dial></Response>")
+        );
+    }
 
     #[test]
     fn stream_with_say_and_parameters() {

@@ -1,22 +1,20 @@
 //! Hearing the caller: μ-law frames through the endpointer, barge-in while the
 //! agent talks, and the start of a turn when the caller has finished.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tracing::{Instrument, debug, info};
+use tracing::{debug, info};
 
 use super::Session;
+use super::conversing::InputTiming;
 use crate::audio::vad::{EndpointEvent, Utterance};
 use crate::audio::{FRAME_MS, FRAME_SAMPLES};
-use crate::call::registry::SessionState;
-use crate::call::responder::{ResponseEvent, ResponseSink, TurnRequest};
-use crate::call::turn::ActiveTurn;
+use crate::call::responder::TurnInput;
 
 impl Session {
     pub(super) async fn on_audio(&mut self, mulaw: &[u8]) {
         let barge_in_ms = self.ctx.config.barge_in_min_ms;
-        let answering = self.current.is_some();
+        let answering = self.current.as_ref().is_some_and(|t| t.interruptible);
         let mut barge_in = false;
         let Session {
             framer,
@@ -61,39 +59,18 @@ impl Session {
         let endpoint_wait = frame * u32::try_from(frames_since_speech).unwrap_or(u32::MAX);
         let utterance_len =
             frame * u32::try_from(utterance.samples.len() / FRAME_SAMPLES).unwrap_or(u32::MAX);
-        self.turns_started += 1;
-        let id = self.turns_started;
-        info!(turn = id, speech_ms = utterance.speech_ms, end = ?utterance.end, "caller turn ended");
-        let request = TurnRequest {
-            turn: id,
-            call_sid: self.expected_call_sid.as_str().into(),
-            audio: utterance.samples,
-        };
-        let sink = ResponseSink::new(id, self.turn_tx.clone());
-        let responder = Arc::clone(&self.ctx.responder);
-        let task = tokio::spawn(
-            async move {
-                let result = responder.respond(request, sink.clone()).await;
-                let last = match result {
-                    Ok(()) => ResponseEvent::Finished,
-                    Err(e) => ResponseEvent::Failed(e),
-                };
-                let _ = sink.send(last).await;
-            }
-            .in_current_span(),
+        let mut audio = std::mem::take(&mut self.carry_over);
+        audio.extend_from_slice(&utterance.samples);
+        info!(turn = self.turns_started + 1, speech_ms = utterance.speech_ms, end = ?utterance.end, "caller turn ended");
+        self.start_turn(
+            TurnInput::Speech(audio),
+            InputTiming {
+                speech_ended_at: Instant::now()
+                    .checked_sub(endpoint_wait)
+                    .unwrap_or_else(Instant::now),
+                endpoint_wait,
+                utterance: utterance_len,
+            },
         );
-        self.current = Some(ActiveTurn::new(
-            id,
-            task,
-            Instant::now()
-                .checked_sub(endpoint_wait)
-                .unwrap_or_else(Instant::now),
-            endpoint_wait,
-            utterance_len,
-        ));
-        self.publish(|s| {
-            s.state = SessionState::Responding;
-            s.turns = id;
-        });
     }
 }

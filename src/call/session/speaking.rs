@@ -10,6 +10,9 @@ use futures_util::stream::SplitSink;
 use tracing::{debug, info, warn};
 
 use super::Session;
+
+/// The longest caller audio carried over into the next turn (30 s at 8 kHz).
+const MAX_CARRY_OVER: usize = 30 * 8000;
 use crate::call::playback::{MarkEcho, Outbound};
 use crate::call::registry::{CallEvent, SessionState};
 use crate::call::responder::ResponseEvent;
@@ -22,15 +25,27 @@ impl Session {
         };
         match event {
             ResponseEvent::Audio(audio) => self.playback.push_audio(audio),
-            ResponseEvent::SegmentEnd { .. } => {
+            ResponseEvent::SegmentEnd { text } => {
                 let name = current.mark_name(current.segments);
                 current.segments += 1;
+                current.texts.push(text);
                 self.playback.push_mark(name);
             }
+            ResponseEvent::Transcript(text) => current.transcript = Some(text),
+            ResponseEvent::Timing(timing) => current.timings.record(timing),
+            ResponseEvent::Action(action) => current.action = Some(action),
             ResponseEvent::Finished => current.responder_done = true,
             ResponseEvent::Failed(reason) => {
                 warn!(turn, reason = %reason, "responder failed");
                 current.responder_done = true;
+                let at_ms = millis(self.opened.elapsed());
+                self.publish(|s| {
+                    s.push_event(CallEvent::ProviderError {
+                        at_ms,
+                        turn,
+                        error: reason,
+                    })
+                });
             }
         }
     }
@@ -68,16 +83,25 @@ impl Session {
                 warn!(error = %e, "cannot send clear");
             }
         }
-        let latency = turn.latency();
-        drop(turn); // aborts the responder
+        let turn_id = turn.id;
         self.publish(|s| {
-            s.state = SessionState::Listening;
-            s.last_turn = Some(latency);
             s.push_event(CallEvent::BargeIn {
                 at_ms,
-                turn: s.turns,
-            });
+                turn: turn_id,
+            })
         });
+        turn.abort_responder();
+        match turn.input_audio.take() {
+            // Nothing of the answer was heard: the caller had only paused.
+            // What they said is answered together with what they say now.
+            Some(mut audio) if !turn.anything_heard() => {
+                let excess = audio.len().saturating_sub(MAX_CARRY_OVER);
+                audio.drain(..excess);
+                self.carry_over = audio;
+                self.publish(|s| s.state = SessionState::Listening);
+            }
+            _ => self.finish_turn(turn),
+        }
     }
 
     /// Sends whatever the pacing allows now, and finishes the turn when all of
@@ -117,13 +141,15 @@ impl Session {
         }
         let all_heard =
             self.current.as_ref().is_some_and(|t| t.responder_done) && self.playback.is_idle();
-        if all_heard && let Some(turn) = self.current.take() {
-            let latency = turn.latency();
-            info!(turn = turn.id, voice_to_voice_ms = ?latency.voice_to_voice_ms, segments = turn.segments, "turn played");
-            self.publish(|s| {
-                s.state = SessionState::Listening;
-                s.last_turn = Some(latency);
-            });
+        if all_heard && let Some(mut turn) = self.current.take() {
+            if turn.id == 0 {
+                let greeting_ms = turn
+                    .first_audio_sent_at
+                    .map(|t| millis(t.saturating_duration_since(turn.speech_ended_at)));
+                self.publish(|s| s.greeting_ms = greeting_ms);
+            }
+            self.due_action = turn.action.take();
+            self.finish_turn(turn);
         }
         Ok(())
     }

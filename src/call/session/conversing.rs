@@ -1,0 +1,220 @@
+//! The conversation side of a session: starting turns (the greeting, a caller
+//! utterance, keypad digits), recording each finished turn with what the
+//! caller heard, and performing the agent's actions (hang up, transfer) once
+//! the words before them have been heard.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tracing::{Instrument, info, warn};
+
+use super::{End, Session};
+use crate::call::registry::{CallEvent, CallInfo, SessionState};
+use crate::call::responder::{
+    CallAction, ResponseEvent, ResponseFuture, ResponseSink, TurnInput, TurnRequest,
+};
+use crate::call::turn::{ActiveTurn, millis};
+use crate::twilio::rest::HangUp;
+use crate::twilio::twiml;
+
+/// While a greeting that cannot be interrupted plays, keypad digits wait and
+/// are looked at again this often.
+const KEYPAD_RETRY: Duration = Duration::from_millis(250);
+
+/// Timing of the caller's input for a new turn.
+pub(super) struct InputTiming {
+    pub speech_ended_at: Instant,
+    pub endpoint_wait: Duration,
+    pub utterance: Duration,
+}
+
+impl Session {
+    /// Runs `future` (the responder's work for turn `id`) in a child task
+    /// whose last event is `Finished` or `Failed`.
+    fn spawn_responder(sink: ResponseSink, future: ResponseFuture) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(
+            async move {
+                let last = match future.await {
+                    Ok(()) => ResponseEvent::Finished,
+                    Err(e) => ResponseEvent::Failed(e),
+                };
+                let _ = sink.send(last).await;
+            }
+            .in_current_span(),
+        )
+    }
+
+    /// Plays the greeting as turn 0, the instant the stream starts.
+    pub(super) fn start_greeting(&mut self, call: Arc<CallInfo>) {
+        let sink = ResponseSink::new(0, self.turn_tx.clone());
+        let Some(future) = self.ctx.responder.greet(call, sink.clone()) else {
+            return;
+        };
+        let task = Self::spawn_responder(sink, future);
+        let now = Instant::now();
+        let mut turn = ActiveTurn::new(0, task, now, Duration::ZERO, Duration::ZERO);
+        turn.interruptible = self.ctx.config.greeting_interruptible;
+        self.current = Some(turn);
+        self.publish(|s| s.state = SessionState::Responding);
+    }
+
+    /// Starts answering a caller turn.
+    pub(super) fn start_turn(&mut self, input: TurnInput, timing: InputTiming) {
+        let Some(call) = self.call.clone() else {
+            return;
+        };
+        self.turns_started += 1;
+        let id = self.turns_started;
+        let input_audio = match &input {
+            TurnInput::Speech(audio) => Some(audio.clone()),
+            TurnInput::Keypad(_) => None,
+        };
+        let request = TurnRequest {
+            turn: id,
+            call,
+            input,
+            history: self.conversation.messages(),
+        };
+        let sink = ResponseSink::new(id, self.turn_tx.clone());
+        let future = self.ctx.responder.respond(request, sink.clone());
+        let task = Self::spawn_responder(sink, future);
+        let mut turn = ActiveTurn::new(
+            id,
+            task,
+            timing.speech_ended_at,
+            timing.endpoint_wait,
+            timing.utterance,
+        );
+        turn.input_audio = input_audio;
+        self.current = Some(turn);
+        self.publish(|s| {
+            s.state = SessionState::Responding;
+            s.turns = id;
+        });
+    }
+
+    /// Records a turn that is over (heard, interrupted or cut by the end of
+    /// the call) into the conversation and the call's transcript.
+    pub(super) fn finish_turn(&mut self, turn: ActiveTurn) {
+        let record = turn.record();
+        if turn.id > 0 && record.caller.is_none() && turn.segments == 0 {
+            info!(turn = turn.id, "nothing intelligible; the turn is dropped");
+            self.publish(|s| s.state = SessionState::Listening);
+            return;
+        }
+        self.conversation
+            .add_turn(record.caller.as_deref(), &record.agent_heard);
+        let l = &record.latency;
+        info!(
+            turn = turn.id,
+            interrupted = record.interrupted,
+            heard_segments = turn.segments_heard,
+            segments = turn.segments,
+            endpoint_wait_ms = l.endpoint_wait_ms,
+            stt_ms = ?l.stt_ms,
+            llm_first_token_ms = ?l.llm_first_token_ms,
+            first_sentence_ms = ?l.first_sentence_ms,
+            tts_first_byte_ms = ?l.tts_first_byte_ms,
+            voice_to_voice_ms = ?l.voice_to_voice_ms,
+            pipeline_overhead_ms = ?l.pipeline_overhead_ms,
+            "turn over"
+        );
+        self.publish(|s| {
+            s.state = SessionState::Listening;
+            s.push_turn(record);
+        });
+    }
+
+    /// The call ended: a turn still in progress goes into the record as cut.
+    pub(super) fn end_of_call(&mut self) {
+        if let Some(mut turn) = self.current.take() {
+            turn.interrupted = true;
+            self.finish_turn(turn);
+        }
+    }
+
+    /// Keypad digits are due: they become a turn, interrupting the agent
+    /// unless it is a greeting that cannot be interrupted.
+    pub(super) async fn on_keypad_due(&mut self) {
+        if self.current.as_ref().is_some_and(|t| !t.interruptible) {
+            self.keypad.postpone(Instant::now() + KEYPAD_RETRY);
+            return;
+        }
+        let Some(text) = self.keypad.take() else {
+            return;
+        };
+        if self.current.is_some() {
+            self.barge_in().await;
+        }
+        info!(digits = text.len(), "keypad digits to the agent");
+        let now = Instant::now();
+        self.start_turn(
+            TurnInput::Keypad(text),
+            InputTiming {
+                speech_ended_at: now,
+                endpoint_wait: Duration::ZERO,
+                utterance: Duration::ZERO,
+            },
+        );
+    }
+
+    /// Performs an action whose turn has been heard. `Some` ends the session.
+    pub(super) async fn perform(&mut self, action: CallAction) -> Option<End> {
+        let call_sid = self.expected_call_sid.clone();
+        let at_ms = millis(self.opened.elapsed());
+        let (name, outcome, end) = match (&action, self.ctx.twilio.clone()) {
+            (CallAction::EndCall, Some(rest)) => match rest.hang_up(&call_sid).await {
+                Ok(HangUp::Ended) => ("end_call", "hung up".to_string(), None),
+                Ok(HangUp::AlreadyEnded) => {
+                    ("end_call", "the call had already ended".to_string(), None)
+                }
+                Err(e) => {
+                    warn!(error = %e, "cannot hang up through Twilio; closing the stream instead");
+                    self.close(1000, "").await;
+                    (
+                        "end_call",
+                        format!("{e}; closed the stream"),
+                        Some(End::AgentHungUp),
+                    )
+                }
+            },
+            (CallAction::EndCall, None) => {
+                // With no REST access, closing the stream ends the call: the
+                // TwiML has nothing after <Connect>.
+                self.close(1000, "").await;
+                (
+                    "end_call",
+                    "closed the stream (no TWILIO_ACCOUNT_SID for REST)".to_string(),
+                    Some(End::AgentHungUp),
+                )
+            }
+            (CallAction::Transfer { to }, Some(rest)) => {
+                match rest.redirect(&call_sid, &twiml::dial(to)).await {
+                    // Twilio now leaves the stream and sends `stop`.
+                    Ok(()) => ("transfer_call", "transferred".to_string(), None),
+                    Err(e) => {
+                        warn!(error = %e, "cannot transfer the call");
+                        ("transfer_call", e.to_string(), None)
+                    }
+                }
+            }
+            (CallAction::Transfer { .. }, None) => {
+                warn!("transfer_call needs TWILIO_ACCOUNT_SID; the call goes on");
+                (
+                    "transfer_call",
+                    "not possible without TWILIO_ACCOUNT_SID".to_string(),
+                    None,
+                )
+            }
+        };
+        info!(action = name, outcome = %outcome, "agent action");
+        self.publish(|s| {
+            s.push_event(CallEvent::Action {
+                at_ms,
+                action: name.into(),
+                outcome,
+            })
+        });
+        end
+    }
+}

@@ -1,0 +1,329 @@
+//! The agent's settings (`[agent]`, `[stt]`, `[llm]`, `[tts]`, `[lines.*]`) and
+//! their resolution against the environment: which provider each stage uses,
+//! at which base URL, with which key. A stage without its key leaves Pronto in
+//! echo mode, with a start-up warning naming the missing variable.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{ConfigError, Secret, err, in_range, non_empty};
+use crate::providers::{Endpoint, LlmSettings, SttSettings, TtsSettings};
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSettings {
+    pub language: String,
+    pub prompt_file: String,
+    pub knowledge_files: Vec<String>,
+    pub max_history_turns: u32,
+    pub greeting_interruptible: bool,
+    pub end_call: bool,
+    pub transfer_number: String,
+    pub dtmf_timeout_ms: u32,
+    pub tts_lookahead: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SttSection {
+    pub provider: String,
+    pub model: String,
+    pub base_url: String,
+    pub api_key_env: String,
+    pub prompt: String,
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LlmSection {
+    pub provider: String,
+    pub model: String,
+    pub base_url: String,
+    pub api_key_env: String,
+    pub max_tokens: u32,
+    pub temperature: f64,
+    pub first_token_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TtsSection {
+    pub provider: String,
+    pub model: String,
+    pub voice: String,
+    pub instructions: String,
+    pub speed: f64,
+    pub base_url: String,
+    pub api_key_env: String,
+    pub first_byte_timeout_ms: u64,
+}
+
+/// What the agent says in fixed situations, in one language.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Lines {
+    pub greeting: String,
+    pub fallback: String,
+    pub goodbye: String,
+    pub transfer: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LlmProvider {
+    Anthropic,
+    OpenAi,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TtsProvider {
+    OpenAi,
+    ElevenLabs,
+}
+
+/// One stage, resolved: where it is and how it is set up.
+#[derive(Debug, Clone)]
+pub struct Stage<P, S> {
+    pub provider: P,
+    pub endpoint: Endpoint,
+    pub settings: S,
+}
+
+/// The three stages, each with its key: the agent can run.
+#[derive(Debug, Clone)]
+pub struct AiStages {
+    pub stt: Stage<(), SttSettings>,
+    pub llm: Stage<LlmProvider, LlmSettings>,
+    pub tts: Stage<TtsProvider, TtsSettings>,
+}
+
+pub const OPENAI_BASE: &str = "https://api.openai.com/v1";
+pub const ANTHROPIC_BASE: &str = "https://api.anthropic.com";
+pub const ELEVENLABS_BASE: &str = "https://api.elevenlabs.io";
+
+pub(super) fn validate(
+    agent: &AgentSettings,
+    lines: &BTreeMap<String, Lines>,
+    stt: &SttSection,
+    llm: &LlmSection,
+    tts: &TtsSection,
+) -> Result<(), ConfigError> {
+    let language = &agent.language;
+    if language.len() < 2
+        || !language
+            .chars()
+            .all(|c| c.is_ascii_alphabetic() || c == '-')
+    {
+        return err(format!(
+            "agent.language must be a language code such as \"en\" or \"it\" (it is {language:?})"
+        ));
+    }
+    if !lines.contains_key(language) {
+        return err(format!(
+            "agent.language = {language:?} has no [lines.{language}] with greeting, fallback, goodbye and transfer"
+        ));
+    }
+    for (lang, l) in lines {
+        for (key, text) in [
+            ("fallback", &l.fallback),
+            ("goodbye", &l.goodbye),
+            ("transfer", &l.transfer),
+        ] {
+            if text.trim().is_empty() {
+                return err(format!("lines.{lang}.{key} must not be empty"));
+            }
+        }
+    }
+    in_range("agent.max_history_turns", agent.max_history_turns, 1, 200)?;
+    in_range("agent.dtmf_timeout_ms", agent.dtmf_timeout_ms, 200, 30_000)?;
+    in_range("agent.tts_lookahead", agent.tts_lookahead, 0, 4)?;
+    let number = &agent.transfer_number;
+    if !number.is_empty() && !is_e164(number) {
+        return err(format!(
+            "agent.transfer_number must be an E.164 number such as +15551234567 (it is {number:?})"
+        ));
+    }
+    if stt.provider != "openai" {
+        return err(format!(
+            "stt.provider must be \"openai\" (OpenAI or a compatible server; it is {:?})",
+            stt.provider
+        ));
+    }
+    in_range("stt.timeout_ms", stt.timeout_ms, 500, 120_000)?;
+    if !["", "anthropic", "openai"].contains(&llm.provider.as_str()) {
+        return err(format!(
+            "llm.provider must be \"anthropic\", \"openai\" or empty (it is {:?})",
+            llm.provider
+        ));
+    }
+    in_range("llm.max_tokens", llm.max_tokens, 16, 32_000)?;
+    in_range("llm.temperature", llm.temperature, -1.0, 2.0)?;
+    in_range(
+        "llm.first_token_timeout_ms",
+        llm.first_token_timeout_ms,
+        500,
+        120_000,
+    )?;
+    if !["openai", "elevenlabs"].contains(&tts.provider.as_str()) {
+        return err(format!(
+            "tts.provider must be \"openai\" or \"elevenlabs\" (it is {:?})",
+            tts.provider
+        ));
+    }
+    in_range("tts.speed", tts.speed, 0.25, 4.0)?;
+    in_range(
+        "tts.first_byte_timeout_ms",
+        tts.first_byte_timeout_ms,
+        500,
+        120_000,
+    )
+}
+
+/// `+` then 8 to 15 digits.
+pub fn is_e164(number: &str) -> bool {
+    number.strip_prefix('+').is_some_and(|d| {
+        (8..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()) && !d.starts_with('0')
+    })
+}
+
+/// The stages if every key is present; otherwise the variables that are missing.
+pub(super) fn resolve(
+    agent: &AgentSettings,
+    stt: &SttSection,
+    llm: &LlmSection,
+    tts: &TtsSection,
+    env: &HashMap<String, String>,
+) -> Result<Result<AiStages, Vec<String>>, ConfigError> {
+    let mut missing = Vec::new();
+    let mut key = |var: &str| match non_empty(env, var) {
+        Some(k) => Secret::new(k),
+        None => {
+            missing.push(var.to_string());
+            Secret::new("")
+        }
+    };
+    let base = |configured: &str, var: &str, default: &str| -> Result<String, ConfigError> {
+        let url = if configured.is_empty() {
+            non_empty(env, var).unwrap_or(default)
+        } else {
+            configured
+        };
+        base_url(url, var)
+    };
+
+    let stt_stage = Stage {
+        provider: (),
+        endpoint: Endpoint {
+            base_url: base(&stt.base_url, "OPENAI_BASE_URL", OPENAI_BASE)?,
+            api_key: key(&stt.api_key_env),
+        },
+        settings: SttSettings {
+            model: stt.model.clone(),
+            language: agent.language.clone(),
+            prompt: stt.prompt.clone(),
+            timeout: Duration::from_millis(stt.timeout_ms),
+        },
+    };
+
+    let chosen = match llm.provider.as_str() {
+        "" => non_empty(env, "LLM_PROVIDER").unwrap_or(""),
+        p => p,
+    };
+    let llm_provider = match chosen {
+        "anthropic" => LlmProvider::Anthropic,
+        "openai" => LlmProvider::OpenAi,
+        "" if non_empty(env, "ANTHROPIC_API_KEY").is_some() => LlmProvider::Anthropic,
+        "" if non_empty(env, "OPENAI_API_KEY").is_some() => LlmProvider::OpenAi,
+        "" => LlmProvider::Anthropic,
+        other => {
+            return err(format!("LLM_PROVIDER={other}: must be anthropic or openai"));
+        }
+    };
+    let (llm_base, llm_key, llm_model) = match llm_provider {
+        LlmProvider::Anthropic => (
+            base(&llm.base_url, "ANTHROPIC_BASE_URL", ANTHROPIC_BASE)?,
+            "ANTHROPIC_API_KEY",
+            "claude-haiku-4-5",
+        ),
+        LlmProvider::OpenAi => (
+            base(&llm.base_url, "OPENAI_BASE_URL", OPENAI_BASE)?,
+            "OPENAI_API_KEY",
+            "gpt-4o-mini",
+        ),
+    };
+    let llm_stage = Stage {
+        provider: llm_provider,
+        endpoint: Endpoint {
+            base_url: llm_base,
+            api_key: key(or(&llm.api_key_env, llm_key)),
+        },
+        settings: LlmSettings {
+            model: or(&llm.model, llm_model).to_string(),
+            max_tokens: llm.max_tokens,
+            temperature: (llm.temperature >= 0.0).then_some(llm.temperature as f32),
+            first_token_timeout: Duration::from_millis(llm.first_token_timeout_ms),
+        },
+    };
+
+    let (tts_provider, tts_base, tts_key, tts_model, tts_voice) = match tts.provider.as_str() {
+        "elevenlabs" => (
+            TtsProvider::ElevenLabs,
+            base(&tts.base_url, "ELEVENLABS_BASE_URL", ELEVENLABS_BASE)?,
+            "ELEVENLABS_API_KEY",
+            "eleven_flash_v2_5",
+            "21m00Tcm4TlvDq8ikWAM",
+        ),
+        _ => (
+            TtsProvider::OpenAi,
+            base(&tts.base_url, "OPENAI_BASE_URL", OPENAI_BASE)?,
+            "OPENAI_API_KEY",
+            "gpt-4o-mini-tts",
+            "coral",
+        ),
+    };
+    let tts_stage = Stage {
+        provider: tts_provider,
+        endpoint: Endpoint {
+            base_url: tts_base,
+            api_key: key(or(&tts.api_key_env, tts_key)),
+        },
+        settings: TtsSettings {
+            model: or(&tts.model, tts_model).to_string(),
+            voice: or(&tts.voice, tts_voice).to_string(),
+            instructions: tts.instructions.clone(),
+            speed: tts.speed as f32,
+            first_byte_timeout: Duration::from_millis(tts.first_byte_timeout_ms),
+        },
+    };
+    missing.dedup();
+    if !missing.is_empty() {
+        return Ok(Err(missing));
+    }
+    Ok(Ok(AiStages {
+        stt: stt_stage,
+        llm: llm_stage,
+        tts: tts_stage,
+    }))
+}
+
+fn or<'a>(value: &'a str, default: &'a str) -> &'a str {
+    if value.is_empty() { default } else { value }
+}
+
+/// A provider base URL: http(s), no trailing slash.
+pub(super) fn base_url(url: &str, name: &str) -> Result<String, ConfigError> {
+    let trimmed = url.trim().trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("https://")
+        .or_else(|| trimmed.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !trimmed.contains(char::is_whitespace) => {
+            Ok(trimmed.to_string())
+        }
+        _ => err(format!(
+            "{name}={url}: must be an http(s) URL such as https://api.example.com"
+        )),
+    }
+}

@@ -93,7 +93,13 @@ async fn serve() -> ExitCode {
         );
     }
     let addr = config.listen_addr();
-    let responder = server::responder_for(&config);
+    let responder = match server::responder_for(&config) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("pronto: configuration error: {e}");
+            return ExitCode::from(BAD_CONFIG);
+        }
+    };
     let mode = responder.mode();
     let public = config.deployment.public_base_url.clone();
     let state = AppState::new(config, responder);

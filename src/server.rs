@@ -15,7 +15,7 @@ use tracing::{info, warn};
 use crate::call::registry::Registry;
 use crate::call::responder::{Echo, Responder};
 use crate::call::session::{SessionConfig, SessionContext};
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::twilio::rest::TwilioRest;
 use crate::twilio::stream_token::{ReplayGuard, StreamTokens};
 
@@ -94,15 +94,14 @@ fn twilio_rest(config: &Config) -> Option<Arc<TwilioRest>> {
     TwilioRest::from_config(config, client).map(Arc::new)
 }
 
-/// The responder for this configuration. The AI pipeline is not built yet, so
-/// every deployment answers in echo mode for now.
-pub fn responder_for(config: &Config) -> Arc<dyn Responder> {
-    if config.ai.is_some() {
-        warn!(
-            "AI keys are set, but the agent pipeline is not part of this build: answering in echo mode"
-        );
-    }
-    Arc::new(Echo)
+/// The responder for this configuration: the agent when every AI stage has
+/// its key, else echo mode. Runs inside the runtime (the agent starts
+/// synthesizing its fixed lines at once).
+pub fn responder_for(config: &Config) -> Result<Arc<dyn Responder>, ConfigError> {
+    Ok(match crate::agent::setup::build(config)? {
+        Some(agent) => Arc::new(agent),
+        None => Arc::new(Echo),
+    })
 }
 
 pub fn app(state: Arc<AppState>) -> Router {

@@ -6,6 +6,7 @@ pub mod lines;
 pub mod pipeline;
 pub mod prompt;
 pub mod sentences;
+pub mod setup;
 pub mod speaker;
 pub mod tools;
 

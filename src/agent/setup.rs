@@ -1,0 +1,87 @@
+//! Builds the agent from the configuration: one provider per stage, the
+//! prompt, the fixed lines (synthesized in the background right away) and the
+//! tools this deployment can honour.
+
+use std::sync::Arc;
+
+use tracing::{Instrument, info, info_span, warn};
+
+use super::lines::SpokenLines;
+use super::prompt::Prompt;
+use super::tools::Tools;
+use super::{Agent, AgentParts};
+use crate::config::agent::{AiStages, LlmProvider, TtsProvider};
+use crate::config::{Config, ConfigError};
+use crate::providers::anthropic::Anthropic;
+use crate::providers::elevenlabs::ElevenLabs;
+use crate::providers::openai_chat::OpenAiChat;
+use crate::providers::openai_stt::OpenAiStt;
+use crate::providers::openai_tts::OpenAiTts;
+use crate::providers::{LanguageModel, SpeechToText, TextToSpeech, http};
+
+/// The agent for `config`, or `None` when the AI stages lack keys (echo mode).
+/// Must run inside the tokio runtime: it starts synthesizing the fixed lines.
+pub fn build(config: &Config) -> Result<Option<Agent>, ConfigError> {
+    let Some(stages) = &config.ai else {
+        return Ok(None);
+    };
+    let client = http::client().map_err(ConfigError)?;
+    let t = &config.tunables;
+    let prompt = Prompt::load(&t.agent)?;
+    let (stt, llm, tts) = providers(stages, &client);
+    let lines = Arc::new(SpokenLines::new(t.lines(), Arc::clone(&tts)));
+    let rest = config.deployment.twilio_account_sid.is_some();
+    let transfer_to = Some(t.agent.transfer_number.clone()).filter(|n| !n.is_empty());
+    if transfer_to.is_some() && !rest {
+        warn!("agent.transfer_number is set but TWILIO_ACCOUNT_SID is not: the agent cannot transfer calls");
+    }
+    let tools = Tools {
+        end_call: t.agent.end_call,
+        transfer_to: transfer_to.filter(|_| rest),
+    };
+    info!(
+        llm = ?stages.llm.provider,
+        llm_model = %stages.llm.settings.model,
+        stt_model = %stages.stt.settings.model,
+        tts = ?stages.tts.provider,
+        tts_model = %stages.tts.settings.model,
+        language = %t.agent.language,
+        "agent ready"
+    );
+    let warm = Arc::clone(&lines);
+    tokio::spawn(async move { warm.warm_up().await }.instrument(info_span!("lines")));
+    Ok(Some(Agent::new(AgentParts {
+        stt,
+        llm,
+        tts,
+        prompt,
+        lines,
+        tools,
+        tts_lookahead: usize::try_from(t.agent.tts_lookahead).unwrap_or(1),
+    })))
+}
+
+type Providers = (
+    Arc<dyn SpeechToText>,
+    Arc<dyn LanguageModel>,
+    Arc<dyn TextToSpeech>,
+);
+
+fn providers(stages: &AiStages, client: &reqwest::Client) -> Providers {
+    let stt = Arc::new(OpenAiStt::new(
+        client.clone(),
+        stages.stt.endpoint.clone(),
+        stages.stt.settings.clone(),
+    ));
+    let (endpoint, settings) = (stages.llm.endpoint.clone(), stages.llm.settings.clone());
+    let llm: Arc<dyn LanguageModel> = match stages.llm.provider {
+        LlmProvider::Anthropic => Arc::new(Anthropic::new(client.clone(), endpoint, settings)),
+        LlmProvider::OpenAi => Arc::new(OpenAiChat::new(client.clone(), endpoint, settings)),
+    };
+    let (endpoint, settings) = (stages.tts.endpoint.clone(), stages.tts.settings.clone());
+    let tts: Arc<dyn TextToSpeech> = match stages.tts.provider {
+        TtsProvider::OpenAi => Arc::new(OpenAiTts::new(client.clone(), endpoint, settings)),
+        TtsProvider::ElevenLabs => Arc::new(ElevenLabs::new(client.clone(), endpoint, settings)),
+    };
+    (stt, llm, tts)
+}

@@ -4,15 +4,14 @@
 
 use std::collections::VecDeque;
 
-use bytes::Bytes;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
+use reqwest::header::{HeaderMap, HeaderValue};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::sse::{self, Decode, Flow, SseEvent};
 use super::{
     BoxStream, ChatMessage, ChatRequest, Endpoint, LanguageModel, LlmEvent, LlmSettings,
-    ProviderError, Role, http,
+    ProviderError, Role, ToolSpec, llm,
 };
 
 const PROVIDER: &str = "anthropic";
@@ -39,31 +38,21 @@ impl Anthropic {
 
 impl LanguageModel for Anthropic {
     fn stream(&self, request: ChatRequest) -> BoxStream<Result<LlmEvent, ProviderError>> {
-        let body = Bytes::from(request_body(&self.settings, &request).to_string());
-        let url = self.endpoint.url("/v1/messages");
-        let key = self.endpoint.api_key.clone();
-        let client = self.client.clone();
+        let headers = llm::secret_header(PROVIDER, self.endpoint.api_key.expose()).map(|key| {
+            let mut headers = HeaderMap::new();
+            headers.insert("x-api-key", key);
+            headers.insert("anthropic-version", HeaderValue::from_static(API_VERSION));
+            headers
+        });
         let timeout = self.settings.first_token_timeout;
-        let send = move |deadline| -> super::BoxFuture<_> {
-            Box::pin(async move {
-                let mut key =
-                    HeaderValue::from_str(key.expose()).map_err(|_| ProviderError::Connect {
-                        provider: PROVIDER,
-                        detail: "the API key is not a valid HTTP header value".into(),
-                    })?;
-                key.set_sensitive(true);
-                let build = || {
-                    client
-                        .post(&url)
-                        .header("x-api-key", key.clone())
-                        .header("anthropic-version", API_VERSION)
-                        .header(CONTENT_TYPE, "application/json")
-                        .header(ACCEPT, "text/event-stream")
-                        .body(body.clone())
-                };
-                http::send(PROVIDER, build, deadline, timeout).await
-            })
-        };
+        let send = llm::post_json(
+            PROVIDER,
+            &self.client,
+            self.endpoint.url("/v1/messages"),
+            headers,
+            &request_body(&self.settings, &request),
+            timeout,
+        );
         sse::drive(PROVIDER, timeout, send, Answer::default())
     }
 }
@@ -79,21 +68,14 @@ fn request_body(settings: &LlmSettings, request: &ChatRequest) -> Value {
     }
     body.insert("stream".into(), json!(true));
     body.insert("messages".into(), Value::Array(messages(&request.messages)));
-    if !request.tools.is_empty() {
-        let tools = request.tools.iter().map(|tool| {
-            json!({
-                "name": tool.name,
-                "description": tool.description,
-                "input_schema": tool.parameters,
-            })
-        });
-        body.insert("tools".into(), Value::Array(tools.collect()));
-    }
-    if let Some(t) = settings.temperature {
-        // Through its shortest decimal form: 0.7f32 as f64 is 0.699999988…
-        let t = t.to_string().parse::<f64>().unwrap_or(f64::from(t));
-        body.insert("temperature".into(), json!(t));
-    }
+    let tool = |tool: &ToolSpec| {
+        json!({
+            "name": tool.name,
+            "description": tool.description,
+            "input_schema": tool.parameters,
+        })
+    };
+    llm::insert_optional(&mut body, &request.tools, tool, settings.temperature);
     Value::Object(body)
 }
 
@@ -282,16 +264,9 @@ fn push_text(out: &mut VecDeque<LlmEvent>, text: String) {
     }
 }
 
-/// A finished tool block as a call; no input at all means `{}`.
+/// A finished tool block as a call.
 fn tool_call(tool: ToolBlock) -> Result<LlmEvent, ProviderError> {
-    let arguments = if tool.input.trim().is_empty() {
-        json!({})
-    } else {
-        serde_json::from_str(&tool.input).map_err(|e| {
-            let detail = format!("the input of tool {} is not JSON: {e}", tool.name);
-            ProviderError::protocol(PROVIDER, detail)
-        })?
-    };
+    let arguments = llm::tool_arguments(PROVIDER, &tool.name, &tool.input)?;
     Ok(LlmEvent::ToolCall {
         id: tool.id,
         name: tool.name,

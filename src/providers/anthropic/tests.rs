@@ -244,7 +244,7 @@ fn errors_in_the_stream() {
             r#"{"type":"content_block_stop","index":0}"#,
         ),
     ]);
-    assert!(protocol_error(&bad_input).contains("input of tool f"));
+    assert!(protocol_error(&bad_input).contains("arguments of tool f"));
 
     let stray_input = sse(&[(
         "content_block_delta",

@@ -166,7 +166,7 @@ pub fn error_message(body: &str) -> String {
 }
 
 /// A reqwest error without its URL (which may carry a key in a query string).
-fn describe(e: reqwest::Error) -> String {
+pub(crate) fn describe(e: reqwest::Error) -> String {
     let e = e.without_url();
     let mut text = e.to_string();
     let mut source = std::error::Error::source(&e);

@@ -116,8 +116,9 @@ impl Responder for Agent {
 /// Plays one of the fixed lines as a segment.
 async fn say_line(lines: &SpokenLines, line: Line, sink: &ResponseSink) -> Step {
     let audio = lines.audio(line).await?;
-    send(sink, ResponseEvent::Audio(audio)).await?;
     let text = lines.text(line).to_string();
+    send(sink, ResponseEvent::Planned(text.clone())).await?;
+    send(sink, ResponseEvent::Audio(audio)).await?;
     send(sink, ResponseEvent::SegmentEnd { text }).await
 }
 
@@ -183,6 +184,7 @@ async fn speak_answer(parts: &AgentParts, chat: ChatRequest, sink: &ResponseSink
                         llm_done = true;
                         if let Some(rest) = splitter.finish() {
                             sentences += 1;
+                            send(sink, ResponseEvent::Planned(rest.clone())).await?;
                             speaker.say(rest);
                         }
                         continue;
@@ -202,6 +204,7 @@ async fn speak_answer(parts: &AgentParts, chat: ChatRequest, sink: &ResponseSink
                                 send(sink, ResponseEvent::Timing(Timing::FirstSentence(ms))).await?;
                             }
                             sentences += 1;
+                            send(sink, ResponseEvent::Planned(sentence.clone())).await?;
                             speaker.say(sentence);
                         }
                     }

@@ -74,6 +74,9 @@ pub enum ResponseEvent {
     SegmentEnd {
         text: String,
     },
+    /// A sentence the responder is about to speak (its audio follows, ending
+    /// with a `SegmentEnd`): what the agent said, even if it gets cut off.
+    Planned(String),
     /// What the caller said, as the agent understood it. No transcript and
     /// no audio means nothing intelligible was said: the turn is dropped.
     Transcript(String),

@@ -39,6 +39,8 @@ pub struct ActiveTurn {
     pub transcript: Option<String>,
     /// The text of each completed segment, in order.
     pub texts: Vec<String>,
+    /// Every sentence the responder set out to speak, completed or not.
+    pub planned: Vec<String>,
     pub timings: StageTimings,
     /// To do once every segment has been heard.
     pub action: Option<CallAction>,
@@ -90,6 +92,7 @@ impl ActiveTurn {
             interruptible: true,
             transcript: None,
             texts: Vec::new(),
+            planned: Vec::new(),
             timings: StageTimings::default(),
             action: None,
             input_audio: None,
@@ -117,7 +120,11 @@ impl ActiveTurn {
         TurnRecord {
             turn: self.id,
             caller: self.transcript.clone(),
-            agent_said: join(self.texts.iter()),
+            agent_said: if self.planned.is_empty() {
+                join(self.texts.iter())
+            } else {
+                join(self.planned.iter())
+            },
             agent_heard: self.heard_text(),
             interrupted: self.interrupted,
             latency: self.latency(),

@@ -1,1 +1,178 @@
-//! Placeholder: filled in by the fake's own commit.
+//! Fake Twilio REST API: call updates, `POST
+//! /2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json` with a form body
+//! and HTTP Basic auth (reference/twilio.md §5.3). It answers like Twilio: 200
+//! with the Call resource, 401 (20003) without the right credentials, 404
+//! (20404) for a call it was told has ended.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use base64::Engine;
+use serde_json::json;
+use tokio::sync::Notify;
+
+use super::{Fault, Faults, Recorded, Running, serve};
+
+/// One call update received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallUpdate {
+    pub account_sid: String,
+    pub call_sid: String,
+    /// The form fields, in order.
+    pub form: Vec<(String, String)>,
+}
+
+impl CallUpdate {
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.form
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+struct Shared {
+    user: String,
+    password: String,
+    updates: Recorded<CallUpdate>,
+    faults: Faults,
+    ended: Mutex<HashSet<String>>,
+    arrived: Notify,
+}
+
+pub struct FakeTwilioRest {
+    running: Running,
+    shared: Arc<Shared>,
+}
+
+impl FakeTwilioRest {
+    /// Accepts Basic auth `user:password` only.
+    pub async fn start(user: &str, password: &str) -> Self {
+        let shared = Arc::new(Shared {
+            user: user.into(),
+            password: password.into(),
+            updates: Recorded::default(),
+            faults: Faults::default(),
+            ended: Mutex::new(HashSet::new()),
+            arrived: Notify::new(),
+        });
+        let router = Router::new()
+            .route(
+                "/2010-04-01/Accounts/{account}/Calls/{call}",
+                post(update_call),
+            )
+            .with_state(shared.clone());
+        FakeTwilioRest {
+            running: serve(router, "").await,
+            shared,
+        }
+    }
+
+    /// Like `https://api.twilio.com`: what `TWILIO_API_BASE_URL` is set to.
+    pub fn base_url(&self) -> &str {
+        &self.running.base_url
+    }
+
+    pub fn push_fault(&self, fault: Fault) {
+        self.shared.faults.push(fault);
+    }
+
+    /// Updates to this call answer 404 / 20404 from now on.
+    pub fn mark_ended(&self, call_sid: &str) {
+        self.shared
+            .ended
+            .lock()
+            .expect("ended lock")
+            .insert(call_sid.to_string());
+    }
+
+    pub fn updates(&self) -> Vec<CallUpdate> {
+        self.shared.updates.all()
+    }
+
+    /// Waits until at least `n` updates have arrived (bounded by `within`).
+    pub async fn wait_updates(&self, n: usize, within: std::time::Duration) -> Vec<CallUpdate> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let notified = self.shared.arrived.notified();
+            let updates = self.updates();
+            if updates.len() >= n {
+                return updates;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.updates();
+            }
+        }
+    }
+}
+
+fn twilio_error(status: StatusCode, code: u32, message: &str) -> Response {
+    let body = json!({
+        "code": code,
+        "message": message,
+        "more_info": format!("https://www.twilio.com/docs/errors/{code}"),
+        "status": status.as_u16(),
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+async fn update_call(
+    State(shared): State<Arc<Shared>>,
+    Path((account, call)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", shared.user, shared.password))
+    );
+    let authorized = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == expected);
+    if !authorized {
+        return twilio_error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
+    }
+    let Some(call_sid) = call.strip_suffix(".json") else {
+        return twilio_error(StatusCode::NOT_FOUND, 20404, "The requested resource was not found");
+    };
+    let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+    shared.updates.push(CallUpdate {
+        account_sid: account.clone(),
+        call_sid: call_sid.to_string(),
+        form,
+    });
+    shared.arrived.notify_waiters();
+    match shared.faults.next() {
+        Some(Fault::Status { status, body, .. }) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return (status, body).into_response();
+        }
+        Some(Fault::Hang) => std::future::pending::<()>().await,
+        Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
+        _ => {}
+    }
+    if shared.ended.lock().expect("ended lock").contains(call_sid) {
+        return twilio_error(
+            StatusCode::NOT_FOUND,
+            20404,
+            &format!("The requested resource /2010-04-01/Accounts/{account}/Calls/{call} was not found"),
+        );
+    }
+    let resource = json!({
+        "account_sid": account,
+        "sid": call_sid,
+        "status": "in-progress",
+        "direction": "inbound",
+        "api_version": "2010-04-01",
+        "uri": format!("/2010-04-01/Accounts/{account}/Calls/{call}"),
+    });
+    (StatusCode::OK, axum::Json(resource)).into_response()
+}

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pronto::call::responder::Echo;
+use pronto::call::responder::{Echo, Responder};
 use pronto::config::Config;
 use pronto::server::{self, AppState};
 use pronto::sim::{Call, Closer, Event, SimConfig, TimedEvent};
@@ -46,6 +46,16 @@ impl TestServer {
     /// A server with extra (or, with an empty value, removed) environment
     /// variables and an optional `pronto.toml`.
     pub async fn with(env: &[(&str, &str)], toml: Option<&str>) -> TestServer {
+        TestServer::build(env, toml, false).await
+    }
+
+    /// A server whose responder comes from its configuration, as in
+    /// production: the agent when the AI keys are set.
+    pub async fn agent(env: &[(&str, &str)], toml: Option<&str>) -> TestServer {
+        TestServer::build(env, toml, true).await
+    }
+
+    async fn build(env: &[(&str, &str)], toml: Option<&str>, from_config: bool) -> TestServer {
         let mut vars: HashMap<String, String> = [
             ("PUBLIC_BASE_URL", PUBLIC),
             ("TWILIO_AUTH_TOKEN", AUTH_TOKEN),
@@ -64,7 +74,12 @@ impl TestServer {
         }
         let config = Config::from_sources(toml.map(|t| ("test.toml", t)), &vars)
             .expect("test configuration");
-        let state = AppState::new(config, Arc::new(Echo));
+        let responder: Arc<dyn Responder> = if from_config {
+            server::responder_for(&config).expect("responder")
+        } else {
+            Arc::new(Echo)
+        };
+        let state = AppState::new(config, responder);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("loopback port");

@@ -31,6 +31,7 @@ impl Session {
                 current.texts.push(text);
                 self.playback.push_mark(name);
             }
+            ResponseEvent::Planned(text) => current.planned.push(text),
             ResponseEvent::Transcript(text) => current.transcript = Some(text),
             ResponseEvent::Timing(timing) => current.timings.record(timing),
             ResponseEvent::Action(action) => current.action = Some(action),

@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 
 pub mod anthropic;
 pub mod elevenlabs;
+pub mod llm_reply;
 pub mod openai_audio;
 pub mod openai_chat;
 pub mod twilio_rest;

@@ -20,8 +20,12 @@ async fn greeting_then_two_turns(provider: Provider) {
     let w = World::start(provider).await;
     w.audio.push_transcript("What time do you open?");
     w.audio.push_transcript("And on Saturday?");
-    w.llm.fake().push_reply(Reply::text("We open at nine. Every day of the week."));
-    w.llm.fake().push_reply(Reply::text("On Saturday we open at ten."));
+    w.llm
+        .fake()
+        .push_reply(Reply::text("We open at nine. Every day of the week."));
+    w.llm
+        .fake()
+        .push_reply(Reply::text("On Saturday we open at ten."));
 
     let call = w.dial_and_hear_greeting().await;
     // The greeting is heard before the caller says anything, and before any LLM request.
@@ -38,9 +42,15 @@ async fn greeting_then_two_turns(provider: Provider) {
     hear_mark(&call, "t2-s0").await;
 
     let (system, messages) = conversation(&w.llm_request(2).await);
-    assert!(system.contains("You opened the call by saying: \"Hello, thanks for calling!"), "{system}");
+    assert!(
+        system.contains("You opened the call by saying: \"Hello, thanks for calling!"),
+        "{system}"
+    );
     assert!(system.contains("Always answer in English"), "{system}");
-    assert!(system.contains("The caller's number: +15551230001."), "{system}");
+    assert!(
+        system.contains("The caller's number: +15551230001."),
+        "{system}"
+    );
     assert_eq!(
         messages,
         vec![
@@ -52,15 +62,29 @@ async fn greeting_then_two_turns(provider: Provider) {
     // One TTS request per sentence, after the four fixed lines.
     assert_eq!(
         w.tts_texts()[4..],
-        ["We open at nine.", "Every day of the week.", "On Saturday we open at ten."]
+        [
+            "We open at nine.",
+            "Every day of the week.",
+            "On Saturday we open at ten."
+        ]
     );
 
     // /api/status records the turn with its stage timings.
     let turn = &status["calls"][0]["transcript"][1];
     assert_eq!(turn["caller"], "What time do you open?", "{status}");
-    assert_eq!(turn["agent_heard"], "We open at nine. Every day of the week.");
+    assert_eq!(
+        turn["agent_heard"],
+        "We open at nine. Every day of the week."
+    );
     assert_eq!(turn["interrupted"], false);
-    for key in ["stt_ms", "llm_first_token_ms", "first_sentence_ms", "tts_first_byte_ms", "voice_to_voice_ms", "pipeline_overhead_ms"] {
+    for key in [
+        "stt_ms",
+        "llm_first_token_ms",
+        "first_sentence_ms",
+        "tts_first_byte_ms",
+        "voice_to_voice_ms",
+        "pipeline_overhead_ms",
+    ] {
         assert!(turn["latency"][key].is_number(), "{key} missing: {turn}");
     }
     assert_eq!(status["calls"][0]["transcript"][0]["agent_heard"], GREETING);
@@ -113,7 +137,10 @@ async fn barge_in_keeps_only_heard_sentences(provider: Provider) {
     let status = w.server.wait_turns(2).await;
     let interrupted = &status["calls"][0]["transcript"][1];
     assert_eq!(interrupted["interrupted"], true, "{status}");
-    assert_eq!(interrupted["agent_heard"], "Our basic plan costs ten euros.");
+    assert_eq!(
+        interrupted["agent_heard"],
+        "Our basic plan costs ten euros."
+    );
     assert!(
         interrupted["agent_said"]
             .as_str()
@@ -150,14 +177,20 @@ async fn end_call_hangs_up_after_the_goodbye(provider: Provider) {
     assert_eq!(updates.len(), 1, "{updates:?}");
     assert_eq!(updates[0].account_sid, ACCOUNT_SID);
     assert_eq!(updates[0].call_sid, call.call_sid());
-    assert_eq!(updates[0].form, vec![("Status".to_string(), "completed".to_string())]);
+    assert_eq!(
+        updates[0].form,
+        vec![("Status".to_string(), "completed".to_string())]
+    );
     // The tools were offered.
     let request = w.llm_request(1).await;
     assert!(request.to_string().contains("end_call"), "{request}");
     assert!(request.to_string().contains("transfer_call"), "{request}");
     let status = w.server.api_status().await;
     let events = status["calls"][0]["events"].to_string();
-    assert!(events.contains("\"action\":\"end_call\"") && events.contains("hung up"), "{events}");
+    assert!(
+        events.contains("\"action\":\"end_call\"") && events.contains("hung up"),
+        "{events}"
+    );
     call.hang_up().await.expect("report");
 }
 
@@ -188,10 +221,18 @@ async fn a_call_twilio_already_ended_is_not_an_error() {
     hear_mark(&call, "t1-s0").await;
     assert_eq!(w.tts_texts().len(), 4, "the goodbye came from the cache");
     w.rest.wait_updates(1, WAIT).await;
-    let status = w.server
-        .wait_status("the action recorded", |s| s["calls"][0]["events"].to_string().contains("already ended"))
+    let status = w
+        .server
+        .wait_status("the action recorded", |s| {
+            s["calls"][0]["events"]
+                .to_string()
+                .contains("already ended")
+        })
         .await;
-    assert_eq!(status["calls"][0]["transcript"][1]["agent_heard"], "Thank you for calling. Goodbye!");
+    assert_eq!(
+        status["calls"][0]["transcript"][1]["agent_heard"],
+        "Thank you for calling. Goodbye!"
+    );
     call.hang_up().await.expect("report");
 }
 
@@ -210,7 +251,10 @@ async fn transfer_call_dials_the_configured_number_after_the_handover() {
     hear_mark(&call, "t1-s0").await;
     let updates = w.rest.wait_updates(1, WAIT).await;
     let twiml = updates[0].field("Twiml").expect("Twiml sent");
-    assert!(twiml.contains(&format!("<Dial>{TRANSFER_TO}</Dial>")), "{twiml}");
+    assert!(
+        twiml.contains(&format!("<Dial>{TRANSFER_TO}</Dial>")),
+        "{twiml}"
+    );
     assert_eq!(updates[0].form.len(), 1, "{updates:?}");
     call.hang_up().await.expect("report");
 }
@@ -218,7 +262,9 @@ async fn transfer_call_dials_the_configured_number_after_the_handover() {
 #[tokio::test]
 async fn keypad_digits_reach_the_llm_as_one_message() {
     let w = World::start(Provider::Anthropic).await;
-    w.llm.fake().push_reply(Reply::text("You pressed one and two."));
+    w.llm
+        .fake()
+        .push_reply(Reply::text("You pressed one and two."));
     let call = w.dial_and_hear_greeting().await;
     call.dtmf('1');
     call.dtmf('2');
@@ -226,7 +272,10 @@ async fn keypad_digits_reach_the_llm_as_one_message() {
     hear_mark(&call, "t1-s0").await;
     let (_, messages) = conversation(&w.llm_request(1).await);
     assert_eq!(messages, vec![pair("user", "[keypad: 1 2 #]")]);
-    assert!(w.audio.stt_requests().is_empty(), "digits need no transcription");
+    assert!(
+        w.audio.stt_requests().is_empty(),
+        "digits need no transcription"
+    );
     call.hang_up().await.expect("report");
 }
 
@@ -266,7 +315,12 @@ async fn elevenlabs_speaks_the_greeting_and_the_answers() {
     assert!(texts.contains(&GREETING.to_string()), "{texts:?}");
     assert_eq!(texts[4..], ["Hi!", "How can I help?"]);
     assert!(w.audio.tts_requests().is_empty(), "OpenAI TTS was used");
-    assert!(eleven.requests().iter().all(|r| r.output_format.as_deref() == Some("ulaw_8000")));
+    assert!(
+        eleven
+            .requests()
+            .iter()
+            .all(|r| r.output_format.as_deref() == Some("ulaw_8000"))
+    );
     let _ = FALLBACK;
     call.hang_up().await.expect("report");
 }

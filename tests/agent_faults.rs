@@ -32,20 +32,23 @@ async fn fallback_then_recovery(provider: Provider, what: &str, inject: impl FnO
     let status = w.server.wait_turns(1).await;
     let turn = &status["calls"][0]["transcript"][1];
     assert!(
-        turn["agent_heard"].as_str().is_some_and(|h| h.ends_with(FALLBACK)),
+        turn["agent_heard"]
+            .as_str()
+            .is_some_and(|h| h.ends_with(FALLBACK)),
         "{what}: the fallback line was not heard: {status}"
     );
     let events = status["calls"][0]["events"].to_string();
     assert!(events.contains("provider_error"), "{what}: {events}");
 
-    w.llm.fake().push_reply(Reply::text("Here is the second answer."));
+    w.llm
+        .fake()
+        .push_reply(Reply::text("Here is the second answer."));
     call.say(&fixture("hello.wav"));
     call.wait_said().await.expect("said");
     hear_mark(&call, "t2-s0").await;
     let status = w.server.wait_turns(2).await;
     assert_eq!(
-        status["calls"][0]["transcript"][2]["agent_heard"],
-        "Here is the second answer.",
+        status["calls"][0]["transcript"][2]["agent_heard"], "Here is the second answer.",
         "{what}: {status}"
     );
     let report = call.hang_up().await.expect("report");
@@ -85,7 +88,10 @@ async fn llm_rate_limit_is_retried_once_and_succeeds() {
     hear_mark(&call, "t1-s0").await;
     assert_eq!(w.llm_requests().len(), 2, "one retry");
     let status = w.server.wait_turns(1).await;
-    assert_eq!(status["calls"][0]["transcript"][1]["agent_heard"], "Hello, I'm here.");
+    assert_eq!(
+        status["calls"][0]["transcript"][1]["agent_heard"],
+        "Hello, I'm here."
+    );
     call.hang_up().await.expect("report");
 }
 

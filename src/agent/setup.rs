@@ -33,7 +33,9 @@ pub fn build(config: &Config) -> Result<Option<Agent>, ConfigError> {
     let rest = config.deployment.twilio_account_sid.is_some();
     let transfer_to = Some(t.agent.transfer_number.clone()).filter(|n| !n.is_empty());
     if transfer_to.is_some() && !rest {
-        warn!("agent.transfer_number is set but TWILIO_ACCOUNT_SID is not: the agent cannot transfer calls");
+        warn!(
+            "agent.transfer_number is set but TWILIO_ACCOUNT_SID is not: the agent cannot transfer calls"
+        );
     }
     let tools = Tools {
         end_call: t.agent.end_call,

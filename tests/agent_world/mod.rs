@@ -120,7 +120,12 @@ impl World {
     pub fn tts_texts(&self) -> Vec<String> {
         match &self.eleven {
             Some(e) => e.requests().into_iter().map(|r| r.text).collect(),
-            None => self.audio.tts_requests().into_iter().map(|r| r.input).collect(),
+            None => self
+                .audio
+                .tts_requests()
+                .into_iter()
+                .map(|r| r.input)
+                .collect(),
         }
     }
 
@@ -129,7 +134,11 @@ impl World {
     async fn wait_lines_synthesized(&self) {
         let deadline = tokio::time::Instant::now() + WAIT;
         while self.tts_texts().len() < 4 {
-            assert!(tokio::time::Instant::now() < deadline, "lines never synthesized: {:?}", self.tts_texts());
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "lines never synthesized: {:?}",
+                self.tts_texts()
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -147,14 +156,19 @@ impl World {
             if requests.len() >= n {
                 return requests[n - 1].clone();
             }
-            assert!(tokio::time::Instant::now() < deadline, "no LLM request #{n}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no LLM request #{n}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
     /// Dials and waits until the greeting has been heard (its mark is back).
     pub async fn dial_and_hear_greeting(&self) -> Call {
-        let call = Call::dial(&self.server.fast_sim()).await.expect("call connects");
+        let call = Call::dial(&self.server.fast_sim())
+            .await
+            .expect("call connects");
         hear_mark(&call, "t0-s0").await;
         call
     }
@@ -162,9 +176,11 @@ impl World {
 
 /// Waits until Twilio (the simulator) has played `mark` to the end.
 pub async fn hear_mark(call: &Call, mark: &str) {
-    expect_event(call, &format!("mark {mark} played"), |e| {
-        matches!(e, Event::MarkEchoed { name, cleared: false } if name == mark)
-    })
+    expect_event(
+        call,
+        &format!("mark {mark} played"),
+        |e| matches!(e, Event::MarkEchoed { name, cleared: false } if name == mark),
+    )
     .await;
 }
 

@@ -141,7 +141,11 @@ async fn update_call(
         return twilio_error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
     }
     let Some(call_sid) = call.strip_suffix(".json") else {
-        return twilio_error(StatusCode::NOT_FOUND, 20404, "The requested resource was not found");
+        return twilio_error(
+            StatusCode::NOT_FOUND,
+            20404,
+            "The requested resource was not found",
+        );
     };
     let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
     shared.updates.push(CallUpdate {
@@ -163,7 +167,9 @@ async fn update_call(
         return twilio_error(
             StatusCode::NOT_FOUND,
             20404,
-            &format!("The requested resource /2010-04-01/Accounts/{account}/Calls/{call} was not found"),
+            &format!(
+                "The requested resource /2010-04-01/Accounts/{account}/Calls/{call} was not found"
+            ),
         );
     }
     let resource = json!({

@@ -22,8 +22,10 @@ use agent::{AgentSettings, AiStages, Lines, LlmSection, SttSection, TtsSection};
 use std::collections::BTreeMap;
 
 pub mod agent;
+mod deployment;
 mod layers;
 
+use deployment::deployment;
 use layers::{one_line, overlay_env, overlay_file, parse_bool, set};
 
 /// The defaults, and the list of valid keys.
@@ -325,88 +327,6 @@ fn ai_stages(
 
 fn non_empty<'a>(env: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
     env.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
-}
-
-fn deployment(
-    env: &HashMap<String, String>,
-    port: u16,
-    warnings: &mut Vec<String>,
-) -> Result<Deployment, ConfigError> {
-    let (public_base_url, public_base_url_is_default) = match non_empty(env, "PUBLIC_BASE_URL") {
-        Some(url) => (public_base_url(url)?, false),
-        None => {
-            warnings.push(format!(
-                "PUBLIC_BASE_URL is not set; using http://localhost:{port}. Twilio's requests will fail their signature check until it equals the URL in the Twilio console"
-            ));
-            (format!("http://localhost:{port}"), true)
-        }
-    };
-    let local = ["http://localhost", "http://127.", "http://[::1]"];
-    if public_base_url.starts_with("http://")
-        && !local.iter().any(|l| public_base_url.starts_with(l))
-    {
-        warnings.push(format!(
-            "PUBLIC_BASE_URL={public_base_url} is not https: Twilio connects Media Streams only to wss:// on port 443, so calls will fail (error 31920/31910). Use the https URL of your tunnel"
-        ));
-    }
-    let skip_signature = match env.get("TWILIO_SKIP_SIGNATURE") {
-        Some(raw) => parse_bool(raw.trim()).ok_or_else(|| {
-            ConfigError(format!(
-                "TWILIO_SKIP_SIGNATURE={raw}: must be true or false"
-            ))
-        })?,
-        None => false,
-    };
-    let twilio_auth_token = non_empty(env, "TWILIO_AUTH_TOKEN").map(Secret::new);
-    if twilio_auth_token.is_none() && !skip_signature {
-        warnings.push(
-            "TWILIO_AUTH_TOKEN is not set: every Twilio request will be refused (403) until it is"
-                .into(),
-        );
-    }
-    let api_token = non_empty(env, "API_TOKEN").map(Secret::new);
-    if api_token.is_none() {
-        warnings.push("API_TOKEN is not set: /api/* answers 401 until it is".into());
-    }
-    Ok(Deployment {
-        public_base_url,
-        public_base_url_is_default,
-        twilio_auth_token,
-        api_token,
-        skip_signature,
-        stream_token_secret: non_empty(env, "STREAM_TOKEN_SECRET").map(Secret::new),
-        twilio_account_sid: non_empty(env, "TWILIO_ACCOUNT_SID").map(str::to_string),
-        twilio_api_base_url: agent::base_url(
-            non_empty(env, "TWILIO_API_BASE_URL").unwrap_or("https://api.twilio.com"),
-            "TWILIO_API_BASE_URL",
-        )?,
-        twilio_api_key: match (
-            non_empty(env, "TWILIO_API_KEY_SID"),
-            non_empty(env, "TWILIO_API_KEY_SECRET"),
-        ) {
-            (Some(sid), Some(secret)) => Some((sid.to_string(), Secret::new(secret))),
-            _ => None,
-        },
-    })
-}
-
-/// Checks `PUBLIC_BASE_URL` and drops one trailing slash (the console URL is
-/// this + `/voice`). It is kept byte for byte otherwise: Twilio signs it so.
-fn public_base_url(raw: &str) -> Result<String, ConfigError> {
-    let url = raw.strip_suffix('/').unwrap_or(raw);
-    let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
-    let host = url.split_once("://").map_or("", |(_, rest)| rest);
-    if !scheme_ok || host.is_empty() || host.starts_with('/') {
-        return err(format!(
-            "PUBLIC_BASE_URL={raw}: must be an http(s) URL such as https://voice.example.com"
-        ));
-    }
-    if url.contains(['?', '#']) || url.contains(char::is_whitespace) {
-        return err(format!(
-            "PUBLIC_BASE_URL={raw}: must not contain a query, a fragment or spaces"
-        ));
-    }
-    Ok(url.to_string())
 }
 
 #[cfg(test)]

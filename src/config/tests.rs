@@ -146,3 +146,124 @@ fn a_public_http_base_url_is_warned_about() {
         c.warnings
     );
 }
+
+#[test]
+fn the_agent_runs_when_every_stage_has_its_key() {
+    let echo = load(None, &[]).expect("valid");
+    assert!(echo.ai.is_none());
+    assert!(!echo.warnings.iter().any(|w| w.contains("echo mode")));
+
+    let gpt = load(None, &[("OPENAI_API_KEY", "sk-1")]).expect("valid");
+    let ai = gpt.ai.expect("agent mode with one OpenAI key");
+    assert_eq!(ai.llm.provider, agent::LlmProvider::OpenAi);
+    assert_eq!(ai.llm.settings.model, "gpt-4o-mini");
+    assert_eq!(ai.stt.endpoint.base_url, "https://api.openai.com/v1");
+    assert_eq!(ai.stt.settings.language, "en");
+    assert_eq!(ai.tts.settings.voice, "coral");
+    assert_eq!(ai.llm.settings.temperature, Some(0.7));
+
+    let claude = load(
+        None,
+        &[
+            ("OPENAI_API_KEY", "sk-1"),
+            ("ANTHROPIC_API_KEY", "sk-ant"),
+            ("ANTHROPIC_BASE_URL", "http://127.0.0.1:9/"),
+            ("PRONTO_LLM_TEMPERATURE", "-1"),
+        ],
+    )
+    .expect("valid");
+    let ai = claude.ai.expect("agent mode");
+    assert_eq!(ai.llm.provider, agent::LlmProvider::Anthropic);
+    assert_eq!(ai.llm.endpoint.base_url, "http://127.0.0.1:9");
+    assert_eq!(ai.llm.settings.model, "claude-haiku-4-5");
+    assert_eq!(ai.llm.settings.temperature, None);
+
+    let half = load(None, &[("ANTHROPIC_API_KEY", "sk-ant")]).expect("valid");
+    assert!(half.ai.is_none());
+    assert!(
+        half.warnings
+            .iter()
+            .any(|w| w.contains("echo mode") && w.contains("OPENAI_API_KEY")),
+        "{:?}",
+        half.warnings
+    );
+
+    let eleven = load(
+        Some("[tts]\nprovider = \"elevenlabs\""),
+        &[("OPENAI_API_KEY", "sk-1"), ("ELEVENLABS_API_KEY", "xi")],
+    )
+    .expect("valid");
+    let ai = eleven.ai.expect("agent mode");
+    assert_eq!(ai.tts.provider, agent::TtsProvider::ElevenLabs);
+    assert_eq!(ai.tts.endpoint.base_url, "https://api.elevenlabs.io");
+    assert_eq!(ai.tts.settings.model, "eleven_flash_v2_5");
+}
+
+#[test]
+fn lines_are_merged_per_language_and_new_languages_are_accepted() {
+    let c = load(
+        Some("[agent]\nlanguage = \"it\"\n[lines.it]\ngreeting = \"Pronto, chi parla?\"\n"),
+        &[("PRONTO_LINES_IT_FALLBACK", "Come, scusi?")],
+    )
+    .expect("valid");
+    let it = c.tunables.lines();
+    assert_eq!(it.greeting, "Pronto, chi parla?");
+    assert_eq!(it.fallback, "Come, scusi?");
+    assert_eq!(it.goodbye, "Grazie per la chiamata. Arrivederci!");
+
+    let de = "[agent]\nlanguage = \"de\"\n[lines.de]\ngreeting = \"Hallo!\"\nfallback = \"Wie bitte?\"\ngoodbye = \"Tschüss!\"\ntransfer = \"Einen Moment.\"\n";
+    assert_eq!(
+        load(Some(de), &[])
+            .expect("valid")
+            .tunables
+            .lines()
+            .greeting,
+        "Hallo!"
+    );
+
+    let c = load(None, &[("PRONTO_AGENT_KNOWLEDGE_FILES", "a.md, b.md,")]).expect("valid");
+    assert_eq!(c.tunables.agent.knowledge_files, vec!["a.md", "b.md"]);
+}
+
+#[test]
+fn bad_agent_settings_name_themselves() {
+    let cases: &[(Option<&str>, &[(&str, &str)], &str)] = &[
+        (Some("[lines.de]\ngreeting = \"Hallo\""), &[], "fallback"),
+        (Some("[agent]\nlanguage = \"de\""), &[], "[lines.de]"),
+        (
+            Some("[lines.en]\ngreting = \"Hi\""),
+            &[],
+            "unknown key lines.en.greting",
+        ),
+        (None, &[("PRONTO_TTS_PROVIDER", "polly")], "tts.provider"),
+        (
+            None,
+            &[("PRONTO_AGENT_TRANSFER_NUMBER", "555-1234")],
+            "agent.transfer_number",
+        ),
+        (
+            None,
+            &[("LLM_PROVIDER", "mistral"), ("OPENAI_API_KEY", "k")],
+            "LLM_PROVIDER",
+        ),
+        (
+            None,
+            &[("OPENAI_BASE_URL", "api.openai.com")],
+            "OPENAI_BASE_URL",
+        ),
+        (
+            None,
+            &[("PRONTO_LLM_MAX_TOKENS", "lots")],
+            "PRONTO_LLM_MAX_TOKENS",
+        ),
+        (
+            None,
+            &[("PRONTO_LINES_EN_FALLBACK", " ")],
+            "lines.en.fallback",
+        ),
+    ];
+    for (file, vars, expected) in cases {
+        let e = load(*file, vars).expect_err(expected);
+        assert!(e.0.contains(expected), "{expected}: {e}");
+    }
+}

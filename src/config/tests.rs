@@ -227,7 +227,8 @@ fn lines_are_merged_per_language_and_new_languages_are_accepted() {
 
 #[test]
 fn bad_agent_settings_name_themselves() {
-    let cases: &[(Option<&str>, &[(&str, &str)], &str)] = &[
+    type Case<'a> = (Option<&'a str>, &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
         (Some("[lines.de]\ngreeting = \"Hallo\""), &[], "fallback"),
         (Some("[agent]\nlanguage = \"de\""), &[], "[lines.de]"),
         (

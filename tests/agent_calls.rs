@@ -10,6 +10,7 @@ mod harness;
 
 use agent_world::{
     ACCOUNT_SID, FALLBACK, GREETING, Provider, TRANSFER_TO, World, conversation, hear_mark, pair,
+    say_hello_and_hear,
 };
 use fakes::llm_reply::Reply;
 use harness::{WAIT, expect_event, fixture};
@@ -31,15 +32,11 @@ async fn greeting_then_two_turns(provider: Provider) {
     // The greeting is heard before the caller says anything, and before any LLM request.
     assert!(w.llm_requests().is_empty());
 
-    call.say(&fixture("hello.wav"));
-    call.wait_said().await.expect("said");
-    hear_mark(&call, "t1-s0").await;
+    say_hello_and_hear(&call, "t1-s0").await;
     hear_mark(&call, "t1-s1").await;
     let status = w.server.wait_turns(1).await;
 
-    call.say(&fixture("hello.wav"));
-    call.wait_said().await.expect("said");
-    hear_mark(&call, "t2-s0").await;
+    say_hello_and_hear(&call, "t2-s0").await;
 
     let (system, messages) = conversation(&w.llm_request(2).await);
     assert!(
@@ -116,9 +113,7 @@ async fn barge_in_keeps_only_heard_sentences(provider: Provider) {
     w.llm.fake().push_reply(Reply::text("Yes, until six."));
 
     let call = w.dial_and_hear_greeting().await;
-    call.say(&fixture("hello.wav"));
-    call.wait_said().await.expect("said");
-    hear_mark(&call, "t1-s0").await;
+    say_hello_and_hear(&call, "t1-s0").await;
     // The second sentence is playing: the caller talks over it.
     call.say(&fixture("hello.wav"));
     expect_event(&call, "clear", |e| matches!(e, Event::ClearReceived { .. })).await;
@@ -170,9 +165,7 @@ async fn end_call_hangs_up_after_the_goodbye(provider: Provider) {
         arguments: json!({}),
     });
     let call = w.dial_and_hear_greeting().await;
-    call.say(&fixture("hello.wav"));
-    call.wait_said().await.expect("said");
-    hear_mark(&call, "t1-s0").await;
+    say_hello_and_hear(&call, "t1-s0").await;
     let updates = w.rest.wait_updates(1, WAIT).await;
     assert_eq!(updates.len(), 1, "{updates:?}");
     assert_eq!(updates[0].account_sid, ACCOUNT_SID);
@@ -246,9 +239,7 @@ async fn transfer_call_dials_the_configured_number_after_the_handover() {
         arguments: json!({"reason": "asked for a person"}),
     });
     let call = w.dial_and_hear_greeting().await;
-    call.say(&fixture("hello.wav"));
-    call.wait_said().await.expect("said");
-    hear_mark(&call, "t1-s0").await;
+    say_hello_and_hear(&call, "t1-s0").await;
     let updates = w.rest.wait_updates(1, WAIT).await;
     let twiml = updates[0].field("Twiml").expect("Twiml sent");
     assert!(
@@ -293,9 +284,7 @@ async fn an_empty_transcript_gets_no_answer() {
         })
         .await;
     assert!(w.llm_requests().is_empty(), "noise was answered");
-    call.say(&fixture("hello.wav"));
-    call.wait_said().await.expect("said");
-    hear_mark(&call, "t2-s0").await;
+    say_hello_and_hear(&call, "t2-s0").await;
     let (_, messages) = conversation(&w.llm_request(1).await);
     assert_eq!(messages, vec![pair("user", "Hello?")]);
     call.hang_up().await.expect("report");
@@ -307,9 +296,7 @@ async fn elevenlabs_speaks_the_greeting_and_the_answers() {
     w.audio.push_transcript("Hi there.");
     w.llm.fake().push_reply(Reply::text("Hi! How can I help?"));
     let call = w.dial_and_hear_greeting().await;
-    call.say(&fixture("hello.wav"));
-    call.wait_said().await.expect("said");
-    hear_mark(&call, "t1-s1").await;
+    say_hello_and_hear(&call, "t1-s1").await;
     let eleven = w.eleven.as_ref().expect("elevenlabs");
     let texts: Vec<String> = eleven.requests().into_iter().map(|r| r.text).collect();
     assert!(texts.contains(&GREETING.to_string()), "{texts:?}");

@@ -5,10 +5,9 @@ mod agent_world;
 mod fakes;
 mod harness;
 
-use agent_world::{FALLBACK, Provider, World, conversation, hear_mark, pair};
+use agent_world::{FALLBACK, Provider, World, conversation, pair, say_hello_and_hear};
 use fakes::Fault;
 use fakes::llm_reply::Reply;
-use harness::fixture;
 
 fn status(code: u16) -> Fault {
     Fault::Status {
@@ -26,9 +25,7 @@ async fn fallback_then_recovery(provider: Provider, what: &str, inject: impl FnO
     w.audio.push_transcript("Second question.");
     inject(&w);
     let call = w.dial_and_hear_greeting().await;
-    call.say(&fixture("hello.wav"));
-    call.wait_said().await.expect("said");
-    hear_mark(&call, "t1-s0").await;
+    say_hello_and_hear(&call, "t1-s0").await;
     let status = w.server.wait_turns(1).await;
     let turn = &status["calls"][0]["transcript"][1];
     assert!(
@@ -43,9 +40,7 @@ async fn fallback_then_recovery(provider: Provider, what: &str, inject: impl FnO
     w.llm
         .fake()
         .push_reply(Reply::text("Here is the second answer."));
-    call.say(&fixture("hello.wav"));
-    call.wait_said().await.expect("said");
-    hear_mark(&call, "t2-s0").await;
+    say_hello_and_hear(&call, "t2-s0").await;
     let status = w.server.wait_turns(2).await;
     assert_eq!(
         status["calls"][0]["transcript"][2]["agent_heard"], "Here is the second answer.",
@@ -83,9 +78,7 @@ async fn llm_rate_limit_is_retried_once_and_succeeds() {
     });
     w.llm.fake().push_reply(Reply::text("Hello, I'm here."));
     let call = w.dial_and_hear_greeting().await;
-    call.say(&fixture("hello.wav"));
-    call.wait_said().await.expect("said");
-    hear_mark(&call, "t1-s0").await;
+    say_hello_and_hear(&call, "t1-s0").await;
     assert_eq!(w.llm_requests().len(), 2, "one retry");
     let status = w.server.wait_turns(1).await;
     assert_eq!(
@@ -176,12 +169,8 @@ async fn a_failed_turn_leaves_the_conversation_consistent() {
         retry_after: None,
     });
     let call = w.dial_and_hear_greeting().await;
-    call.say(&fixture("hello.wav"));
-    call.wait_said().await.expect("said");
-    hear_mark(&call, "t1-s0").await;
-    call.say(&fixture("hello.wav"));
-    call.wait_said().await.expect("said");
-    hear_mark(&call, "t2-s0").await;
+    say_hello_and_hear(&call, "t1-s0").await;
+    say_hello_and_hear(&call, "t2-s0").await;
     let (_, messages) = conversation(&w.llm_request(2).await);
     assert_eq!(
         messages,

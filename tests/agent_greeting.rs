@@ -8,10 +8,12 @@ mod harness;
 
 use std::time::Duration;
 
-use agent_world::{Provider, World, conversation, hear_mark, pair};
+use agent_world::{
+    Provider, World, conversation, dial_until_greeting_starts, hear_mark, pair, say_hello_and_hear,
+};
 use fakes::llm_reply::Reply;
 use harness::{WAIT, expect_event, fixture};
-use pronto::sim::{Call, Event};
+use pronto::sim::Event;
 
 /// About 3 s of greeting at the fake's 15 ms per character.
 const LONG_GREETING: &str = "Good morning and thank you for calling the Pronto test line, where every call is answered by a patient agent who is happy to help you with opening hours, prices and bookings.";
@@ -34,16 +36,8 @@ async fn the_greeting_cannot_be_talked_over_by_default() {
     .await;
     w.audio.push_transcript("I have a question.");
     w.llm.fake().push_reply(Reply::text("Go ahead."));
-    let call = Call::dial(&w.server.fast_sim())
-        .await
-        .expect("call connects");
-    expect_event(&call, "the greeting's first audio", |e| {
-        matches!(e, Event::AudioHeardStart)
-    })
-    .await;
-    call.say(&fixture("hello.wav"));
-    call.wait_said().await.expect("said");
-    hear_mark(&call, "t0-s0").await;
+    let call = dial_until_greeting_starts(&w).await;
+    say_hello_and_hear(&call, "t0-s0").await;
     assert!(
         !call
             .events()
@@ -55,9 +49,7 @@ async fn the_greeting_cannot_be_talked_over_by_default() {
         w.audio.stt_requests().is_empty(),
         "speech over the greeting was answered"
     );
-    call.say(&fixture("hello.wav"));
-    call.wait_said().await.expect("said");
-    hear_mark(&call, "t1-s0").await;
+    say_hello_and_hear(&call, "t1-s0").await;
     let (_, messages) = conversation(&w.llm_request(1).await);
     assert_eq!(messages, vec![pair("user", "I have a question.")]);
     call.hang_up().await.expect("report");
@@ -78,13 +70,7 @@ async fn an_interruptible_greeting_gives_way_to_the_caller() {
     w.llm
         .fake()
         .push_reply(Reply::text("No problem, how can I help?"));
-    let call = Call::dial(&w.server.fast_sim())
-        .await
-        .expect("call connects");
-    expect_event(&call, "the greeting's first audio", |e| {
-        matches!(e, Event::AudioHeardStart)
-    })
-    .await;
+    let call = dial_until_greeting_starts(&w).await;
     call.say(&fixture("hello.wav"));
     expect_event(&call, "clear", |e| matches!(e, Event::ClearReceived { .. })).await;
     call.wait_said().await.expect("said");
@@ -109,13 +95,8 @@ async fn an_italian_line_is_understood_prompted_and_spoken_in_italian() {
     w.llm.fake().push_reply(Reply::text(
         "Il Dott. Rossi riceve alle 10:30, anche sabato. Vuole che le fissi un appuntamento?",
     ));
-    let call = Call::dial(&w.server.fast_sim())
-        .await
-        .expect("call connects");
-    hear_mark(&call, "t0-s0").await;
-    call.say(&fixture("hello.wav"));
-    call.wait_said().await.expect("said");
-    hear_mark(&call, "t1-s1").await;
+    let call = w.dial_and_hear_greeting().await;
+    say_hello_and_hear(&call, "t1-s1").await;
 
     let stt = w.audio.stt_requests();
     assert_eq!(stt[0].language.as_deref(), Some("it"), "{stt:?}");

@@ -174,6 +174,25 @@ impl World {
     }
 }
 
+/// The caller says hello, then hears the answer up to `mark`.
+pub async fn say_hello_and_hear(call: &Call, mark: &str) {
+    call.say(&crate::harness::fixture("hello.wav"));
+    call.wait_said().await.expect("said");
+    hear_mark(call, mark).await;
+}
+
+/// Dials and waits for the first audio of the greeting.
+pub async fn dial_until_greeting_starts(w: &World) -> Call {
+    let call = Call::dial(&w.server.fast_sim())
+        .await
+        .expect("call connects");
+    expect_event(&call, "the greeting's first audio", |e| {
+        matches!(e, Event::AudioHeardStart)
+    })
+    .await;
+    call
+}
+
 /// Waits until Twilio (the simulator) has played `mark` to the end.
 pub async fn hear_mark(call: &Call, mark: &str) {
     expect_event(

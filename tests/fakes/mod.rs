@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
+use axum::serve::ListenerExt;
 use tokio::task::JoinHandle;
 
 pub mod anthropic;
@@ -108,6 +109,12 @@ pub async fn serve(router: Router, path_prefix: &str) -> Running {
         .await
         .expect("loopback port for a fake");
     let addr = listener.local_addr().expect("fake's address");
+    // Like a real service's edge: small writes go out at once. Without it,
+    // Nagle's algorithm holds a fake's second small chunk until the client's
+    // delayed ACK, adding ~40 ms that no real provider adds.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
     });

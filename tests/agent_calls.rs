@@ -108,8 +108,12 @@ async fn barge_in_keeps_only_heard_sentences(provider: Provider) {
     w.audio.push_transcript("Tell me about your prices.");
     w.audio.push_transcript("Wait, are you open today?");
     w.llm.fake().push_reply(Reply::text(
-        "Our basic plan costs ten euros. The premium plan costs twenty euros and includes support. There is also a family plan.",
+        "Our basic plan costs ten euros. The premium plan costs twenty euros and includes support. There is also a family plan, which costs thirty euros and covers up to five people in the same household.",
     ));
+    w.llm.fake().set_latency(
+        std::time::Duration::ZERO,
+        std::time::Duration::from_millis(120),
+    );
     w.llm.fake().push_reply(Reply::text("Yes, until six."));
 
     let call = w.dial_and_hear_greeting().await;
@@ -117,6 +121,15 @@ async fn barge_in_keeps_only_heard_sentences(provider: Provider) {
     // The second sentence is playing: the caller talks over it.
     call.say(&fixture("hello.wav"));
     expect_event(&call, "clear", |e| matches!(e, Event::ClearReceived { .. })).await;
+    // The LLM was still writing (one word every 120 ms): its stream is cancelled.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while w.llm.fake().open_streams() > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the LLM stream was not cancelled"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     call.wait_said().await.expect("said");
     hear_mark(&call, "t2-s0").await;
 

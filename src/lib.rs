@@ -16,4 +16,5 @@ pub mod providers;
 pub mod redact;
 pub mod server;
 pub mod sim;
+pub mod store;
 pub mod twilio;

@@ -41,7 +41,7 @@ pub enum SessionState {
 }
 
 /// The latency of one caller turn, as Pronto measured it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct TurnLatency {
     pub turn: u32,
     /// Length of the caller's utterance, pre-roll included.
@@ -66,7 +66,7 @@ pub struct TurnLatency {
 }
 
 /// One exchange of the conversation, as it went.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct TurnRecord {
     /// 0 is the greeting.
     pub turn: u32,

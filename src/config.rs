@@ -88,6 +88,27 @@ pub struct CallSettings {
     pub max_playback_lead_ms: u32,
 }
 
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSettings {
+    pub max_call_duration_secs: u64,
+    pub idle_prompt_secs: u64,
+    pub idle_hangup_secs: u64,
+    pub allow_numbers: Vec<String>,
+    pub deny_numbers: Vec<String>,
+    pub calls_per_hour_per_number: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    pub recordings: bool,
+    pub recordings_dir: String,
+    pub recordings_max_mb: u64,
+    pub caller_memory: bool,
+    pub caller_memory_summaries: u32,
+}
+
 /// The tunables of `config/pronto.toml`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -96,6 +117,8 @@ pub struct Tunables {
     pub twilio: TwilioSettings,
     pub vad: EndpointerConfig,
     pub call: CallSettings,
+    pub limits: LimitSettings,
+    pub store: StoreSettings,
     pub agent: AgentSettings,
     pub stt: SttSection,
     pub llm: LlmSection,
@@ -115,6 +138,8 @@ impl Tunables {
                 fallback: "Sorry, could you say that again?".into(),
                 goodbye: "Goodbye!".into(),
                 transfer: "One moment please.".into(),
+                still_there: "Are you still there?".into(),
+                closing: "Goodbye!".into(),
             })
     }
 }
@@ -141,6 +166,13 @@ pub struct Deployment {
     /// `TWILIO_API_KEY_SID` + `TWILIO_API_KEY_SECRET` (recommended for REST);
     /// without them REST calls authenticate with the account SID and auth token.
     pub twilio_api_key: Option<(String, Secret)>,
+    /// `TWILIO_PHONE_NUMBER`: the default `From` of outbound calls.
+    pub twilio_phone_number: Option<String>,
+    /// `DATABASE_URL`, default `sqlite://data/pronto.db`.
+    pub database_url: String,
+    /// `PRONTO_REPLICA_ID`, else the host name and port: stable across
+    /// restarts, so a restarted replica can close its own dead calls.
+    pub replica_id: String,
 }
 
 #[derive(Debug, Clone)]
@@ -298,6 +330,30 @@ fn validate(t: &Tunables) -> Result<(), ConfigError> {
         10_000,
     )?;
     t.vad.validate().map_err(ConfigError)?;
+    for (name, list) in [
+        ("limits.allow_numbers", &t.limits.allow_numbers),
+        ("limits.deny_numbers", &t.limits.deny_numbers),
+    ] {
+        if let Some(bad) = list.iter().find(|n| !agent::is_e164(n)) {
+            return err(format!(
+                "{name}: {bad:?} is not an E.164 number such as +15551234567"
+            ));
+        }
+    }
+    in_range(
+        "limits.max_call_duration_secs",
+        t.limits.max_call_duration_secs,
+        0,
+        86_400,
+    )?;
+    in_range("limits.idle_prompt_secs", t.limits.idle_prompt_secs, 0, 3600)?;
+    in_range("limits.idle_hangup_secs", t.limits.idle_hangup_secs, 0, 3600)?;
+    in_range(
+        "store.caller_memory_summaries",
+        t.store.caller_memory_summaries,
+        1,
+        20,
+    )?;
     agent::validate(&t.agent, &t.lines, &t.stt, &t.llm, &t.tts)
 }
 

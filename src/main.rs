@@ -93,16 +93,16 @@ async fn serve() -> ExitCode {
         );
     }
     let addr = config.listen_addr();
-    let responder = match server::responder_for(&config) {
-        Ok(r) => r,
+    let (services, writer) = match server::services_for(&config).await {
+        Ok(s) => s,
         Err(e) => {
             eprintln!("pronto: configuration error: {e}");
             return ExitCode::from(BAD_CONFIG);
         }
     };
-    let mode = responder.mode();
+    let mode = services.responder.mode();
     let public = config.deployment.public_base_url.clone();
-    let state = AppState::new(config, responder);
+    let state = AppState::with_services(config, services);
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) => {
@@ -111,7 +111,11 @@ async fn serve() -> ExitCode {
         }
     };
     info!(%addr, mode, voice_url = %format!("{public}/voice"), "Pronto is listening");
-    match server::serve(listener, state, server::shutdown_signal()).await {
+    let served = server::serve(listener, state, server::shutdown_signal()).await;
+    if let Some(writer) = writer {
+        writer.abort();
+    }
+    match served {
         Ok(()) => {
             info!("stopped");
             ExitCode::SUCCESS

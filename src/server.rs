@@ -10,12 +10,17 @@ use axum::serve::ListenerExt;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+use crate::call::journal::Journal;
 use crate::call::registry::Registry;
 use crate::call::responder::{Echo, Responder};
 use crate::call::session::{SessionConfig, SessionContext};
 use crate::config::{Config, ConfigError};
+use crate::providers::LanguageModel;
+use crate::store::Store;
 use crate::twilio::rest::TwilioRest;
 use crate::twilio::stream_token::{ReplayGuard, StreamTokens};
 
@@ -28,16 +33,99 @@ pub struct AppState {
     pub sessions: SessionContext,
     /// Set on SIGTERM/SIGINT: new callers get the busy message.
     pub draining: AtomicBool,
+    /// The call history; `None` only in tests that do without one.
+    pub store: Option<Store>,
+    pub journal: Journal,
+    /// Set when the drain time is over: live calls say the closing line and
+    /// end.
+    pub closing: watch::Sender<bool>,
+}
+
+/// The parts a server is assembled from, besides its configuration.
+pub struct Services {
+    pub responder: Arc<dyn Responder>,
+    /// Writes caller-memory summaries (the agent's LLM, when caller memory is on).
+    pub summarizer: Option<Arc<dyn LanguageModel>>,
+    pub store: Option<Store>,
+    pub journal: Journal,
+}
+
+impl Services {
+    /// Just a responder: no store, no summaries.
+    pub fn bare(responder: Arc<dyn Responder>) -> Services {
+        Services {
+            responder,
+            summarizer: None,
+            store: None,
+            journal: Journal::disabled(),
+        }
+    }
+}
+
+/// Builds the services `config` asks for: the responder (the agent when the AI
+/// keys are set, else echo), and the store at `DATABASE_URL` with its writer.
+/// Calls a dead earlier run of this replica left open are ended as abnormal.
+/// Runs inside the runtime.
+pub async fn services_for(config: &Config) -> Result<(Services, Option<JoinHandle<()>>), ConfigError> {
+    let agent = crate::agent::setup::build(config)?;
+    let summarizer = agent
+        .as_ref()
+        .filter(|_| config.tunables.store.caller_memory)
+        .map(|a| a.llm());
+    let responder: Arc<dyn Responder> = match agent {
+        Some(agent) => Arc::new(agent),
+        None => Arc::new(Echo),
+    };
+    let url = &config.deployment.database_url;
+    let store = Store::open(url)
+        .await
+        .map_err(|e| ConfigError(format!("DATABASE_URL={}: {e}", redact_url(url))))?;
+    match store
+        .end_abandoned(chrono::Utc::now(), &config.deployment.replica_id)
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => warn!(calls = n, "calls left open by a replica that stopped were ended as abnormal"),
+        Err(e) => warn!(error = %e, "cannot close abandoned calls"),
+    }
+    let (journal, writer) = Journal::start(store.clone());
+    Ok((
+        Services {
+            responder,
+            summarizer,
+            store: Some(store),
+            journal,
+        },
+        Some(writer),
+    ))
+}
+
+/// A database URL without its password, for messages.
+fn redact_url(url: &str) -> String {
+    match (url.split_once("://"), url.rfind('@')) {
+        (Some((scheme, rest)), Some(at)) if at > scheme.len() => {
+            let host = &url[at + 1..];
+            let user = rest.split(['@', ':']).next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        _ => url.to_string(),
+    }
 }
 
 impl AppState {
     pub fn new(config: Config, responder: Arc<dyn Responder>) -> Arc<AppState> {
+        AppState::with_services(config, Services::bare(responder))
+    }
+
+    pub fn with_services(config: Config, services: Services) -> Arc<AppState> {
+        let responder = services.responder;
         let t = &config.tunables;
         let tokens = StreamTokens::new(
             &stream_token_key(&config),
             Duration::from_secs(t.twilio.stream_token_ttl_secs),
         );
         let registry = Registry::default();
+        let closing = watch::Sender::new(false);
         let sessions = SessionContext {
             config: Arc::new(SessionConfig {
                 vad: t.vad.clone(),
@@ -48,10 +136,21 @@ impl AppState {
                 greeting_interruptible: t.agent.greeting_interruptible,
                 dtmf_timeout: Duration::from_millis(u64::from(t.agent.dtmf_timeout_ms)),
                 max_history_turns: usize::try_from(t.agent.max_history_turns).unwrap_or(20),
+                max_duration: secs(t.limits.max_call_duration_secs),
+                idle_prompt: secs(t.limits.idle_prompt_secs),
+                idle_hangup: secs(t.limits.idle_hangup_secs),
+                memory_summaries: t
+                    .store
+                    .caller_memory
+                    .then_some(t.store.caller_memory_summaries),
             }),
             registry: registry.clone(),
             responder,
             twilio: twilio_rest(&config),
+            journal: services.journal.clone(),
+            store: services.store.clone(),
+            summarizer: services.summarizer,
+            closing: closing.subscribe(),
         };
         Arc::new(AppState {
             config: Arc::new(config),
@@ -60,6 +159,9 @@ impl AppState {
             registry,
             sessions,
             draining: AtomicBool::new(false),
+            store: services.store,
+            journal: services.journal,
+            closing,
         })
     }
 }
@@ -94,14 +196,9 @@ fn twilio_rest(config: &Config) -> Option<Arc<TwilioRest>> {
     TwilioRest::from_config(config, client).map(Arc::new)
 }
 
-/// The responder for this configuration: the agent when every AI stage has
-/// its key, else echo mode. Runs inside the runtime (the agent starts
-/// synthesizing its fixed lines at once).
-pub fn responder_for(config: &Config) -> Result<Arc<dyn Responder>, ConfigError> {
-    Ok(match crate::agent::setup::build(config)? {
-        Some(agent) => Arc::new(agent),
-        None => Arc::new(Echo),
-    })
+/// A duration of whole seconds where 0 means "never".
+fn secs(n: u64) -> Option<Duration> {
+    (n > 0).then(|| Duration::from_secs(n))
 }
 
 pub fn app(state: Arc<AppState>) -> Router {
@@ -127,6 +224,7 @@ pub async fn serve(
         let _ = stop_rx.await;
     });
     let server = tokio::spawn(async move { server.await });
+    let heartbeat = tokio::spawn(heartbeat(state.clone()));
     shutdown.await;
     state.draining.store(true, Ordering::Relaxed);
     let drain = Duration::from_secs(state.config.tunables.server.drain_timeout_secs);
@@ -142,12 +240,40 @@ pub async fn serve(
     }
     let left = state.registry.live_count();
     if left > 0 {
-        warn!(live_calls = left, "drain timeout: ending live calls");
+        warn!(live_calls = left, "drain timeout: live calls hear the closing line and end");
+        state.closing.send_replace(true);
+        let deadline = Instant::now() + CLOSING_TIME;
+        while state.registry.live_count() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
+    heartbeat.abort();
+    state.journal.flush().await;
     let _ = stop_tx.send(());
     match server.await {
         Ok(result) => result,
         Err(e) => Err(std::io::Error::other(e)),
+    }
+}
+
+/// Time the calls still live after the drain get to hear the closing line.
+const CLOSING_TIME: Duration = Duration::from_secs(10);
+/// How often a replica tells the store it is alive (the store treats a
+/// replica silent for 15 s as dead).
+const HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// Tells the store this replica is alive, so that its calls count as live.
+async fn heartbeat(state: Arc<AppState>) {
+    let Some(store) = state.store.clone() else {
+        return;
+    };
+    let replica = state.config.deployment.replica_id.clone();
+    let mut tick = tokio::time::interval(HEARTBEAT);
+    loop {
+        tick.tick().await;
+        if let Err(e) = store.heartbeat(&replica, chrono::Utc::now()).await {
+            warn!(error = %e, "heartbeat not written");
+        }
     }
 }
 

@@ -9,6 +9,7 @@ mod fakes;
 mod harness;
 
 use agent_world::{
+    LINES,
     ACCOUNT_SID, FALLBACK, GREETING, Provider, TRANSFER_TO, World, conversation, hear_mark, pair,
     say_hello_and_hear,
 };
@@ -58,7 +59,7 @@ async fn greeting_then_two_turns(provider: Provider) {
     );
     // One TTS request per sentence, after the four fixed lines.
     assert_eq!(
-        w.tts_texts()[4..],
+        w.tts_texts()[LINES..],
         [
             "We open at nine.",
             "Every day of the week.",
@@ -225,7 +226,7 @@ async fn a_call_twilio_already_ended_is_not_an_error() {
     call.wait_said().await.expect("said");
     // The agent said nothing itself: the configured goodbye is spoken.
     hear_mark(&call, "t1-s0").await;
-    assert_eq!(w.tts_texts().len(), 4, "the goodbye came from the cache");
+    assert_eq!(w.tts_texts().len(), LINES, "the goodbye came from the cache");
     w.rest.wait_updates(1, WAIT).await;
     let status = w
         .server
@@ -313,7 +314,7 @@ async fn elevenlabs_speaks_the_greeting_and_the_answers() {
     let eleven = w.eleven.as_ref().expect("elevenlabs");
     let texts: Vec<String> = eleven.requests().into_iter().map(|r| r.text).collect();
     assert!(texts.contains(&GREETING.to_string()), "{texts:?}");
-    assert_eq!(texts[4..], ["Hi!", "How can I help?"]);
+    assert_eq!(texts[LINES..], ["Hi!", "How can I help?"]);
     assert!(w.audio.tts_requests().is_empty(), "OpenAI TTS was used");
     assert!(
         eleven

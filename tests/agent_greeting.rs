@@ -9,6 +9,7 @@ mod harness;
 use std::time::Duration;
 
 use agent_world::{
+    LINES,
     Provider, World, conversation, dial_until_greeting_starts, hear_mark, pair, say_hello_and_hear,
 };
 use fakes::llm_reply::Reply;
@@ -106,7 +107,7 @@ async fn an_italian_line_is_understood_prompted_and_spoken_in_italian() {
         "{texts:?}"
     );
     assert_eq!(
-        texts[4..],
+        texts[LINES..],
         [
             "Il Dott. Rossi riceve alle 10:30, anche sabato.",
             "Vuole che le fissi un appuntamento?"

@@ -20,19 +20,23 @@ pub enum Line {
     Fallback,
     Goodbye,
     Transfer,
+    StillThere,
+    Closing,
 }
 
-const ALL: [Line; 4] = [
+const ALL: [Line; 6] = [
     Line::Greeting,
     Line::Fallback,
     Line::Goodbye,
     Line::Transfer,
+    Line::StillThere,
+    Line::Closing,
 ];
 
 pub struct SpokenLines {
     texts: Lines,
     tts: Arc<dyn TextToSpeech>,
-    cache: [OnceCell<Bytes>; 4],
+    cache: [OnceCell<Bytes>; 6],
 }
 
 impl SpokenLines {
@@ -50,6 +54,8 @@ impl SpokenLines {
             Line::Fallback => &self.texts.fallback,
             Line::Goodbye => &self.texts.goodbye,
             Line::Transfer => &self.texts.transfer,
+            Line::StillThere => &self.texts.still_there,
+            Line::Closing => &self.texts.closing,
         }
     }
 

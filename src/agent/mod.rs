@@ -3,6 +3,7 @@
 
 pub mod conversation;
 pub mod lines;
+pub mod memory;
 pub mod pipeline;
 pub mod prompt;
 pub mod sentences;

@@ -22,7 +22,7 @@ use super::speaker::{Speaker, Spoken};
 use super::tools::Tools;
 use crate::call::registry::CallInfo;
 use crate::call::responder::{
-    CallAction, Responder, ResponseEvent, ResponseFuture, ResponseSink, Timing, TurnInput,
+    Announcement, CallAction, Responder, ResponseEvent, ResponseFuture, ResponseSink, Timing, TurnInput,
     TurnRequest,
 };
 use crate::call::turn::millis;
@@ -53,6 +53,11 @@ impl Agent {
     pub fn lines(&self) -> Arc<SpokenLines> {
         Arc::clone(&self.0.lines)
     }
+
+    /// The language model (also used for caller-memory summaries).
+    pub fn llm(&self) -> Arc<dyn LanguageModel> {
+        Arc::clone(&self.0.llm)
+    }
 }
 
 /// Why a turn stopped early.
@@ -79,17 +84,34 @@ impl Responder for Agent {
         "agent"
     }
 
-    fn greet(&self, _call: Arc<CallInfo>, sink: ResponseSink) -> Option<ResponseFuture> {
+    fn greet(&self, call: Arc<CallInfo>, sink: ResponseSink) -> Option<ResponseFuture> {
+        let parts = Arc::clone(&self.0);
+        // An outbound call's own greeting is synthesized for it; the
+        // configured one comes from the cache.
+        if let Some(text) = call.greeting.clone().filter(|t| !t.trim().is_empty()) {
+            return Some(Box::pin(async move {
+                let mut speaker = Speaker::new(Arc::clone(&parts.tts), 0);
+                send(&sink, ResponseEvent::Planned(text.clone())).await.map_err(|_| "call ended".to_string())?;
+                speaker.say(text);
+                finish_line(speak_all(&mut speaker, &sink).await, "greeting")
+            }));
+        }
         if self.0.lines.text(Line::Greeting).trim().is_empty() {
             return None;
         }
-        let parts = Arc::clone(&self.0);
         Some(Box::pin(async move {
-            match say_line(&parts.lines, Line::Greeting, &sink).await {
-                Ok(()) => Ok(()),
-                Err(Stop::Gone) => Err("call ended".into()),
-                Err(Stop::Provider(e)) => Err(format!("greeting: {e}")),
-            }
+            finish_line(say_line(&parts.lines, Line::Greeting, &sink).await, "greeting")
+        }))
+    }
+
+    fn announce(&self, what: Announcement, sink: ResponseSink) -> Option<ResponseFuture> {
+        let parts = Arc::clone(&self.0);
+        let line = match what {
+            Announcement::StillThere => Line::StillThere,
+            Announcement::Closing => Line::Closing,
+        };
+        Some(Box::pin(async move {
+            finish_line(say_line(&parts.lines, line, &sink).await, "announcement")
         }))
     }
 
@@ -110,6 +132,38 @@ impl Responder for Agent {
                 }
             }
         })
+    }
+}
+
+fn finish_line(step: Step, what: &str) -> Result<(), String> {
+    match step {
+        Ok(()) => Ok(()),
+        Err(Stop::Gone) => Err("call ended".into()),
+        Err(Stop::Provider(e)) => Err(format!("{what}: {e}")),
+    }
+}
+
+/// Forwards everything the speaker has queued until it is idle.
+async fn speak_all(speaker: &mut Speaker, sink: &ResponseSink) -> Step {
+    while speaker.busy() {
+        forward(speaker.next().await?, sink).await?;
+    }
+    Ok(())
+}
+
+/// Sends what the head sentence produced.
+async fn forward(spoken: Spoken, sink: &ResponseSink) -> Step {
+    match spoken {
+        Spoken::Audio {
+            audio,
+            first_byte_ms,
+        } => {
+            if let Some(ms) = first_byte_ms {
+                send(sink, ResponseEvent::Timing(Timing::TtsFirstByte(ms))).await?;
+            }
+            send(sink, ResponseEvent::Audio(audio)).await
+        }
+        Spoken::SentenceEnd { text } => send(sink, ResponseEvent::SegmentEnd { text }).await,
     }
 }
 
@@ -217,17 +271,7 @@ async fn speak_answer(parts: &AgentParts, chat: ChatRequest, sink: &ResponseSink
                     },
                 }
             }
-            spoken = speaker.next(), if speaker.busy() => match spoken? {
-                Spoken::Audio { audio, first_byte_ms } => {
-                    if let Some(ms) = first_byte_ms {
-                        send(sink, ResponseEvent::Timing(Timing::TtsFirstByte(ms))).await?;
-                    }
-                    send(sink, ResponseEvent::Audio(audio)).await?;
-                }
-                Spoken::SentenceEnd { text } => {
-                    send(sink, ResponseEvent::SegmentEnd { text }).await?;
-                }
-            },
+            spoken = speaker.next(), if speaker.busy() => forward(spoken?, sink).await?,
             else => break,
         }
     }

@@ -79,6 +79,15 @@ impl Prompt {
         if call.direction.starts_with("outbound") {
             s.push_str("\nYou placed this call.");
         }
+        if let Some(instructions) = call.instructions.as_deref().filter(|i| !i.trim().is_empty()) {
+            let _ = write!(s, "\n\n# Why you are calling\n\n{}", instructions.trim());
+        }
+        if !call.memory.is_empty() {
+            s.push_str("\n\n# You spoke with this caller before\n");
+            for summary in &call.memory {
+                let _ = write!(s, "\n- {}", summary.trim());
+            }
+        }
         if let Some(opening) = opening {
             let _ = write!(s, "\nYou opened the call by saying: \"{opening}\"");
         }
@@ -134,6 +143,7 @@ mod tests {
             to: "+15550002222".into(),
             direction: direction.into(),
             started_at: chrono::Utc::now(),
+            ..Default::default()
         }
     }
 

@@ -18,13 +18,19 @@ use tokio::sync::watch;
 use crate::redact::mask_phone;
 
 /// What the webhook (or the stream's `start` parameters) said about a call.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CallInfo {
     pub call_sid: String,
     pub from: String,
     pub to: String,
     pub direction: String,
     pub started_at: DateTime<Utc>,
+    /// An outbound call's own greeting, instead of the configured one.
+    pub greeting: Option<String>,
+    /// An outbound call's instructions to the agent (why it calls).
+    pub instructions: Option<String>,
+    /// Caller memory: summaries of earlier calls with this number, newest first.
+    pub memory: Vec<String>,
 }
 
 /// Where a session is in its conversation loop.

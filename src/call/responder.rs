@@ -50,6 +50,15 @@ pub enum CallAction {
     Transfer { to: String },
 }
 
+/// Something Pronto itself has to tell the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Announcement {
+    /// The caller has been silent for a while.
+    StillThere,
+    /// Pronto is about to end the call (maximum duration, silence, shutdown).
+    Closing,
+}
+
 /// How long one stage of the turn took (ms), reported as soon as known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Timing {
@@ -128,6 +137,12 @@ pub trait Responder: Send + Sync + 'static {
         None
     }
 
+    /// Speaks an announcement, streamed like an answer; `None` when this
+    /// responder cannot speak (echo mode), and the session does without.
+    fn announce(&self, _what: Announcement, _sink: ResponseSink) -> Option<ResponseFuture> {
+        None
+    }
+
     /// Produces the answer to one turn into `sink`. Returning `Err` reports a
     /// failure for this turn; `Finished` is sent by the session when the future
     /// completes.
@@ -175,6 +190,7 @@ mod tests {
                 to: "+15550002222".into(),
                 direction: "inbound".into(),
                 started_at: chrono::Utc::now(),
+                ..Default::default()
             }),
             input,
             history: Arc::from(Vec::new()),

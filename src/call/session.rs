@@ -23,6 +23,9 @@ use tokio::time::sleep_until;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::agent::conversation::Conversation;
+use crate::call::journal::Journal;
+use crate::providers::LanguageModel;
+use crate::store::Store;
 use crate::audio::framer::Framer;
 use crate::audio::vad::{EndpointEvent, Endpointer, EndpointerConfig};
 use crate::call::keypad::Keypad;
@@ -35,6 +38,7 @@ use crate::twilio::rest::TwilioRest;
 
 mod conversing;
 mod hearing;
+mod limits;
 mod speaking;
 
 /// Responder audio buffered in the session beyond this is left in the
@@ -57,6 +61,14 @@ pub struct SessionConfig {
     pub greeting_interruptible: bool,
     pub dtmf_timeout: Duration,
     pub max_history_turns: usize,
+    /// Calls end politely after this long.
+    pub max_duration: Option<Duration>,
+    /// Caller silence before "are you still there?".
+    pub idle_prompt: Option<Duration>,
+    /// Further silence before the call is ended.
+    pub idle_hangup: Option<Duration>,
+    /// Caller memory on: how many summaries of earlier calls the agent gets.
+    pub memory_summaries: Option<u32>,
 }
 
 /// What every session shares.
@@ -67,6 +79,11 @@ pub struct SessionContext {
     pub responder: Arc<dyn Responder>,
     /// For hanging up and transferring; `None` without an account SID.
     pub twilio: Option<Arc<TwilioRest>>,
+    pub journal: Journal,
+    pub store: Option<Store>,
+    pub summarizer: Option<Arc<dyn LanguageModel>>,
+    /// Turns true when the server's drain time is over.
+    pub closing: watch::Receiver<bool>,
 }
 
 /// Why a call's stream ended.
@@ -97,7 +114,7 @@ pub async fn run(socket: WebSocket, call_sid: String, ctx: SessionContext) {
             }
         };
         let end = session.run(stream, turn_rx).await;
-        session.end_of_call();
+        session.end_of_call(&end);
         let live = session.live.borrow().clone();
         info!(end = ?end, turns = live.turns, bad_messages = live.bad_messages, duration_ms = millis(opened.elapsed()), "stream ended");
     }
@@ -131,6 +148,16 @@ struct Session {
     carry_over: Vec<i16>,
     /// An action whose turn has been heard, to perform now.
     due_action: Option<CallAction>,
+    /// When `start` arrived.
+    stream_started: Option<Instant>,
+    /// The last caller speech or agent turn: idle time counts from here.
+    last_activity: Instant,
+    /// "Are you still there?" has been asked since the caller last spoke.
+    idle_prompted: bool,
+    /// Pronto is ending the call (closing line, then hang-up).
+    closing_started: bool,
+    /// Why Pronto ended the call, when it did (else the caller hung up).
+    ending: Option<&'static str>,
 }
 
 impl Session {
@@ -162,6 +189,11 @@ impl Session {
             keypad: Keypad::default(),
             carry_over: Vec::new(),
             due_action: None,
+            stream_started: None,
+            last_activity: Instant::now(),
+            idle_prompted: false,
+            closing_started: false,
+            ending: None,
             ctx,
         };
         Ok((session, turn_rx))
@@ -174,9 +206,11 @@ impl Session {
     ) -> End {
         let start_deadline =
             tokio::time::Instant::from_std(self.opened + self.ctx.config.start_timeout);
+        let mut closing = self.ctx.closing.clone();
         loop {
             let wake = self.next_wake(Instant::now());
             let keypad_due = self.keypad.deadline();
+            let limits_due = self.limits_due();
             let accepting = self.current.is_some() && self.playback.queued() < MAX_BUFFERED_AUDIO;
             tokio::select! {
                 message = stream.next() => {
@@ -198,6 +232,12 @@ impl Session {
                 _ = sleep_until(wake.map_or(start_deadline, tokio::time::Instant::from_std)), if wake.is_some() => {}
                 _ = sleep_until(keypad_due.map_or(start_deadline, tokio::time::Instant::from_std)), if keypad_due.is_some() => {
                     self.on_keypad_due().await;
+                }
+                _ = sleep_until(limits_due.map_or(start_deadline, tokio::time::Instant::from_std)), if limits_due.is_some() => {
+                    self.on_limits_due().await;
+                }
+                Ok(_) = closing.wait_for(|closing| *closing), if self.writer.is_some() && !self.closing_started => {
+                    self.on_server_closing().await;
                 }
             }
             if let Err(e) = self.pump().await {
@@ -289,10 +329,16 @@ impl Session {
             Inbound::Dtmf { digit } => {
                 let at_ms = millis(self.opened.elapsed());
                 info!(digit = %digit, "dtmf");
+                let digit_text: String = digit.chars().take(4).collect();
+                self.ctx.journal.event(
+                    &self.expected_call_sid,
+                    "dtmf",
+                    serde_json::json!({ "digit": digit_text }),
+                );
                 self.publish(|s| {
                     s.push_event(CallEvent::Dtmf {
                         at_ms,
-                        digit: digit.chars().take(4).collect(),
+                        digit: digit_text,
                     })
                 });
                 let timeout = self.ctx.config.dtmf_timeout;
@@ -335,15 +381,19 @@ impl Session {
                 .filter(|d| !d.is_empty())
                 .unwrap_or_else(|| "inbound".into()),
             started_at: chrono::Utc::now(),
+            ..Default::default()
         };
         self.publish(|s| {
             s.stream_sid = start.stream_sid.clone();
             s.state = SessionState::Listening;
         });
-        let call = Arc::new(info.clone());
-        self._attachment = Some(self.ctx.registry.attach(info, self.live.subscribe()));
+        self._attachment = Some(self.ctx.registry.attach(info.clone(), self.live.subscribe()));
         info!(stream_sid = %start.stream_sid, "stream started");
+        self.ctx.journal.call_answered(&info.call_sid, chrono::Utc::now());
         self.writer = Some(OutboundWriter::new(start.stream_sid));
+        self.stream_started = Some(Instant::now());
+        self.last_activity = Instant::now();
+        let call = Arc::new(self.enrich(info).await);
         self.call = Some(Arc::clone(&call));
         self.start_greeting(call);
         None

@@ -69,6 +69,8 @@ pub struct Lines {
     pub fallback: String,
     pub goodbye: String,
     pub transfer: String,
+    pub still_there: String,
+    pub closing: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,7 +124,7 @@ pub(super) fn validate(
     }
     if !lines.contains_key(language) {
         return err(format!(
-            "agent.language = {language:?} has no [lines.{language}] with greeting, fallback, goodbye and transfer"
+            "agent.language = {language:?} has no [lines.{language}] with greeting, fallback, goodbye, transfer, still_there and closing"
         ));
     }
     for (lang, l) in lines {

@@ -65,6 +65,14 @@ pub(super) fn deployment(
             (Some(sid), Some(secret)) => Some((sid.to_string(), Secret::new(secret))),
             _ => None,
         },
+        twilio_phone_number: non_empty(env, "TWILIO_PHONE_NUMBER").map(str::to_string),
+        database_url: non_empty(env, "DATABASE_URL")
+            .unwrap_or("sqlite://data/pronto.db")
+            .to_string(),
+        replica_id: match non_empty(env, "PRONTO_REPLICA_ID") {
+            Some(id) => id.to_string(),
+            None => format!("{}:{port}", host_name(env)),
+        },
     })
 }
 
@@ -85,4 +93,17 @@ fn public_base_url(raw: &str) -> Result<String, ConfigError> {
         ));
     }
     Ok(url.to_string())
+}
+
+/// The machine's name: `HOSTNAME`, else `/etc/hostname` (a container's id
+/// under Docker), else `localhost`.
+fn host_name(env: &HashMap<String, String>) -> String {
+    if let Some(name) = non_empty(env, "HOSTNAME") {
+        return name.to_string();
+    }
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
 }

@@ -211,7 +211,7 @@ fn lines_are_merged_per_language_and_new_languages_are_accepted() {
     assert_eq!(it.fallback, "Come, scusi?");
     assert_eq!(it.goodbye, "Grazie per la chiamata. Arrivederci!");
 
-    let de = "[agent]\nlanguage = \"de\"\n[lines.de]\ngreeting = \"Hallo!\"\nfallback = \"Wie bitte?\"\ngoodbye = \"Tschüss!\"\ntransfer = \"Einen Moment.\"\n";
+    let de = "[agent]\nlanguage = \"de\"\n[lines.de]\ngreeting = \"Hallo!\"\nfallback = \"Wie bitte?\"\ngoodbye = \"Tschüss!\"\ntransfer = \"Einen Moment.\"\nstill_there = \"Hallo?\"\nclosing = \"Auf Wiederhören.\"\n";
     assert_eq!(
         load(Some(de), &[])
             .expect("valid")

@@ -63,6 +63,7 @@ pub async fn incoming(State(state): State<Arc<AppState>>, form: TwilioForm) -> R
         to: to.to_string(),
         direction: direction.to_string(),
         started_at: chrono::Utc::now(),
+        ..Default::default()
     };
     let token_ttl = state.tokens.ttl();
     if let Err(Busy) = state.registry.reserve(

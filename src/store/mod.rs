@@ -190,6 +190,14 @@ impl Store {
     ) -> Result<(), StoreError> {
         Ok(())
     }
+    /// An outbound call's own greeting and instructions, kept from `POST
+    /// /api/calls` until the call's stream starts (possibly on another replica).
+    pub async fn save_outbound_plan(&self, call_sid: &str, greeting: Option<&str>, instructions: Option<&str>) -> Result<(), StoreError> {
+        Ok(())
+    }
+    pub async fn outbound_plan(&self, call_sid: &str) -> Result<Option<(Option<String>, Option<String>)>, StoreError> {
+        Ok(None)
+    }
     /// The newest `n` summaries for `number`, newest first.
     pub async fn recent_summaries(&self, number: &str, n: u32) -> Result<Vec<String>, StoreError> {
         Ok(Vec::new())

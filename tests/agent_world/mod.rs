@@ -20,6 +20,8 @@ pub const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
 pub const TRANSFER_TO: &str = "+15557654321";
 pub const GREETING: &str = "Hello, thanks for calling! How can I help you today?";
 pub const FALLBACK: &str = "Sorry, could you say that again?";
+/// Fixed lines synthesized at start-up (greeting, fallback, goodbye, transfer, still there, closing).
+pub const LINES: usize = 6;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Provider {
@@ -129,11 +131,11 @@ impl World {
         }
     }
 
-    /// The four fixed lines are synthesized at start-up; waiting for them
+    /// The six fixed lines are synthesized at start-up; waiting for them
     /// makes later TTS requests (and faults) belong to the call.
     async fn wait_lines_synthesized(&self) {
         let deadline = tokio::time::Instant::now() + WAIT;
-        while self.tts_texts().len() < 4 {
+        while self.tts_texts().len() < LINES {
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "lines never synthesized: {:?}",

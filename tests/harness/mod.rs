@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pronto::call::responder::{Echo, Responder};
+use pronto::call::responder::Echo;
 use pronto::config::Config;
 use pronto::server::{self, AppState};
 use pronto::sim::{Call, Closer, Event, SimConfig, TimedEvent};
@@ -56,11 +56,13 @@ impl TestServer {
     }
 
     async fn build(env: &[(&str, &str)], toml: Option<&str>, from_config: bool) -> TestServer {
+        let database = format!("sqlite://{}/pronto.db", temp_dir("db").display());
         let mut vars: HashMap<String, String> = [
             ("PUBLIC_BASE_URL", PUBLIC),
             ("TWILIO_AUTH_TOKEN", AUTH_TOKEN),
             ("API_TOKEN", API_TOKEN),
             ("STREAM_TOKEN_SECRET", STREAM_SECRET),
+            ("DATABASE_URL", database.as_str()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -74,12 +76,13 @@ impl TestServer {
         }
         let config = Config::from_sources(toml.map(|t| ("test.toml", t)), &vars)
             .expect("test configuration");
-        let responder: Arc<dyn Responder> = if from_config {
-            server::responder_for(&config).expect("responder")
-        } else {
-            Arc::new(Echo)
-        };
-        let state = AppState::new(config, responder);
+        let (mut services, _writer) = server::services_for(&config)
+            .await
+            .expect("services for the test configuration");
+        if !from_config {
+            services.responder = Arc::new(Echo);
+        }
+        let state = AppState::with_services(config, services);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("loopback port");
@@ -177,6 +180,20 @@ impl TestServer {
             .expect("server stops")
             .expect("server task")
     }
+}
+
+/// A fresh, empty directory for one test's files (database, recordings).
+pub fn temp_dir(what: &str) -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "pronto-test-{}-{}-{what}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
 }
 
 /// A speech fixture as 8 kHz PCM.

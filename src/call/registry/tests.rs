@@ -7,6 +7,7 @@ fn info(sid: &str) -> CallInfo {
         to: "+18005550000".into(),
         direction: "inbound".into(),
         started_at: Utc::now(),
+        ..Default::default()
     }
 }
 

@@ -1,0 +1,133 @@
+//! Writes call records to the store as things happen, without making a call
+//! wait for the database.
+//!
+//! Sessions and webhooks hand records to one background writer through a
+//! bounded channel; it writes them in arrival order, so a call's row always
+//! precedes its turns and its end. A full channel (the database has stalled)
+//! drops the record with a warning rather than stall a call. On shutdown,
+//! [`Journal::flush`] waits until everything queued is written.
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tracing::{debug, warn};
+
+use crate::call::registry::TurnRecord;
+use crate::store::{EventRow, NewCall, Store};
+
+/// Records waiting for the writer. A few minutes of a busy server's writes.
+const QUEUE: usize = 10_000;
+
+#[derive(Debug)]
+enum Op {
+    Started(NewCall),
+    Answered(String, DateTime<Utc>),
+    Turn(String, TurnRecord),
+    Event(String, EventRow),
+    Ended(String, DateTime<Utc>, String),
+    Summary {
+        call_sid: String,
+        number: String,
+        text: String,
+        at: DateTime<Utc>,
+    },
+    Flush(oneshot::Sender<()>),
+}
+
+/// A handle on the writer; cheap to clone. Without a store, records are dropped.
+#[derive(Clone)]
+pub struct Journal {
+    tx: Option<mpsc::Sender<Op>>,
+}
+
+impl Journal {
+    /// A journal that keeps nothing (no store configured, and in unit tests).
+    pub fn disabled() -> Journal {
+        Journal { tx: None }
+    }
+
+    /// Starts the writer for `store`.
+    pub fn start(store: Store) -> (Journal, JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let task = tokio::spawn(write_all(store, rx));
+        (Journal { tx: Some(tx) }, task)
+    }
+
+    fn send(&self, op: Op) {
+        let Some(tx) = &self.tx else { return };
+        if let Err(e) = tx.try_send(op) {
+            warn!(error = %e, "call record dropped: the store is not keeping up");
+        }
+    }
+
+    pub fn call_started(&self, call: NewCall) {
+        self.send(Op::Started(call));
+    }
+
+    pub fn call_answered(&self, call_sid: &str, at: DateTime<Utc>) {
+        self.send(Op::Answered(call_sid.to_string(), at));
+    }
+
+    pub fn turn(&self, call_sid: &str, turn: TurnRecord) {
+        self.send(Op::Turn(call_sid.to_string(), turn));
+    }
+
+    pub fn event(&self, call_sid: &str, kind: &str, detail: serde_json::Value) {
+        self.send(Op::Event(
+            call_sid.to_string(),
+            EventRow {
+                at: Utc::now(),
+                kind: kind.to_string(),
+                detail,
+            },
+        ));
+    }
+
+    pub fn call_ended(&self, call_sid: &str, at: DateTime<Utc>, reason: &str) {
+        self.send(Op::Ended(call_sid.to_string(), at, reason.to_string()));
+    }
+
+    pub fn summary(&self, call_sid: &str, number: &str, text: String) {
+        self.send(Op::Summary {
+            call_sid: call_sid.to_string(),
+            number: number.to_string(),
+            text,
+            at: Utc::now(),
+        });
+    }
+
+    /// Waits until every record queued so far is written.
+    pub async fn flush(&self) {
+        let Some(tx) = &self.tx else { return };
+        let (done, written) = oneshot::channel();
+        if tx.send(Op::Flush(done)).await.is_ok() {
+            let _ = written.await;
+        }
+    }
+}
+
+async fn write_all(store: Store, mut rx: mpsc::Receiver<Op>) {
+    while let Some(op) = rx.recv().await {
+        let result = match op {
+            Op::Started(call) => store.call_started(&call).await,
+            Op::Answered(sid, at) => store.call_answered(&sid, at).await,
+            Op::Turn(sid, turn) => store.add_turn(&sid, &turn).await,
+            Op::Event(sid, event) => store.add_event(&sid, &event).await,
+            Op::Ended(sid, at, reason) => store.call_ended(&sid, at, &reason).await,
+            Op::Summary {
+                call_sid,
+                number,
+                text,
+                at,
+            } => store.save_summary(&call_sid, &number, &text, at).await,
+            Op::Flush(done) => {
+                let _ = done.send(());
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            warn!(error = %e, "cannot write a call record");
+        }
+    }
+    debug!("journal closed");
+}

@@ -3,6 +3,7 @@
 
 pub mod keypad;
 pub mod playback;
+pub mod recording;
 pub mod registry;
 pub mod responder;
 pub mod session;

@@ -13,6 +13,7 @@ pub mod call;
 pub mod config;
 pub mod http;
 pub mod providers;
+pub mod recordings;
 pub mod redact;
 pub mod server;
 pub mod sim;

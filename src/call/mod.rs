@@ -4,6 +4,7 @@
 pub mod journal;
 pub mod keypad;
 pub mod playback;
+pub mod recording;
 pub mod registry;
 pub mod responder;
 pub mod session;

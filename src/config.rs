@@ -346,8 +346,18 @@ fn validate(t: &Tunables) -> Result<(), ConfigError> {
         0,
         86_400,
     )?;
-    in_range("limits.idle_prompt_secs", t.limits.idle_prompt_secs, 0, 3600)?;
-    in_range("limits.idle_hangup_secs", t.limits.idle_hangup_secs, 0, 3600)?;
+    in_range(
+        "limits.idle_prompt_secs",
+        t.limits.idle_prompt_secs,
+        0,
+        3600,
+    )?;
+    in_range(
+        "limits.idle_hangup_secs",
+        t.limits.idle_hangup_secs,
+        0,
+        3600,
+    )?;
     in_range(
         "store.caller_memory_summaries",
         t.store.caller_memory_summaries,

@@ -1,6 +1,7 @@
 //! The server: shared state, binding, and graceful shutdown.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -20,6 +21,7 @@ use crate::call::responder::{Echo, Responder};
 use crate::call::session::{SessionConfig, SessionContext};
 use crate::config::{Config, ConfigError};
 use crate::providers::LanguageModel;
+use crate::recordings::Recordings;
 use crate::store::Store;
 use crate::twilio::rest::TwilioRest;
 use crate::twilio::stream_token::{ReplayGuard, StreamTokens};
@@ -66,7 +68,9 @@ impl Services {
 /// keys are set, else echo), and the store at `DATABASE_URL` with its writer.
 /// Calls a dead earlier run of this replica left open are ended as abnormal.
 /// Runs inside the runtime.
-pub async fn services_for(config: &Config) -> Result<(Services, Option<JoinHandle<()>>), ConfigError> {
+pub async fn services_for(
+    config: &Config,
+) -> Result<(Services, Option<JoinHandle<()>>), ConfigError> {
     let agent = crate::agent::setup::build(config)?;
     let summarizer = agent
         .as_ref()
@@ -85,7 +89,10 @@ pub async fn services_for(config: &Config) -> Result<(Services, Option<JoinHandl
         .await
     {
         Ok(0) => {}
-        Ok(n) => warn!(calls = n, "calls left open by a replica that stopped were ended as abnormal"),
+        Ok(n) => warn!(
+            calls = n,
+            "calls left open by a replica that stopped were ended as abnormal"
+        ),
         Err(e) => warn!(error = %e, "cannot close abandoned calls"),
     }
     let (journal, writer) = Journal::start(store.clone());
@@ -150,6 +157,12 @@ impl AppState {
             journal: services.journal.clone(),
             store: services.store.clone(),
             summarizer: services.summarizer,
+            recordings: t.store.recordings.then(|| {
+                Recordings::new(
+                    PathBuf::from(&t.store.recordings_dir),
+                    t.store.recordings_max_mb.saturating_mul(1024 * 1024),
+                )
+            }),
             closing: closing.subscribe(),
         };
         Arc::new(AppState {
@@ -240,7 +253,10 @@ pub async fn serve(
     }
     let left = state.registry.live_count();
     if left > 0 {
-        warn!(live_calls = left, "drain timeout: live calls hear the closing line and end");
+        warn!(
+            live_calls = left,
+            "drain timeout: live calls hear the closing line and end"
+        );
         state.closing.send_replace(true);
         let deadline = Instant::now() + CLOSING_TIME;
         while state.registry.live_count() > 0 && Instant::now() < deadline {

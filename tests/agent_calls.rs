@@ -9,9 +9,8 @@ mod fakes;
 mod harness;
 
 use agent_world::{
-    LINES,
-    ACCOUNT_SID, FALLBACK, GREETING, Provider, TRANSFER_TO, World, conversation, hear_mark, pair,
-    say_hello_and_hear,
+    ACCOUNT_SID, FALLBACK, GREETING, LINES, Provider, TRANSFER_TO, World, conversation, hear_mark,
+    pair, say_hello_and_hear,
 };
 use fakes::llm_reply::Reply;
 use harness::{WAIT, expect_event, fixture};
@@ -226,7 +225,11 @@ async fn a_call_twilio_already_ended_is_not_an_error() {
     call.wait_said().await.expect("said");
     // The agent said nothing itself: the configured goodbye is spoken.
     hear_mark(&call, "t1-s0").await;
-    assert_eq!(w.tts_texts().len(), LINES, "the goodbye came from the cache");
+    assert_eq!(
+        w.tts_texts().len(),
+        LINES,
+        "the goodbye came from the cache"
+    );
     w.rest.wait_updates(1, WAIT).await;
     let status = w
         .server

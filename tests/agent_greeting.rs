@@ -9,8 +9,8 @@ mod harness;
 use std::time::Duration;
 
 use agent_world::{
-    LINES,
-    Provider, World, conversation, dial_until_greeting_starts, hear_mark, pair, say_hello_and_hear,
+    LINES, Provider, World, conversation, dial_until_greeting_starts, hear_mark, pair,
+    say_hello_and_hear,
 };
 use fakes::llm_reply::Reply;
 use harness::{WAIT, expect_event, fixture};

@@ -22,8 +22,8 @@ use super::speaker::{Speaker, Spoken};
 use super::tools::Tools;
 use crate::call::registry::CallInfo;
 use crate::call::responder::{
-    Announcement, CallAction, Responder, ResponseEvent, ResponseFuture, ResponseSink, Timing, TurnInput,
-    TurnRequest,
+    Announcement, CallAction, Responder, ResponseEvent, ResponseFuture, ResponseSink, Timing,
+    TurnInput, TurnRequest,
 };
 use crate::call::turn::millis;
 use crate::providers::{
@@ -91,7 +91,9 @@ impl Responder for Agent {
         if let Some(text) = call.greeting.clone().filter(|t| !t.trim().is_empty()) {
             return Some(Box::pin(async move {
                 let mut speaker = Speaker::new(Arc::clone(&parts.tts), 0);
-                send(&sink, ResponseEvent::Planned(text.clone())).await.map_err(|_| "call ended".to_string())?;
+                send(&sink, ResponseEvent::Planned(text.clone()))
+                    .await
+                    .map_err(|_| "call ended".to_string())?;
                 speaker.say(text);
                 finish_line(speak_all(&mut speaker, &sink).await, "greeting")
             }));
@@ -100,7 +102,10 @@ impl Responder for Agent {
             return None;
         }
         Some(Box::pin(async move {
-            finish_line(say_line(&parts.lines, Line::Greeting, &sink).await, "greeting")
+            finish_line(
+                say_line(&parts.lines, Line::Greeting, &sink).await,
+                "greeting",
+            )
         }))
     }
 

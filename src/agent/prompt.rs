@@ -79,7 +79,11 @@ impl Prompt {
         if call.direction.starts_with("outbound") {
             s.push_str("\nYou placed this call.");
         }
-        if let Some(instructions) = call.instructions.as_deref().filter(|i| !i.trim().is_empty()) {
+        if let Some(instructions) = call
+            .instructions
+            .as_deref()
+            .filter(|i| !i.trim().is_empty())
+        {
             let _ = write!(s, "\n\n# Why you are calling\n\n{}", instructions.trim());
         }
         if !call.memory.is_empty() {

@@ -23,16 +23,18 @@ use tokio::time::sleep_until;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::agent::conversation::Conversation;
-use crate::call::journal::Journal;
-use crate::providers::LanguageModel;
-use crate::store::Store;
 use crate::audio::framer::Framer;
 use crate::audio::vad::{EndpointEvent, Endpointer, EndpointerConfig};
+use crate::call::journal::Journal;
 use crate::call::keypad::Keypad;
 use crate::call::playback::Playback;
+use crate::call::recording::Recorder;
 use crate::call::registry::{Attachment, CallEvent, CallInfo, LiveState, Registry, SessionState};
 use crate::call::responder::{CallAction, Responder, ResponseEvent};
 use crate::call::turn::{ActiveTurn, millis};
+use crate::providers::LanguageModel;
+use crate::recordings::{Recordings, Writing};
+use crate::store::Store;
 use crate::twilio::media::{self, Inbound, OutboundWriter, Start};
 use crate::twilio::rest::TwilioRest;
 
@@ -82,6 +84,8 @@ pub struct SessionContext {
     pub journal: Journal,
     pub store: Option<Store>,
     pub summarizer: Option<Arc<dyn LanguageModel>>,
+    /// Where calls are recorded, when recordings are on.
+    pub recordings: Option<Recordings>,
     /// Turns true when the server's drain time is over.
     pub closing: watch::Receiver<bool>,
 }
@@ -158,6 +162,10 @@ struct Session {
     closing_started: bool,
     /// Why Pronto ended the call, when it did (else the caller hung up).
     ending: Option<&'static str>,
+    /// The two-channel recording, when recordings are on.
+    recorder: Option<Recorder>,
+    /// Keeps the recording's file out of the size cap while it is written.
+    recording: Option<Writing>,
 }
 
 impl Session {
@@ -194,6 +202,8 @@ impl Session {
             idle_prompted: false,
             closing_started: false,
             ending: None,
+            recorder: None,
+            recording: None,
             ctx,
         };
         Ok((session, turn_rx))
@@ -236,8 +246,11 @@ impl Session {
                 _ = sleep_until(limits_due.map_or(start_deadline, tokio::time::Instant::from_std)), if limits_due.is_some() => {
                     self.on_limits_due().await;
                 }
-                Ok(_) = closing.wait_for(|closing| *closing), if self.writer.is_some() && !self.closing_started => {
-                    self.on_server_closing().await;
+                Ok(()) = closing.changed(), if self.writer.is_some() && !self.closing_started => {
+                    let now_closing = *closing.borrow_and_update();
+                    if now_closing {
+                        self.on_server_closing().await;
+                    }
                 }
             }
             if let Err(e) = self.pump().await {
@@ -319,7 +332,13 @@ impl Session {
                 }
                 let mut payload = std::mem::take(&mut self.payload);
                 match m.decode_into(&mut payload) {
-                    Ok(()) => self.on_audio(&payload).await,
+                    Ok(()) => {
+                        let at = m.timestamp_ms.unwrap_or_else(|| self.call_clock_ms());
+                        if let Some(recorder) = self.recorder.as_mut() {
+                            recorder.caller_audio(at, &payload);
+                        }
+                        self.on_audio(&payload).await
+                    }
                     Err(e) => self.count_bad("media", &e),
                 }
                 self.payload = payload;
@@ -387,13 +406,21 @@ impl Session {
             s.stream_sid = start.stream_sid.clone();
             s.state = SessionState::Listening;
         });
-        self._attachment = Some(self.ctx.registry.attach(info.clone(), self.live.subscribe()));
+        self._attachment = Some(
+            self.ctx
+                .registry
+                .attach(info.clone(), self.live.subscribe()),
+        );
         info!(stream_sid = %start.stream_sid, "stream started");
-        self.ctx.journal.call_answered(&info.call_sid, chrono::Utc::now());
+        self.ctx
+            .journal
+            .call_answered(&info.call_sid, chrono::Utc::now());
         self.writer = Some(OutboundWriter::new(start.stream_sid));
         self.stream_started = Some(Instant::now());
         self.last_activity = Instant::now();
-        let call = Arc::new(self.enrich(info).await);
+        self.start_recording();
+        let store = self.ctx.store.clone();
+        let call = Arc::new(Self::enrich(store, self.ctx.config.memory_summaries, info).await);
         self.call = Some(Arc::clone(&call));
         self.start_greeting(call);
         None

@@ -192,10 +192,18 @@ impl Store {
     }
     /// An outbound call's own greeting and instructions, kept from `POST
     /// /api/calls` until the call's stream starts (possibly on another replica).
-    pub async fn save_outbound_plan(&self, call_sid: &str, greeting: Option<&str>, instructions: Option<&str>) -> Result<(), StoreError> {
+    pub async fn save_outbound_plan(
+        &self,
+        call_sid: &str,
+        greeting: Option<&str>,
+        instructions: Option<&str>,
+    ) -> Result<(), StoreError> {
         Ok(())
     }
-    pub async fn outbound_plan(&self, call_sid: &str) -> Result<Option<(Option<String>, Option<String>)>, StoreError> {
+    pub async fn outbound_plan(
+        &self,
+        call_sid: &str,
+    ) -> Result<Option<(Option<String>, Option<String>)>, StoreError> {
         Ok(None)
     }
     /// The newest `n` summaries for `number`, newest first.

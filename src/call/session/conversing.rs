@@ -9,13 +9,18 @@ use std::time::{Duration, Instant};
 use tracing::{Instrument, info, warn};
 
 use super::{End, Session};
+use crate::call::recording::Recorder;
 use crate::call::registry::{CallEvent, CallInfo, SessionState};
 use crate::call::responder::{
-    CallAction, ResponseEvent, ResponseFuture, ResponseSink, TurnInput, TurnRequest,
+    Announcement, CallAction, ResponseEvent, ResponseFuture, ResponseSink, TurnInput, TurnRequest,
 };
 use crate::call::turn::{ActiveTurn, millis};
+use crate::store::Store;
 use crate::twilio::rest::HangUp;
 use crate::twilio::twiml;
+
+/// The longest the start of a call waits for the store (plan, memory).
+const STORE_LOOKUP: Duration = Duration::from_millis(800);
 
 /// While a greeting that cannot be interrupted plays, keypad digits wait and
 /// are looked at again this often.
@@ -42,6 +47,100 @@ impl Session {
             }
             .in_current_span(),
         )
+    }
+
+    /// Adds what the store knows to the call: an outbound call's own greeting
+    /// and instructions, and (caller memory) summaries of earlier calls.
+    /// Bounded in time: the greeting waits for it.
+    /// (An associated function, so the session is not borrowed across the
+    /// await: it is not `Sync`.)
+    pub(super) async fn enrich(
+        store: Option<Store>,
+        memory_summaries: Option<u32>,
+        mut info: CallInfo,
+    ) -> CallInfo {
+        let Some(store) = store else {
+            return info;
+        };
+        let lookups = async {
+            if info.direction.starts_with("outbound") {
+                match store.outbound_plan(&info.call_sid).await {
+                    Ok(Some((greeting, instructions))) => {
+                        info.greeting = greeting;
+                        info.instructions = instructions;
+                    }
+                    Ok(None) => {}
+                    Err(e) => warn!(error = %e, "cannot read the outbound call's plan"),
+                }
+            }
+            let caller = if info.direction.starts_with("outbound") {
+                info.to.clone()
+            } else {
+                info.from.clone()
+            };
+            if let Some(n) = memory_summaries.filter(|_| !caller.is_empty()) {
+                match store.recent_summaries(&caller, n).await {
+                    Ok(summaries) => info.memory = summaries,
+                    Err(e) => warn!(error = %e, "cannot read caller memory"),
+                }
+            }
+        };
+        if tokio::time::timeout(STORE_LOOKUP, lookups).await.is_err() {
+            warn!("the store was too slow; the call starts without its plan or memory");
+        }
+        info
+    }
+
+    /// Starts recording the call, if recordings are on. A recording that
+    /// cannot start never stops the call.
+    pub(super) fn start_recording(&mut self) {
+        let Some(recordings) = &self.ctx.recordings else {
+            return;
+        };
+        let writing = match recordings.begin(&self.expected_call_sid) {
+            Ok(w) => w,
+            Err(e) => {
+                warn!(error = %e, "cannot record this call");
+                return;
+            }
+        };
+        match Recorder::create(writing.path()) {
+            Ok(recorder) => {
+                self.recorder = Some(recorder);
+                self.recording = Some(writing);
+            }
+            Err(e) => warn!(error = %e, "cannot record this call"),
+        }
+    }
+
+    /// Milliseconds since the stream started: the recording's clock.
+    pub(super) fn call_clock_ms(&self) -> u64 {
+        self.stream_started.map_or(0, |t| millis(t.elapsed()))
+    }
+
+    /// Says an announcement as a turn of its own; `action` follows once it has
+    /// been heard. False when the responder cannot speak (echo mode).
+    pub(super) fn start_announcement(
+        &mut self,
+        what: Announcement,
+        action: Option<CallAction>,
+    ) -> bool {
+        let id = self.turns_started + 1;
+        let sink = ResponseSink::new(id, self.turn_tx.clone());
+        let Some(future) = self.ctx.responder.announce(what, sink.clone()) else {
+            return false;
+        };
+        self.turns_started = id;
+        let task = Self::spawn_responder(sink, future);
+        let mut turn = ActiveTurn::new(id, task, Instant::now(), Duration::ZERO, Duration::ZERO);
+        turn.interruptible = what == Announcement::StillThere;
+        turn.action = action;
+        self.current = Some(turn);
+        self.publish(|s| {
+            s.state = SessionState::Responding;
+            s.turns = id;
+        });
+        true
     }
 
     /// Plays the greeting as turn 0, the instant the stream starts.
@@ -104,6 +203,10 @@ impl Session {
         }
         self.conversation
             .add_turn(record.caller.as_deref(), &record.agent_heard);
+        self.last_activity = Instant::now();
+        self.ctx
+            .journal
+            .turn(&self.expected_call_sid, record.clone());
         let l = &record.latency;
         info!(
             turn = turn.id,
@@ -125,12 +228,73 @@ impl Session {
         });
     }
 
-    /// The call ended: a turn still in progress goes into the record as cut.
-    pub(super) fn end_of_call(&mut self) {
+    /// The call ended: a turn still in progress goes into the record as cut,
+    /// the call's end and its reason are written, the recording is finished,
+    /// and (caller memory) the conversation is summarized.
+    pub(super) fn end_of_call(&mut self, end: &End) {
         if let Some(mut turn) = self.current.take() {
             turn.interrupted = true;
             self.finish_turn(turn);
         }
+        if self.writer.is_none() {
+            return; // the stream never started: the webhook's record stands
+        }
+        let reason = self.ending.unwrap_or(match end {
+            End::Stop | End::SocketClosed => "caller_hung_up",
+            End::AgentHungUp => "agent_hung_up",
+            End::StartTimeout => "no_stream",
+            End::WrongCall | End::MessageTooBig | End::SocketError(_) | End::Internal(_) => {
+                "stream_error"
+            }
+        });
+        let sid = self.expected_call_sid.clone();
+        self.ctx
+            .journal
+            .call_ended(&sid, chrono::Utc::now(), reason);
+        if let (Some(recorder), Some(writing)) = (self.recorder.take(), self.recording.take()) {
+            let at = self.call_clock_ms();
+            let recordings = self.ctx.recordings.clone();
+            tokio::spawn(
+                async move {
+                    if let Err(e) = recorder.finish(at).await {
+                        warn!(error = %e, "the recording could not be finished");
+                    }
+                    drop(writing);
+                    if let Some(recordings) = recordings {
+                        let _ = tokio::task::spawn_blocking(move || recordings.enforce_cap()).await;
+                    }
+                }
+                .in_current_span(),
+            );
+        }
+        self.summarize();
+    }
+
+    /// Caller memory: the LLM summarizes the call for the next one.
+    fn summarize(&self) {
+        let (Some(llm), Some(call)) = (self.ctx.summarizer.clone(), self.call.clone()) else {
+            return;
+        };
+        let history = self.conversation.messages();
+        let journal = self.ctx.journal.clone();
+        let caller = if call.direction.starts_with("outbound") {
+            call.to.clone()
+        } else {
+            call.from.clone()
+        };
+        if caller.is_empty() {
+            return;
+        }
+        tokio::spawn(
+            async move {
+                match crate::agent::memory::summarize(llm.as_ref(), &history).await {
+                    Ok(Some(summary)) => journal.summary(&call.call_sid, &caller, summary),
+                    Ok(None) => {}
+                    Err(e) => warn!(error = %e, "no caller-memory summary"),
+                }
+            }
+            .in_current_span(),
+        );
     }
 
     /// Keypad digits are due: they become a turn, interrupting the agent
@@ -208,6 +372,16 @@ impl Session {
             }
         };
         info!(action = name, outcome = %outcome, "agent action");
+        self.ctx.journal.event(
+            &call_sid,
+            "action",
+            serde_json::json!({ "action": name, "outcome": outcome }),
+        );
+        if matches!(action, CallAction::Transfer { .. }) && outcome == "transferred" {
+            self.ending = Some("transferred");
+        } else if matches!(action, CallAction::EndCall) && self.ending.is_none() {
+            self.ending = Some("agent_hung_up");
+        }
         self.publish(|s| {
             s.push_event(CallEvent::Action {
                 at_ms,

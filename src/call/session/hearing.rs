@@ -35,7 +35,10 @@ impl Session {
         let mut events = std::mem::take(&mut self.endpoint_events);
         for event in events.drain(..) {
             match event {
-                EndpointEvent::SpeechStarted { .. } => debug!("caller speech started"),
+                EndpointEvent::SpeechStarted { .. } => {
+                    debug!("caller speech started");
+                    self.activity();
+                }
                 EndpointEvent::UtteranceEnded(utterance) => self.on_utterance(utterance),
             }
         }

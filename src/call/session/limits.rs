@@ -25,9 +25,7 @@ impl Session {
             config.idle_prompt
         };
         let quiet = self.current.is_none() && !self.endpointer.in_speech();
-        let idle = idle_wait
-            .filter(|_| quiet)
-            .map(|d| self.last_activity + d);
+        let idle = idle_wait.filter(|_| quiet).map(|d| self.last_activity + d);
         match (max_duration, idle) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

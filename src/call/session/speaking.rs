@@ -16,7 +16,7 @@ const MAX_CARRY_OVER: usize = 30 * 8000;
 use crate::call::playback::{MarkEcho, Outbound};
 use crate::call::registry::{CallEvent, SessionState};
 use crate::call::responder::ResponseEvent;
-use crate::call::turn::millis;
+use crate::call::turn::{ActiveTurn, millis};
 
 impl Session {
     pub(super) fn on_response(&mut self, turn: u32, event: ResponseEvent) {
@@ -40,6 +40,11 @@ impl Session {
                 warn!(turn, reason = %reason, "responder failed");
                 current.responder_done = true;
                 let at_ms = millis(self.opened.elapsed());
+                self.ctx.journal.event(
+                    &self.expected_call_sid,
+                    "provider_error",
+                    serde_json::json!({ "turn": turn, "error": reason }),
+                );
                 self.publish(|s| {
                     s.push_event(CallEvent::ProviderError {
                         at_ms,
@@ -66,32 +71,30 @@ impl Session {
 
     /// The caller spoke over the answer: drop it and listen.
     pub(super) async fn barge_in(&mut self) {
-        let Some(mut turn) = self.current.take() else {
+        let Some(turn) = self.current.as_ref() else {
             return;
         };
-        turn.interrupted = true;
-        let cleared = self.playback.clear(Instant::now());
         let at_ms = millis(self.opened.elapsed());
+        let turn_id = turn.id;
         info!(
-            turn = turn.id,
+            turn = turn_id,
             heard_segments = turn.segments_heard,
-            cleared_marks = cleared.len(),
             "barge-in"
         );
-        if let Some(writer) = self.writer.as_mut() {
-            let clear = writer.clear();
-            if let Err(e) = send_text(&mut self.sink, clear).await {
-                warn!(error = %e, "cannot send clear");
-            }
-        }
-        let turn_id = turn.id;
+        self.ctx.journal.event(
+            &self.expected_call_sid,
+            "barge_in",
+            serde_json::json!({ "turn": turn_id }),
+        );
         self.publish(|s| {
             s.push_event(CallEvent::BargeIn {
                 at_ms,
                 turn: turn_id,
             })
         });
-        turn.abort_responder();
+        let Some(mut turn) = self.stop_turn().await else {
+            return;
+        };
         match turn.input_audio.take() {
             // Nothing of the answer was heard: the caller had only paused.
             // What they said is answered together with what they say now.
@@ -103,6 +106,39 @@ impl Session {
             }
             _ => self.finish_turn(turn),
         }
+    }
+
+    /// Cuts the agent off (Pronto is ending the call): the turn is recorded
+    /// as interrupted.
+    pub(super) async fn cancel_turn(&mut self) {
+        if let Some(turn) = self.stop_turn().await {
+            self.finish_turn(turn);
+        }
+    }
+
+    /// Clears Twilio's queue and aborts the responder of the current turn,
+    /// returning it flagged as interrupted.
+    async fn stop_turn(&mut self) -> Option<ActiveTurn> {
+        let mut turn = self.current.take()?;
+        turn.interrupted = true;
+        let now = Instant::now();
+        let cleared = self.playback.clear(now);
+        debug!(
+            turn = turn.id,
+            cleared_marks = cleared.len(),
+            "turn stopped"
+        );
+        if let Some(recorder) = self.recorder.as_mut() {
+            recorder.cleared(millis(self.opened.elapsed()));
+        }
+        if let Some(writer) = self.writer.as_mut() {
+            let clear = writer.clear();
+            if let Err(e) = send_text(&mut self.sink, clear).await {
+                warn!(error = %e, "cannot send clear");
+            }
+        }
+        turn.abort_responder();
+        Some(turn)
     }
 
     /// Sends whatever the pacing allows now, and finishes the turn when all of
@@ -123,6 +159,9 @@ impl Session {
                     {
                         turn.first_audio_sent_at = Some(now);
                         self.live.send_modify(|s| s.state = SessionState::Speaking);
+                    }
+                    if let Some(recorder) = self.recorder.as_mut() {
+                        recorder.agent_audio_sent(millis(self.opened.elapsed()), &frame);
                     }
                     writer.media(&frame)
                 }

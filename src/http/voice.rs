@@ -7,12 +7,13 @@ use std::time::{Duration, SystemTime};
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::call::registry::{Busy, CallInfo};
 use crate::http::twilio_request::TwilioForm;
 use crate::redact::mask_phone;
 use crate::server::AppState;
+use crate::store::NewCall;
 use crate::twilio::signature::websocket_url;
 use crate::twilio::twiml::{self, Say};
 
@@ -57,6 +58,14 @@ pub async fn incoming(State(state): State<Arc<AppState>>, form: TwilioForm) -> R
         info!(call_sid, from = %mask_phone(from), "shutting down: busy message");
         return busy();
     }
+    let caller = if direction.starts_with("outbound") { to } else { from };
+    if let Some(why) = refusal(&state, caller).await {
+        info!(call_sid, from = %mask_phone(from), why, "call rejected");
+        state.journal.call_started(new_call(&state, call_sid, from, to, direction));
+        state.journal.call_ended(call_sid, chrono::Utc::now(), "rejected");
+        state.journal.event(call_sid, "rejected", serde_json::json!({ "why": why }));
+        return twiml_response(twiml::reject());
+    }
     let info = CallInfo {
         call_sid: call_sid.to_string(),
         from: from.to_string(),
@@ -74,6 +83,9 @@ pub async fn incoming(State(state): State<Arc<AppState>>, form: TwilioForm) -> R
         info!(call_sid, from = %mask_phone(from), max = tunables.server.max_concurrent_calls, "at the concurrency cap: busy message");
         return busy();
     }
+    state
+        .journal
+        .call_started(new_call(&state, call_sid, from, to, direction));
     let token = state.tokens.issue(call_sid, SystemTime::now());
     let stream_url = format!(
         "{}/stream/{token}",
@@ -90,6 +102,45 @@ pub async fn incoming(State(state): State<Arc<AppState>>, form: TwilioForm) -> R
     ))
 }
 
+/// Why a caller is refused before the call is answered, if they are: a deny
+/// list, an allow list they are not on, or too many calls this hour.
+async fn refusal(state: &AppState, caller: &str) -> Option<&'static str> {
+    let limits = &state.config.tunables.limits;
+    if limits.deny_numbers.iter().any(|n| n == caller) {
+        return Some("denied number");
+    }
+    if !limits.allow_numbers.is_empty() && !limits.allow_numbers.iter().any(|n| n == caller) {
+        return Some("not on the allow list");
+    }
+    let per_hour = limits.calls_per_hour_per_number;
+    if per_hour == 0 || caller.is_empty() {
+        return None;
+    }
+    let store = state.store.as_ref()?;
+    let since = chrono::Utc::now() - chrono::Duration::hours(1);
+    match store.calls_from_since(caller, since).await {
+        Ok(n) if n >= u64::from(per_hour) => Some("too many calls this hour"),
+        Ok(_) => None,
+        Err(e) => {
+            // Better to answer than to refuse everyone while the store is down.
+            warn!(error = %e, "cannot count the caller's calls; not limiting");
+            None
+        }
+    }
+}
+
+fn new_call(state: &AppState, call_sid: &str, from: &str, to: &str, direction: &str) -> NewCall {
+    NewCall {
+        call_sid: call_sid.to_string(),
+        direction: direction.to_string(),
+        from: from.to_string(),
+        to: to.to_string(),
+        started_at: chrono::Utc::now(),
+        status: None,
+        replica: state.config.deployment.replica_id.clone(),
+    }
+}
+
 /// Records a call status callback; idempotent on (CallSid, SequenceNumber).
 pub async fn status(State(state): State<Arc<AppState>>, form: TwilioForm) -> Response {
     let (Some(call_sid), Some(status)) = (
@@ -103,6 +154,19 @@ pub async fn status(State(state): State<Arc<AppState>>, form: TwilioForm) -> Res
         .and_then(|s| s.trim().parse::<u32>().ok());
     let outcome = state.registry.apply_status(call_sid, sequence, status);
     info!(call_sid, status, sequence, outcome = ?outcome, "status callback");
+    if let (Some(store), Some(sequence)) = (&state.store, sequence) {
+        let duration = form
+            .get("CallDuration")
+            .and_then(|d| d.trim().parse::<i64>().ok());
+        // Written before answering, so that Twilio retries what was not kept.
+        if let Err(e) = store
+            .status_callback(call_sid, sequence, status, duration, chrono::Utc::now())
+            .await
+        {
+            warn!(call_sid, error = %e, "status callback not stored");
+            return (StatusCode::SERVICE_UNAVAILABLE, "not stored").into_response();
+        }
+    }
     twiml_response(twiml::empty())
 }
 

@@ -23,6 +23,14 @@ pub enum RestError {
     },
 }
 
+/// A call Twilio has accepted to place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedCall {
+    pub call_sid: String,
+    /// Usually `queued`.
+    pub status: String,
+}
+
 /// How a hang-up went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HangUp {
@@ -75,6 +83,53 @@ impl TwilioRest {
         }
     }
 
+    /// Places an outbound call: Twilio fetches `url` (Pronto's `/voice`) when
+    /// it is answered and reports its progress to `status_callback`.
+    pub async fn create_call(
+        &self,
+        to: &str,
+        from: &str,
+        url: &str,
+        status_callback: &str,
+    ) -> Result<CreatedCall, RestError> {
+        let form = [
+            ("To", to),
+            ("From", from),
+            ("Url", url),
+            ("Method", "POST"),
+            ("StatusCallback", status_callback),
+            ("StatusCallbackMethod", "POST"),
+            ("StatusCallbackEvent", "initiated"),
+            ("StatusCallbackEvent", "ringing"),
+            ("StatusCallbackEvent", "answered"),
+            ("StatusCallbackEvent", "completed"),
+        ];
+        let url = format!("{}/2010-04-01/Accounts/{}/Calls.json", self.base_url, self.account_sid);
+        let body = self.post(url, &form).await?;
+        let json: serde_json::Value = serde_json::from_str(&body).map_err(|_| RestError::Twilio {
+            status: 502,
+            code: None,
+            message: "Twilio's answer was not JSON".into(),
+        })?;
+        let sid = json
+            .get("sid")
+            .and_then(|s| s.as_str())
+            .filter(|s| s.starts_with("CA"))
+            .ok_or_else(|| RestError::Twilio {
+                status: 502,
+                code: None,
+                message: "Twilio's answer has no call SID".into(),
+            })?;
+        Ok(CreatedCall {
+            call_sid: sid.to_string(),
+            status: json
+                .get("status")
+                .and_then(|s| s.as_str())
+                .unwrap_or("queued")
+                .to_string(),
+        })
+    }
+
     /// Replaces the call's running TwiML (and with it the media stream).
     pub async fn redirect(&self, call_sid: &str, twiml: &str) -> Result<(), RestError> {
         self.update(call_sid, &[("Twiml", twiml)]).await
@@ -85,6 +140,11 @@ impl TwilioRest {
             "{}/2010-04-01/Accounts/{}/Calls/{}.json",
             self.base_url, self.account_sid, call_sid
         );
+        self.post(url, form).await.map(|_| ())
+    }
+
+    /// POSTs a form; the body of a success, Twilio's error otherwise.
+    async fn post(&self, url: String, form: &[(&str, &str)]) -> Result<String, RestError> {
         let response = self
             .client
             .post(url)
@@ -95,10 +155,10 @@ impl TwilioRest {
             .await
             .map_err(|e| RestError::Connect(e.without_url().to_string()))?;
         let status = response.status();
-        if status.is_success() {
-            return Ok(());
-        }
         let body = response.text().await.unwrap_or_default();
+        if status.is_success() {
+            return Ok(body);
+        }
         Err(twilio_error(status.as_u16(), &body))
     }
 }

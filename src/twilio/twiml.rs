@@ -81,6 +81,12 @@ pub fn say_and_hang_up(say: &Say<'_>) -> String {
     })
 }
 
+/// `<Reject/>`: the call is refused before it is answered (the caller hears
+/// a busy tone, and is not billed).
+pub fn reject() -> String {
+    document(|out| out.push_str("<Reject/>"))
+}
+
 /// `<Response/>`: the 2xx body for status callbacks, where Twilio ignores it.
 /// Connects the caller to `number` (E.164): the TwiML of a transfer.
 pub fn dial(number: &str) -> String {

@@ -1,17 +1,84 @@
-//! SPEC STUB — the store's public API, to be implemented in full (see the
-//! issue "Call records and the REST API"). Every method is async and returns
-//! `Result<_, StoreError>`; the server keeps running when the store fails
-//! (it logs and skips), so no method may panic on bad data.
+//! The durable call history: every call, its turns, its events and Twilio's
+//! status callbacks, written as they happen, so a crash or a restart loses
+//! nothing already said, and several replicas can share one history.
+//!
+//! SQLite by default (`DATABASE_URL=sqlite://data/pronto.db`), PostgreSQL for
+//! a shared history (`postgres://…`). Every method is async, is one small
+//! transaction (or one statement), and returns `Result<_, StoreError>`; the
+//! server keeps running when the store fails (it logs and skips), so no method
+//! may panic on bad data: a value from the database that does not parse is a
+//! `StoreError`.
+//!
+//! # Two drivers, one set of SQL
+//!
+//! [`Store`] holds an enum over `SqlitePool` and `PgPool` rather than
+//! `sqlx::Any`: each driver needs its own connect options (SQLite's WAL mode,
+//! busy timeout, foreign keys and `synchronous`, which `Any`'s URL-only
+//! options cannot set), SQLite writers need `BEGIN IMMEDIATE` to wait on the
+//! busy timeout instead of failing, and `Any` only carries a handful of types
+//! (no JSON). The SQL is still written once: both dialects take `$1`-style
+//! parameters, `ON CONFLICT … DO UPDATE`, row-value comparisons and partial
+//! indexes, and `on_db!` expands one body for each pool. Times are `BIGINT`
+//! microseconds since the Unix epoch in both, which round-trips
+//! `DateTime<Utc>` exactly to the microsecond, sorts and compares as plain
+//! integers, and needs no per-driver date handling. Only the schema differs
+//! (`migrations/sqlite`, `migrations/postgres`): identity columns and JSON.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use serde_json::Value;
+use sqlx::{PgPool, SqlitePool};
 
 use crate::call::registry::TurnRecord;
+
+/// Expands `$body` once for each driver, with `$pool` bound to that driver's
+/// pool and `$dialect` to its [`Dialect`], so one piece of SQL-running code
+/// serves both (each arm is compiled against its own driver's types).
+macro_rules! on_db {
+    ($store:expr, |$pool:ident, $dialect:ident| $body:expr) => {
+        match &$store.db {
+            $crate::store::Db::Sqlite($pool) => {
+                let $dialect = $crate::store::Dialect::Sqlite;
+                let _ = $dialect;
+                $body
+            }
+            $crate::store::Db::Postgres($pool) => {
+                let $dialect = $crate::store::Dialect::Postgres;
+                let _ = $dialect;
+                $body
+            }
+        }
+    };
+}
+
+mod calls;
+mod cursor;
+mod memory;
+mod read;
+mod replicas;
+mod rows;
+mod schema;
+
+pub use calls::FINAL_STATUSES;
+pub use read::MAX_PAGE;
+pub use replicas::LIVE_WINDOW;
 
 #[derive(Debug, thiserror::Error)]
 #[error("store: {0}")]
 pub struct StoreError(pub String);
+
+impl From<sqlx::Error> for StoreError {
+    /// Database messages name tables and constraints, never the bound values,
+    /// so a phone number cannot reach a log line through an error.
+    fn from(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &e
+            && db.kind() == sqlx::error::ErrorKind::ForeignKeyViolation
+        {
+            return StoreError("no such call (foreign key)".into());
+        }
+        StoreError(format!("database: {e}"))
+    }
+}
 
 /// A call as `/voice` (or an outbound request) first knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +140,8 @@ pub struct CallDetail {
 }
 
 /// Filters of `GET /api/calls` (all optional; `from`/`to` are full numbers).
+/// `since` is inclusive and `until` exclusive (both on `started_at`), so
+/// consecutive windows neither overlap nor leave a gap.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CallFilter {
     pub from: Option<String>,
@@ -94,120 +163,83 @@ pub struct Page {
 #[error("bad cursor")]
 pub struct BadCursor;
 
+/// The call history. Cheap to clone: it is a connection pool.
 #[derive(Clone)]
-pub struct Store;
+pub struct Store {
+    db: Db,
+}
 
-#[allow(unused_variables, clippy::unused_async)]
+/// The pool of whichever database `DATABASE_URL` names.
+#[derive(Clone)]
+enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// What little of the SQL differs between the two drivers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// How a writing transaction starts. SQLite's default (deferred) `BEGIN`
+    /// takes the write lock only at the first write, and a transaction that
+    /// has read before it writes cannot wait for that lock (its snapshot may
+    /// be stale): it fails at once with `SQLITE_BUSY`, busy timeout or not.
+    /// `IMMEDIATE` takes the lock up front, so concurrent writers queue
+    /// whatever order a transaction's statements come in. PostgreSQL locks
+    /// rows, not the database.
+    fn begin_write(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "BEGIN IMMEDIATE",
+            Dialect::Postgres => "BEGIN",
+        }
+    }
+}
+
 impl Store {
     /// Opens `sqlite://path` (creating the folder and file, WAL mode) or
     /// `postgres://…`, and applies the migrations.
+    ///
+    /// `sqlite://data/pronto.db` and `sqlite:data/pronto.db` are relative to
+    /// the working directory, `sqlite:///abs/path.db` is absolute. A database
+    /// whose schema is newer than this binary knows is refused.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
-        Ok(Store)
+        let db = schema::connect(url).await?;
+        let store = Store { db };
+        store.migrate().await?;
+        Ok(store)
     }
-    pub async fn call_started(&self, call: &NewCall) -> Result<(), StoreError> {
-        Ok(())
+
+    /// `sqlite` or `postgres`, for `/health` and the start-up log line.
+    pub fn backend(&self) -> &'static str {
+        match self.db {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
     }
-    pub async fn call_answered(&self, call_sid: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-        Ok(())
+
+    /// Closes the pool, waiting for the connections to finish their work
+    /// (SQLite checkpoints its WAL into the main file on the last close).
+    pub async fn close(&self) {
+        on_db!(self, |pool, _d| pool.close().await)
     }
-    pub async fn add_turn(&self, call_sid: &str, turn: &TurnRecord) -> Result<(), StoreError> {
-        Ok(())
-    }
-    pub async fn add_event(&self, call_sid: &str, event: &EventRow) -> Result<(), StoreError> {
-        Ok(())
-    }
-    /// Idempotent on (call_sid, sequence): returns false for a duplicate.
-    /// The call's status is the one of the highest sequence seen, whatever
-    /// the arrival order; `duration_secs` from `CallDuration` when given.
-    pub async fn status_callback(
-        &self,
-        call_sid: &str,
-        sequence: u32,
-        status: &str,
-        duration_secs: Option<i64>,
-        at: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        Ok(true)
-    }
-    pub async fn call_ended(
-        &self,
-        call_sid: &str,
-        at: DateTime<Utc>,
-        end_reason: &str,
-    ) -> Result<(), StoreError> {
-        Ok(())
-    }
-    /// This replica is alive and has these calls in progress.
-    pub async fn heartbeat(&self, replica: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-        Ok(())
-    }
-    /// Calls in progress on every replica (live = not ended, heartbeat fresh).
-    pub async fn live_calls(&self, now: DateTime<Utc>) -> Result<Vec<CallRow>, StoreError> {
-        Ok(Vec::new())
-    }
-    /// Ends (`abnormal`) the calls of replicas whose heartbeat is stale,
-    /// including this replica's own calls from before a restart.
-    pub async fn end_abandoned(
-        &self,
-        now: DateTime<Utc>,
-        own_replica: &str,
-    ) -> Result<u64, StoreError> {
-        Ok(0)
-    }
-    pub async fn list_calls(
-        &self,
-        filter: &CallFilter,
-        limit: u32,
-        before: Option<&str>,
-    ) -> Result<Result<Page, BadCursor>, StoreError> {
-        Ok(Ok(Page {
-            calls: Vec::new(),
-            next: None,
-        }))
-    }
-    pub async fn get_call(&self, call_sid: &str) -> Result<Option<CallDetail>, StoreError> {
-        Ok(None)
-    }
-    /// Erases the call, its turns and events (and its caller-memory summary).
-    pub async fn delete_call(&self, call_sid: &str) -> Result<bool, StoreError> {
-        Ok(false)
-    }
-    /// Calls from `number` that started at or after `since` (rate limits).
-    pub async fn calls_from_since(
-        &self,
-        number: &str,
-        since: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
-        Ok(0)
-    }
-    /// Caller memory: the summary of a call, kept per caller number.
-    pub async fn save_summary(
-        &self,
-        call_sid: &str,
-        number: &str,
-        summary: &str,
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        Ok(())
-    }
-    /// An outbound call's own greeting and instructions, kept from `POST
-    /// /api/calls` until the call's stream starts (possibly on another replica).
-    pub async fn save_outbound_plan(
-        &self,
-        call_sid: &str,
-        greeting: Option<&str>,
-        instructions: Option<&str>,
-    ) -> Result<(), StoreError> {
-        Ok(())
-    }
-    pub async fn outbound_plan(
-        &self,
-        call_sid: &str,
-    ) -> Result<Option<(Option<String>, Option<String>)>, StoreError> {
-        Ok(None)
-    }
-    /// The newest `n` summaries for `number`, newest first.
-    pub async fn recent_summaries(&self, number: &str, n: u32) -> Result<Vec<String>, StoreError> {
-        Ok(Vec::new())
-    }
+}
+
+/// Microseconds since the Unix epoch: how every time is stored.
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+/// A stored time back; a value out of chrono's range is bad data, not a panic.
+fn from_micros(us: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_micros(us)
+        .ok_or_else(|| StoreError(format!("time out of range: {us} µs")))
+}
+
+/// `TimeDelta` in microseconds, for comparisons with stored times.
+fn delta_micros(d: TimeDelta) -> i64 {
+    d.num_microseconds().unwrap_or(i64::MAX)
 }

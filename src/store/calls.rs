@@ -1,0 +1,259 @@
+//! Writing a call as it happens: its start, answer and end, each turn, each
+//! event and Twilio's status callbacks. Each method is one statement or one
+//! short transaction, so what was written before a crash stays written.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sqlx::types::Json;
+
+use super::rows::signed;
+use super::{EventRow, NewCall, Store, StoreError, micros};
+use crate::call::registry::TurnRecord;
+use crate::redact::mask_phone;
+
+/// Twilio's `CallStatus` values after which the call is over.
+pub const FINAL_STATUSES: [&str; 5] = ["completed", "busy", "failed", "no-answer", "canceled"];
+
+/// The `direction` of a call known only from a status callback so far.
+const UNKNOWN_DIRECTION: &str = "unknown";
+
+/// An end reason that a later word from the call's own session replaces:
+/// `end_abandoned` guessed the replica was dead, and it was not.
+const ABNORMAL: &str = "abnormal";
+
+impl Store {
+    /// Records the call. If a status callback got here first and created a
+    /// minimal row, the row is completed, keeping the callback's status.
+    pub async fn call_started(&self, call: &NewCall) -> Result<(), StoreError> {
+        const SQL: &str = "INSERT INTO calls (sid, direction, from_number, from_masked, \
+             to_number, to_masked, started_at, status, replica) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (sid) DO UPDATE SET direction = excluded.direction, \
+             from_number = excluded.from_number, from_masked = excluded.from_masked, \
+             to_number = excluded.to_number, to_masked = excluded.to_masked, \
+             started_at = excluded.started_at, replica = excluded.replica, \
+             status = CASE WHEN calls.status_seq IS NULL THEN excluded.status \
+             ELSE calls.status END";
+        on_db!(self, |pool, _d| {
+            sqlx::query(SQL)
+                .bind(&call.call_sid)
+                .bind(&call.direction)
+                .bind(&call.from)
+                .bind(mask_phone(&call.from))
+                .bind(&call.to)
+                .bind(mask_phone(&call.to))
+                .bind(micros(call.started_at))
+                .bind(&call.status)
+                .bind(&call.replica)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// The media stream started: the caller is connected. The first time
+    /// wins, so a repeated call changes nothing.
+    pub async fn call_answered(&self, call_sid: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        const SQL: &str = "UPDATE calls SET answered_at = COALESCE(answered_at, $2) WHERE sid = $1";
+        let done = on_db!(self, |pool, _d| sqlx::query(SQL)
+            .bind(call_sid)
+            .bind(micros(at))
+            .execute(pool)
+            .await?
+            .rows_affected());
+        known(done, call_sid)
+    }
+
+    /// Stores a turn; the same (call, turn number) again replaces it, as the
+    /// session re-records a turn when the call ends.
+    pub async fn add_turn(&self, call_sid: &str, turn: &TurnRecord) -> Result<(), StoreError> {
+        const SQL: &str = "INSERT INTO turns (call_sid, turn, caller, agent_said, agent_heard, \
+             interrupted, utterance_ms, endpoint_wait_ms, stt_ms, llm_first_token_ms, \
+             first_sentence_ms, tts_first_byte_ms, voice_to_voice_ms, pipeline_overhead_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+             ON CONFLICT (call_sid, turn) DO UPDATE SET caller = excluded.caller, \
+             agent_said = excluded.agent_said, agent_heard = excluded.agent_heard, \
+             interrupted = excluded.interrupted, utterance_ms = excluded.utterance_ms, \
+             endpoint_wait_ms = excluded.endpoint_wait_ms, stt_ms = excluded.stt_ms, \
+             llm_first_token_ms = excluded.llm_first_token_ms, \
+             first_sentence_ms = excluded.first_sentence_ms, \
+             tts_first_byte_ms = excluded.tts_first_byte_ms, \
+             voice_to_voice_ms = excluded.voice_to_voice_ms, \
+             pipeline_overhead_ms = excluded.pipeline_overhead_ms";
+        let l = &turn.latency;
+        let ms = |v: Option<u64>, what: &str| v.map(|v| signed(v, what)).transpose();
+        let stt = ms(l.stt_ms, "stt_ms")?;
+        let first_token = ms(l.llm_first_token_ms, "llm_first_token_ms")?;
+        let first_sentence = ms(l.first_sentence_ms, "first_sentence_ms")?;
+        let tts = ms(l.tts_first_byte_ms, "tts_first_byte_ms")?;
+        let v2v = ms(l.voice_to_voice_ms, "voice_to_voice_ms")?;
+        let utterance = signed(l.utterance_ms, "utterance_ms")?;
+        let endpoint_wait = signed(l.endpoint_wait_ms, "endpoint_wait_ms")?;
+        on_db!(self, |pool, _d| {
+            sqlx::query(SQL)
+                .bind(call_sid)
+                .bind(i64::from(turn.turn))
+                .bind(&turn.caller)
+                .bind(&turn.agent_said)
+                .bind(&turn.agent_heard)
+                .bind(turn.interrupted)
+                .bind(utterance)
+                .bind(endpoint_wait)
+                .bind(stt)
+                .bind(first_token)
+                .bind(first_sentence)
+                .bind(tts)
+                .bind(v2v)
+                .bind(l.pipeline_overhead_ms)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn add_event(&self, call_sid: &str, event: &EventRow) -> Result<(), StoreError> {
+        const SQL: &str = "INSERT INTO events (call_sid, at, kind, detail) VALUES ($1, $2, $3, $4)";
+        on_db!(self, |pool, _d| {
+            sqlx::query(SQL)
+                .bind(call_sid)
+                .bind(micros(event.at))
+                .bind(&event.kind)
+                .bind(Json(&event.detail))
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Idempotent on (call_sid, sequence): returns false for a duplicate.
+    /// The call's status is the one of the highest sequence seen, whatever
+    /// the arrival order; `duration_secs` from `CallDuration` when given.
+    ///
+    /// A final status ([`FINAL_STATUSES`]) sets `ended_at` if unset. The
+    /// callback is also kept as a `status_callback` event. A callback for a
+    /// call not seen yet (it can race the `/voice` webhook) creates a minimal
+    /// row that `call_started` completes.
+    pub async fn status_callback(
+        &self,
+        call_sid: &str,
+        sequence: u32,
+        status: &str,
+        duration_secs: Option<i64>,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        const CALL: &str = "INSERT INTO calls (sid, direction, from_number, from_masked, \
+             to_number, to_masked, started_at) VALUES ($1, $2, '', '', '', '', $3) \
+             ON CONFLICT (sid) DO NOTHING";
+        const SEEN: &str = "INSERT INTO status_callbacks (call_sid, sequence, status, at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (call_sid, sequence) DO NOTHING";
+        const STATUS: &str = "UPDATE calls SET status = $2, status_seq = $3 \
+             WHERE sid = $1 AND (status_seq IS NULL OR status_seq < $3)";
+        const ENDED: &str = "UPDATE calls SET ended_at = COALESCE(ended_at, $2), \
+             duration_secs = COALESCE($3, duration_secs) WHERE sid = $1";
+        const EVENT: &str = "INSERT INTO events (call_sid, at, kind, detail) VALUES ($1, $2, 'status_callback', $3)";
+        let seq = i64::from(sequence);
+        let at = micros(at);
+        let detail = json!({ "sequence": sequence, "status": status });
+        let is_final = FINAL_STATUSES.contains(&status);
+        on_db!(self, |pool, dialect| {
+            let mut tx = pool.begin_with(dialect.begin_write()).await?;
+            sqlx::query(CALL)
+                .bind(call_sid)
+                .bind(UNKNOWN_DIRECTION)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            let new = sqlx::query(SEEN)
+                .bind(call_sid)
+                .bind(seq)
+                .bind(status)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if new == 0 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            sqlx::query(STATUS)
+                .bind(call_sid)
+                .bind(status)
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
+            if is_final {
+                sqlx::query(ENDED)
+                    .bind(call_sid)
+                    .bind(at)
+                    .bind(duration_secs)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query(EVENT)
+                .bind(call_sid)
+                .bind(at)
+                .bind(Json(&detail))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
+        Ok(true)
+    }
+
+    /// The call is over, for `end_reason` (in Pronto's words). The first end
+    /// recorded stands (a status callback may have set `ended_at` already),
+    /// except `abnormal`: a session still alive to say how its call ended
+    /// proves its replica was not dead, so its word replaces the guess.
+    pub async fn call_ended(
+        &self,
+        call_sid: &str,
+        at: DateTime<Utc>,
+        end_reason: &str,
+    ) -> Result<(), StoreError> {
+        const SQL: &str = "UPDATE calls SET \
+             ended_at = CASE WHEN ended_at IS NULL OR end_reason = $4 THEN $2 ELSE ended_at END, \
+             end_reason = CASE WHEN end_reason IS NULL OR end_reason = $4 THEN $3 \
+             ELSE end_reason END \
+             WHERE sid = $1";
+        let done = on_db!(self, |pool, _d| sqlx::query(SQL)
+            .bind(call_sid)
+            .bind(micros(at))
+            .bind(end_reason)
+            .bind(ABNORMAL)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        known(done, call_sid)
+    }
+
+    /// Erases the call, its turns and events (and its caller-memory summary).
+    /// Turns, events and status callbacks go with the call (foreign keys with
+    /// `ON DELETE CASCADE`); the summary has no foreign key and goes here.
+    pub async fn delete_call(&self, call_sid: &str) -> Result<bool, StoreError> {
+        const SUMMARY: &str = "DELETE FROM summaries WHERE call_sid = $1";
+        const CALL: &str = "DELETE FROM calls WHERE sid = $1";
+        let deleted = on_db!(self, |pool, dialect| {
+            let mut tx = pool.begin_with(dialect.begin_write()).await?;
+            sqlx::query(SUMMARY)
+                .bind(call_sid)
+                .execute(&mut *tx)
+                .await?;
+            let n = sqlx::query(CALL)
+                .bind(call_sid)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            n
+        });
+        Ok(deleted > 0)
+    }
+}
+
+/// An update that touched no row was about a call the store never saw.
+fn known(rows: u64, call_sid: &str) -> Result<(), StoreError> {
+    if rows == 0 {
+        return Err(StoreError(format!("no call {call_sid}")));
+    }
+    Ok(())
+}

@@ -58,12 +58,22 @@ pub async fn incoming(State(state): State<Arc<AppState>>, form: TwilioForm) -> R
         info!(call_sid, from = %mask_phone(from), "shutting down: busy message");
         return busy();
     }
-    let caller = if direction.starts_with("outbound") { to } else { from };
+    let caller = if direction.starts_with("outbound") {
+        to
+    } else {
+        from
+    };
     if let Some(why) = refusal(&state, caller).await {
         info!(call_sid, from = %mask_phone(from), why, "call rejected");
-        state.journal.call_started(new_call(&state, call_sid, from, to, direction));
-        state.journal.call_ended(call_sid, chrono::Utc::now(), "rejected");
-        state.journal.event(call_sid, "rejected", serde_json::json!({ "why": why }));
+        state
+            .journal
+            .call_started(new_call(&state, call_sid, from, to, direction));
+        state
+            .journal
+            .call_ended(call_sid, chrono::Utc::now(), "rejected");
+        state
+            .journal
+            .event(call_sid, "rejected", serde_json::json!({ "why": why }));
         return twiml_response(twiml::reject());
     }
     let info = CallInfo {

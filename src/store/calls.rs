@@ -23,7 +23,9 @@ const ABNORMAL: &str = "abnormal";
 
 impl Store {
     /// Records the call. If a status callback got here first and created a
-    /// minimal row, the row is completed, keeping the callback's status.
+    /// minimal row, the row is completed, keeping the callback's status. An
+    /// outbound call is recorded twice (when requested, and when answered at
+    /// `/voice`): it keeps the earlier start.
     pub async fn call_started(&self, call: &NewCall) -> Result<(), StoreError> {
         const SQL: &str = "INSERT INTO calls (sid, direction, from_number, from_masked, \
              to_number, to_masked, started_at, status, replica) \
@@ -31,7 +33,8 @@ impl Store {
              ON CONFLICT (sid) DO UPDATE SET direction = excluded.direction, \
              from_number = excluded.from_number, from_masked = excluded.from_masked, \
              to_number = excluded.to_number, to_masked = excluded.to_masked, \
-             started_at = excluded.started_at, replica = excluded.replica, \
+             started_at = CASE WHEN excluded.started_at < calls.started_at \
+             THEN excluded.started_at ELSE calls.started_at END, replica = excluded.replica, \
              status = CASE WHEN calls.status_seq IS NULL THEN excluded.status \
              ELSE calls.status END";
         on_db!(self, |pool, _d| {
@@ -228,16 +231,17 @@ impl Store {
 
     /// Erases the call, its turns and events (and its caller-memory summary).
     /// Turns, events and status callbacks go with the call (foreign keys with
-    /// `ON DELETE CASCADE`); the summary has no foreign key and goes here.
+    /// `ON DELETE CASCADE`); the summary and the outbound plan have no foreign
+    /// key (they may be written before the call's row) and go here.
     pub async fn delete_call(&self, call_sid: &str) -> Result<bool, StoreError> {
         const SUMMARY: &str = "DELETE FROM summaries WHERE call_sid = $1";
+        const PLAN: &str = "DELETE FROM outbound_plans WHERE call_sid = $1";
         const CALL: &str = "DELETE FROM calls WHERE sid = $1";
         let deleted = on_db!(self, |pool, dialect| {
             let mut tx = pool.begin_with(dialect.begin_write()).await?;
-            sqlx::query(SUMMARY)
-                .bind(call_sid)
-                .execute(&mut *tx)
-                .await?;
+            for sql in [SUMMARY, PLAN] {
+                sqlx::query(sql).bind(call_sid).execute(&mut *tx).await?;
+            }
             let n = sqlx::query(CALL)
                 .bind(call_sid)
                 .execute(&mut *tx)

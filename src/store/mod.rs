@@ -54,6 +54,7 @@ macro_rules! on_db {
 mod calls;
 mod cursor;
 mod memory;
+mod plans;
 mod read;
 mod replicas;
 mod rows;

@@ -27,12 +27,20 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The migrations this binary knows: (version, description, SQLite, PostgreSQL).
-const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
-    1,
-    "calls",
-    include_str!("../../migrations/sqlite/0001_calls.sql"),
-    include_str!("../../migrations/postgres/0001_calls.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
+    (
+        1,
+        "calls",
+        include_str!("../../migrations/sqlite/0001_calls.sql"),
+        include_str!("../../migrations/postgres/0001_calls.sql"),
+    ),
+    (
+        2,
+        "outbound plans",
+        include_str!("../../migrations/sqlite/0002_outbound_plans.sql"),
+        include_str!("../../migrations/postgres/0002_outbound_plans.sql"),
+    ),
+];
 
 /// The newest schema version this binary knows.
 pub(super) fn known_version() -> i64 {

@@ -104,13 +104,17 @@ impl TwilioRest {
             ("StatusCallbackEvent", "answered"),
             ("StatusCallbackEvent", "completed"),
         ];
-        let url = format!("{}/2010-04-01/Accounts/{}/Calls.json", self.base_url, self.account_sid);
+        let url = format!(
+            "{}/2010-04-01/Accounts/{}/Calls.json",
+            self.base_url, self.account_sid
+        );
         let body = self.post(url, &form).await?;
-        let json: serde_json::Value = serde_json::from_str(&body).map_err(|_| RestError::Twilio {
-            status: 502,
-            code: None,
-            message: "Twilio's answer was not JSON".into(),
-        })?;
+        let json: serde_json::Value =
+            serde_json::from_str(&body).map_err(|_| RestError::Twilio {
+                status: 502,
+                code: None,
+                message: "Twilio's answer was not JSON".into(),
+            })?;
         let sid = json
             .get("sid")
             .and_then(|s| s.as_str())

@@ -259,10 +259,25 @@ pub async fn delete_erases_everything_of_the_call(db: TestDb) {
             .save_summary(sid, caller, &format!("summary of {sid}"), t)
             .await
             .unwrap();
+        store
+            .save_outbound_plan(sid, Some("Hi, it's the clinic."), None)
+            .await
+            .unwrap();
     }
+    assert_eq!(
+        store.outbound_plan("CAkept").await.unwrap(),
+        Some((Some("Hi, it's the clinic.".to_string()), None))
+    );
     assert!(store.delete_call("CAgone").await.unwrap());
+    assert_eq!(store.outbound_plan("CAgone").await.unwrap(), None);
     assert_eq!(store.get_call("CAgone").await.unwrap(), None);
-    for table in ["turns", "events", "status_callbacks", "summaries"] {
+    for table in [
+        "turns",
+        "events",
+        "status_callbacks",
+        "summaries",
+        "outbound_plans",
+    ] {
         let sql = format!("SELECT COUNT(*) FROM {table} WHERE call_sid = 'CAgone'");
         assert_eq!(db.count(&sql).await, 0, "{table}");
         let sql = format!("SELECT COUNT(*) FROM {table} WHERE call_sid = 'CAkept'");

@@ -34,7 +34,7 @@ pub struct CallInfo {
 }
 
 /// Where a session is in its conversation loop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionState {
     /// The TwiML was served; the media stream has not started.
@@ -47,7 +47,7 @@ pub enum SessionState {
 }
 
 /// The latency of one caller turn, as Pronto measured it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct TurnLatency {
     pub turn: u32,
     /// Length of the caller's utterance, pre-roll included.
@@ -72,7 +72,7 @@ pub struct TurnLatency {
 }
 
 /// One exchange of the conversation, as it went.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct TurnRecord {
     /// 0 is the greeting.
     pub turn: u32,
@@ -87,7 +87,7 @@ pub struct TurnRecord {
 }
 
 /// Something that happened in a call, kept in its event list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum CallEvent {
     Dtmf {
@@ -120,7 +120,7 @@ pub const MAX_TURN_RECORDS: usize = 100;
 pub const MAX_EVENTS: usize = 200;
 
 /// What a live session publishes about itself.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct LiveState {
     pub stream_sid: String,
     pub state: SessionState,
@@ -152,7 +152,7 @@ impl LiveState {
 }
 
 /// One call in `/api/status`. Phone numbers are masked.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CallSnapshot {
     pub call_sid: String,
     pub stream_sid: Option<String>,

@@ -12,9 +12,11 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::call::registry::CallSnapshot;
 use crate::server::AppState;
+use crate::store::CallRow;
 
-fn json_error(status: StatusCode, message: &str) -> Response {
+pub fn json_error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
 
@@ -69,10 +71,44 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Response {
     .into_response()
 }
 
-/// `GET /api/status`: the calls in progress on this process.
+/// `GET /api/status`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Status {
+    /// Calls in progress on every replica.
+    pub active_calls: usize,
+    /// This replica's calls, live: state, turns, latencies, transcript.
+    pub calls: Vec<CallSnapshot>,
+    /// Connected calls on other replicas sharing the database (from the
+    /// store; a replica silent for 15 s no longer counts).
+    pub other_replicas: Vec<CallRow>,
+}
+
+/// The calls in progress: this replica's in detail, the others' from the store.
+#[utoipa::path(get, path = "/api/status", security(("bearer" = [])),
+    responses((status = 200, body = Status), (status = 401, body = crate::http::calls::ErrorBody)))]
 pub async fn status(State(state): State<Arc<AppState>>) -> Response {
     let calls = state.registry.snapshot();
-    Json(json!({ "active_calls": calls.len(), "calls": calls })).into_response()
+    let mut other_replicas = Vec::new();
+    if let Some(store) = &state.store {
+        match store.live_calls(chrono::Utc::now()).await {
+            Ok(rows) => {
+                other_replicas = rows
+                    .into_iter()
+                    // In progress means connected: a call whose stream never
+                    // started is not live here, whatever its row says.
+                    .filter(|row| row.answered_at.is_some())
+                    .filter(|row| !calls.iter().any(|c| c.call_sid == row.call_sid))
+                    .collect();
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read other replicas' calls"),
+        }
+    }
+    Json(Status {
+        active_calls: calls.len() + other_replicas.len(),
+        calls,
+        other_replicas,
+    })
+    .into_response()
 }
 
 pub async fn not_found() -> Response {

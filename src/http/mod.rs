@@ -1,6 +1,8 @@
 //! The HTTP edge: thin axum handlers that check, parse and hand off.
 
 pub mod api;
+pub mod calls;
+pub mod openapi;
 pub mod stream;
 pub mod twilio_request;
 pub mod voice;
@@ -19,6 +21,10 @@ pub fn router(state: Arc<AppState>) -> Router {
     // API's shape is not visible without it.
     let api = Router::new()
         .route("/status", get(api::status))
+        .route("/calls", get(calls::list).post(calls::create))
+        .route("/calls/{sid}", get(calls::one).delete(calls::erase))
+        .route("/calls/{sid}/recording.wav", get(calls::recording))
+        .route("/openapi.json", get(openapi::document))
         .fallback(api::not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -99,7 +99,7 @@ pub struct NewCall {
 
 /// One event of a call, e.g. `{kind: "dtmf", detail: {"digit":"1"}}`,
 /// `status_callback`, `action` (tool call), `provider_error`, `barge_in`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct EventRow {
     pub at: DateTime<Utc>,
     pub kind: String,
@@ -107,7 +107,7 @@ pub struct EventRow {
 }
 
 /// A call in lists: numbers masked.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct CallRow {
     pub call_sid: String,
     pub direction: String,
@@ -130,7 +130,7 @@ pub struct CallRow {
 }
 
 /// One call with everything: full numbers, turns, events.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct CallDetail {
     #[serde(flatten)]
     pub call: CallRow,
@@ -153,7 +153,7 @@ pub struct CallFilter {
 }
 
 /// A page of calls, newest first; `next` is the opaque cursor for `before`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Page {
     pub calls: Vec<CallRow>,
     pub next: Option<String>,

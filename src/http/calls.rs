@@ -1,0 +1,375 @@
+//! `/api/calls`: the call history (list, one call, erase, its recording) and
+//! outbound calls. Bad input gets a 4xx with a JSON error body, never a 500;
+//! a store that fails gets a 503.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
+use utoipa::{IntoParams, ToSchema};
+
+use super::api::json_error;
+use crate::config::agent::is_e164;
+use crate::redact::mask_phone;
+use crate::server::AppState;
+use crate::store::{CallDetail, CallFilter, NewCall, Page, Store, StoreError};
+use crate::twilio::rest::{RestError, TwilioRest};
+
+/// An error answer: `{"error": "..."}`.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+/// Query of `GET /api/calls`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Calls per page, 1 to 200 (default 50).
+    limit: Option<u32>,
+    /// The `next` cursor of the previous page.
+    before: Option<String>,
+    /// Caller number, E.164 (write `+` as `%2B`).
+    from: Option<String>,
+    /// Called number, E.164.
+    to: Option<String>,
+    /// Calls started at or after this time (RFC 3339).
+    since: Option<String>,
+    /// Calls started before this time (RFC 3339).
+    until: Option<String>,
+    /// Twilio call status, e.g. `completed`.
+    status: Option<String>,
+}
+
+/// Body of `POST /api/calls`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundRequest {
+    /// The number to call, E.164.
+    pub to: String,
+    /// The caller ID, E.164; default `TWILIO_PHONE_NUMBER`.
+    pub from: Option<String>,
+    /// What the agent says when the call is answered, instead of the configured greeting.
+    pub greeting: Option<String>,
+    /// What the agent is told about this call (why it calls, what to achieve).
+    pub instructions: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OutboundCreated {
+    pub call_sid: String,
+    /// Twilio's status for the new call, usually `queued`.
+    pub status: String,
+}
+
+/// A refused request: its status and the message of its JSON body.
+pub struct ApiError(StatusCode, String);
+
+impl ApiError {
+    fn bad(message: impl Into<String>) -> Self {
+        ApiError(StatusCode::BAD_REQUEST, message.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        json_error(self.0, &self.1)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        warn!(error = %e, "store request failed");
+        ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the call history is unavailable right now".into(),
+        )
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+fn the_store(state: &AppState) -> Result<&Store, ApiError> {
+    state.store.as_ref().ok_or_else(|| {
+        ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no call history on this server".into(),
+        )
+    })
+}
+
+/// A call SID in a path: `CA` and 32 hex digits.
+fn call_sid(sid: &str) -> Result<&str, ApiError> {
+    let ok = sid.len() == 34
+        && sid.starts_with("CA")
+        && sid.bytes().skip(2).all(|b| b.is_ascii_hexdigit());
+    if ok {
+        Ok(sid)
+    } else {
+        Err(ApiError::bad(
+            "not a call SID (CA followed by 32 hex digits)",
+        ))
+    }
+}
+
+/// A number from a query string, where an unencoded `+` arrives as a space.
+fn number(raw: Option<String>, name: &str) -> Result<Option<String>, ApiError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let trimmed = raw.trim();
+    let n = if raw.starts_with(' ') && !trimmed.starts_with('+') {
+        format!("+{trimmed}")
+    } else {
+        trimmed.to_string()
+    };
+    if is_e164(&n) {
+        Ok(Some(n))
+    } else {
+        Err(ApiError::bad(format!(
+            "{name} must be an E.164 number such as +15551234567 (write + as %2B)"
+        )))
+    }
+}
+
+fn time(raw: Option<String>, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
+    raw.map(|t| {
+        DateTime::parse_from_rfc3339(t.trim())
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| {
+                ApiError::bad(format!(
+                    "{name} must be an RFC 3339 time such as 2026-11-21T09:00:00Z"
+                ))
+            })
+    })
+    .transpose()
+}
+
+/// The call history, newest first.
+#[utoipa::path(get, path = "/api/calls", params(ListQuery), security(("bearer" = [])),
+    responses((status = 200, body = Page), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> ApiResult {
+    let Query(q) = query.map_err(|e| ApiError::bad(e.body_text()))?;
+    let filter = CallFilter {
+        from: number(q.from, "from")?,
+        to: number(q.to, "to")?,
+        since: time(q.since, "since")?,
+        until: time(q.until, "until")?,
+        status: q
+            .status
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty()),
+    };
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::bad("limit must be between 1 and 200"));
+    }
+    match the_store(&state)?
+        .list_calls(&filter, limit, q.before.as_deref())
+        .await?
+    {
+        Ok(page) => Ok(Json(page).into_response()),
+        Err(_) => Err(ApiError::bad("before: not a cursor from this API")),
+    }
+}
+
+/// One call: what was said and what was heard, events, per-turn latency.
+#[utoipa::path(get, path = "/api/calls/{sid}", params(("sid" = String, Path, description = "Call SID")),
+    security(("bearer" = [])),
+    responses((status = 200, body = CallDetail), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn one(State(state): State<Arc<AppState>>, Path(sid): Path<String>) -> ApiResult {
+    let sid = call_sid(&sid)?;
+    match the_store(&state)?.get_call(sid).await? {
+        Some(call) => Ok(Json(call).into_response()),
+        None => Err(ApiError(StatusCode::NOT_FOUND, "no such call".into())),
+    }
+}
+
+/// Erases a call, its turns, events, caller-memory summary and recording
+/// (privacy requests).
+#[utoipa::path(delete, path = "/api/calls/{sid}", params(("sid" = String, Path, description = "Call SID")),
+    security(("bearer" = [])),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn erase(State(state): State<Arc<AppState>>, Path(sid): Path<String>) -> ApiResult {
+    let sid = call_sid(&sid)?.to_string();
+    let store = the_store(&state)?;
+    let recording_deleted = match state.sessions.recordings.clone() {
+        Some(recordings) => {
+            let sid = sid.clone();
+            matches!(
+                tokio::task::spawn_blocking(move || recordings.delete(&sid)).await,
+                Ok(Ok(true))
+            )
+        }
+        None => false,
+    };
+    if store.delete_call(&sid).await? || recording_deleted {
+        info!(call_sid = %sid, recording_deleted, "call erased");
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    Err(ApiError(StatusCode::NOT_FOUND, "no such call".into()))
+}
+
+/// The call's two-channel recording (caller left, agent right).
+#[utoipa::path(get, path = "/api/calls/{sid}/recording.wav", params(("sid" = String, Path, description = "Call SID")),
+    security(("bearer" = [])),
+    responses((status = 200, content_type = "audio/wav", body = Vec<u8>), (status = 404, body = ErrorBody)))]
+pub async fn recording(State(state): State<Arc<AppState>>, Path(sid): Path<String>) -> ApiResult {
+    let sid = call_sid(&sid)?.to_string();
+    let not_found = |m: &str| ApiError(StatusCode::NOT_FOUND, m.into());
+    let Some(recordings) = state.sessions.recordings.clone() else {
+        return Err(not_found("recordings are off ([store] recordings)"));
+    };
+    let path = tokio::task::spawn_blocking(move || recordings.open(&sid))
+        .await
+        .ok()
+        .flatten();
+    let path = path.ok_or_else(|| not_found("no recording of this call (yet)"))?;
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|_| not_found("no recording of this call"))?;
+    let body = Body::from_stream(file_chunks(file));
+    Ok(([(header::CONTENT_TYPE, "audio/wav")], body).into_response())
+}
+
+/// A file as a stream of chunks, so a long recording is never all in memory.
+fn file_chunks(
+    file: tokio::fs::File,
+) -> impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> {
+    use tokio::io::AsyncReadExt;
+    futures_util::stream::unfold(file, |mut file| async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        match file.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(bytes::Bytes::from(buf)), file))
+            }
+            Err(e) => Some((Err(e), file)),
+        }
+    })
+}
+
+/// Places an outbound call; the agent talks when it is answered.
+#[utoipa::path(post, path = "/api/calls", request_body = OutboundRequest, security(("bearer" = [])),
+    responses((status = 201, body = OutboundCreated), (status = 400, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "Twilio refused the call"),
+        (status = 502, body = ErrorBody, description = "Twilio is unreachable or refused Pronto's credentials")))]
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    body: Result<Json<OutboundRequest>, JsonRejection>,
+) -> ApiResult {
+    let Json(req) = body.map_err(|e| ApiError::bad(e.body_text()))?;
+    if !is_e164(req.to.trim()) {
+        return Err(ApiError::bad(
+            "to must be an E.164 number such as +15551234567",
+        ));
+    }
+    let from = match req
+        .from
+        .clone()
+        .or_else(|| state.config.deployment.twilio_phone_number.clone())
+    {
+        Some(f) if is_e164(f.trim()) => f.trim().to_string(),
+        Some(_) => return Err(ApiError::bad("from must be an E.164 number")),
+        None => {
+            return Err(ApiError::bad(
+                "no from number: send one, or set TWILIO_PHONE_NUMBER",
+            ));
+        }
+    };
+    let rest = state.sessions.twilio.clone().ok_or_else(|| {
+        ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "outbound calls need TWILIO_ACCOUNT_SID (and TWILIO_AUTH_TOKEN or an API key)".into(),
+        )
+    })?;
+    for (name, text) in [
+        ("greeting", &req.greeting),
+        ("instructions", &req.instructions),
+    ] {
+        if text.as_ref().is_some_and(|t| t.chars().count() > 4000) {
+            return Err(ApiError::bad(format!(
+                "{name} is longer than 4000 characters"
+            )));
+        }
+    }
+    place_call(&state, &rest, req, from).await
+}
+
+async fn place_call(
+    state: &AppState,
+    rest: &TwilioRest,
+    req: OutboundRequest,
+    from: String,
+) -> ApiResult {
+    let base = &state.config.deployment.public_base_url;
+    let to = req.to.trim().to_string();
+    let created = rest
+        .create_call(
+            &to,
+            &from,
+            &format!("{base}/voice"),
+            &format!("{base}/voice/status"),
+        )
+        .await;
+    let created = match created {
+        Ok(c) => c,
+        Err(RestError::Twilio {
+            status,
+            code,
+            message,
+        }) if (400..500).contains(&status) && status != 401 && status != 403 => {
+            // The request was wrong (a number Twilio will not call, a From the
+            // account does not own): the client's problem, in Twilio's words.
+            info!(to = %mask_phone(&to), status, code, "Twilio refused the outbound call");
+            return Err(ApiError(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("Twilio: {message}"),
+            ));
+        }
+        Err(e) => {
+            // Twilio unreachable, or refusing Pronto's own credentials.
+            warn!(error = %e, "outbound call failed");
+            return Err(ApiError(StatusCode::BAD_GATEWAY, e.to_string()));
+        }
+    };
+    if let Some(store) = &state.store
+        && (req.greeting.is_some() || req.instructions.is_some())
+        && let Err(e) = store
+            .save_outbound_plan(
+                &created.call_sid,
+                req.greeting.as_deref(),
+                req.instructions.as_deref(),
+            )
+            .await
+    {
+        warn!(error = %e, "the outbound call's greeting and instructions were not kept");
+    }
+    state.journal.call_started(NewCall {
+        call_sid: created.call_sid.clone(),
+        direction: "outbound-api".into(),
+        from,
+        to: to.clone(),
+        started_at: Utc::now(),
+        status: Some(created.status.clone()),
+        replica: state.config.deployment.replica_id.clone(),
+    });
+    info!(call_sid = %created.call_sid, to = %mask_phone(&to), "outbound call placed");
+    Ok((
+        StatusCode::CREATED,
+        Json(OutboundCreated {
+            call_sid: created.call_sid,
+            status: created.status,
+        }),
+    )
+        .into_response())
+}

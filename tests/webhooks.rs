@@ -10,41 +10,6 @@ use reqwest::StatusCode;
 
 const CALL_SID: &str = "CA0123456789abcdef0123456789abcdef";
 
-fn form_body(params: &[(String, String)]) -> String {
-    form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(params)
-        .finish()
-}
-
-/// POSTs a form to `path` with an optional `X-Twilio-Signature`.
-async fn post_form(
-    server: &TestServer,
-    path: &str,
-    params: &[(String, String)],
-    signature: Option<&str>,
-) -> (StatusCode, String) {
-    let mut req = server
-        .http()
-        .post(format!("{}{path}", server.url))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form_body(params));
-    if let Some(sig) = signature {
-        req = req.header("X-Twilio-Signature", sig);
-    }
-    let resp = req.send().await.expect("POST");
-    (resp.status(), resp.text().await.expect("body"))
-}
-
-/// POSTs a form to `path`, signed as Twilio signs it (over the public URL).
-async fn post_signed(
-    server: &TestServer,
-    path: &str,
-    params: &[(String, String)],
-) -> (StatusCode, String) {
-    let signature = compute(AUTH_TOKEN, &format!("{PUBLIC}{path}"), params);
-    post_form(server, path, params, Some(&signature)).await
-}
-
 fn voice_form() -> Vec<(String, String)> {
     let mut cfg = SimConfig::new("http://unused");
     cfg.from = "+14155551234".into();
@@ -111,7 +76,7 @@ async fn unsigned_wrongly_signed_and_tampered_webhooks_get_403_and_no_twiml() {
     let server = TestServer::start().await;
     let params = voice_form();
     let good = compute(AUTH_TOKEN, &format!("{PUBLIC}/voice"), &params);
-    let (status, body) = post_form(&server, "/voice", &params, Some(&good)).await;
+    let (status, body) = server.post_form("/voice", &params, Some(&good)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
     let cases = [
@@ -136,7 +101,7 @@ async fn unsigned_wrongly_signed_and_tampered_webhooks_get_403_and_no_twiml() {
         ("garbage", Some("not-a-signature".to_string())),
     ];
     for (what, sig) in cases {
-        let (status, body) = post_form(&server, "/voice", &params, sig.as_deref()).await;
+        let (status, body) = server.post_form("/voice", &params, sig.as_deref()).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{what}");
         assert!(!body.contains("<Response"), "{what}: {body}");
     }
@@ -144,7 +109,7 @@ async fn unsigned_wrongly_signed_and_tampered_webhooks_get_403_and_no_twiml() {
     if let Some(from) = tampered.iter_mut().find(|(k, _)| k == "From") {
         from.1 = "+19995550000".into();
     }
-    let (status, _) = post_form(&server, "/voice", &tampered, Some(&good)).await;
+    let (status, _) = server.post_form("/voice", &tampered, Some(&good)).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "tampered From");
 }
 
@@ -156,13 +121,17 @@ async fn signatures_over_the_default_port_and_with_new_parameters_are_accepted()
     params.push(("StirVerstat".into(), "TN-Validation-Passed-A".into()));
     params.push(("Empty".into(), String::new()));
     let sig = compute(AUTH_TOKEN, "https://pronto.test:443/voice", &params);
-    let (status, body) = post_form(&server, "/voice", &params, Some(&sig)).await;
+    let (status, body) = server.post_form("/voice", &params, Some(&sig)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     // The query string is part of the signed URL, byte for byte.
     let sig = compute(AUTH_TOKEN, &format!("{PUBLIC}/voice?source=a%20b"), &params);
-    let (status, _) = post_form(&server, "/voice?source=a%20b", &params, Some(&sig)).await;
+    let (status, _) = server
+        .post_form("/voice?source=a%20b", &params, Some(&sig))
+        .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _) = post_form(&server, "/voice?source=a+b", &params, Some(&sig)).await;
+    let (status, _) = server
+        .post_form("/voice?source=a+b", &params, Some(&sig))
+        .await;
     assert_eq!(
         status,
         StatusCode::FORBIDDEN,
@@ -255,20 +224,22 @@ async fn status_callbacks_are_signed_and_update_the_call() {
         p
     };
     let p = callback("1", "in-progress");
-    let (status, body) = post_signed(&server, "/voice/status", &p).await;
+    let (status, body) = server.post_signed("/voice/status", &p).await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("<Response>"), "{body}");
-    let (status, _) = post_form(&server, "/voice/status", &callback("2", "completed"), None).await;
+    let (status, _) = server
+        .post_form("/voice/status", &callback("2", "completed"), None)
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "unsigned callback");
     // An older event arriving late does not roll the status back.
     let p = callback("0", "ringing");
-    let (status, _) = post_signed(&server, "/voice/status", &p).await;
+    let (status, _) = server.post_signed("/voice/status", &p).await;
     assert_eq!(status, StatusCode::OK);
     let s = server.api_status().await;
     assert_eq!(s["calls"][0]["call_status"], "in-progress", "{s}");
     // The call ended before its stream started: it leaves the list.
     let p = callback("2", "completed");
-    post_signed(&server, "/voice/status", &p).await;
+    server.post_signed("/voice/status", &p).await;
     assert_eq!(server.api_status().await["active_calls"], 0);
 }
 
@@ -276,7 +247,7 @@ async fn status_callbacks_are_signed_and_update_the_call() {
 async fn a_webhook_without_a_call_sid_is_a_bad_request() {
     let server = TestServer::start().await;
     let params = vec![("From".to_string(), "+15550001111".to_string())];
-    let (status, _) = post_signed(&server, "/voice", &params).await;
+    let (status, _) = server.post_signed("/voice", &params).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 

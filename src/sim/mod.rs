@@ -100,6 +100,9 @@ pub struct SimConfig {
     pub to: String,
     /// `CallSid` of this call; `None` → a random `CA…` (a new one per call).
     pub call_sid: Option<String>,
+    /// `Direction`: `inbound`, or `outbound-api` for a call placed through
+    /// the REST API and now answered.
+    pub direction: String,
     /// Extra webhook parameters appended after Twilio's standard set (Twilio
     /// adds parameters over time; a server must sign whatever arrives).
     pub extra_params: Vec<(String, String)>,
@@ -120,6 +123,7 @@ impl SimConfig {
             from: "+15551230001".to_string(),
             to: "+15551230002".to_string(),
             call_sid: None,
+            direction: "inbound".to_string(),
             extra_params: Vec::new(),
             fast: false,
         }

@@ -75,7 +75,7 @@ pub fn voice_params(cfg: &SimConfig, call_sid: &str, account_sid: &str) -> Vec<(
         p("CallerCountry", "US"),
         p("CallerState", ""),
         p("CallerZip", ""),
-        p("Direction", "inbound"),
+        p("Direction", &cfg.direction),
         p("From", &cfg.from),
         p("FromCity", ""),
         p("FromCountry", "US"),

@@ -41,6 +41,8 @@ struct Shared {
     user: String,
     password: String,
     updates: Recorded<CallUpdate>,
+    /// Forms of `POST …/Calls.json` (outbound calls), in order.
+    created: Recorded<Vec<(String, String)>>,
     faults: Faults,
     ended: Mutex<HashSet<String>>,
     arrived: Notify,
@@ -58,6 +60,7 @@ impl FakeTwilioRest {
             user: user.into(),
             password: password.into(),
             updates: Recorded::default(),
+            created: Recorded::default(),
             faults: Faults::default(),
             ended: Mutex::new(HashSet::new()),
             arrived: Notify::new(),
@@ -66,6 +69,10 @@ impl FakeTwilioRest {
             .route(
                 "/2010-04-01/Accounts/{account}/Calls/{call}",
                 post(update_call),
+            )
+            .route(
+                "/2010-04-01/Accounts/{account}/Calls.json",
+                post(create_call),
             )
             .with_state(shared.clone());
         FakeTwilioRest {
@@ -90,6 +97,16 @@ impl FakeTwilioRest {
             .lock()
             .expect("ended lock")
             .insert(call_sid.to_string());
+    }
+
+    /// The forms of the outbound calls requested so far.
+    pub fn created_calls(&self) -> Vec<Vec<(String, String)>> {
+        self.shared.created.all()
+    }
+
+    /// The SID the fake gives the `n`th outbound call (0-based).
+    pub fn created_sid(n: usize) -> String {
+        format!("CA{n:032x}")
     }
 
     pub fn updates(&self) -> Vec<CallUpdate> {
@@ -122,22 +139,64 @@ fn twilio_error(status: StatusCode, code: u32, message: &str) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
+fn authorized(shared: &Shared, headers: &HeaderMap) -> bool {
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", shared.user, shared.password))
+    );
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == expected)
+}
+
+/// `POST …/Calls.json`: 201 with the new Call resource, or Twilio's error
+/// (e.g. 21211 for a `To` that is not a valid number, via `push_fault`).
+async fn create_call(
+    State(shared): State<Arc<Shared>>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !authorized(&shared, &headers) {
+        return twilio_error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
+    }
+    let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+    let n = shared.created.len();
+    shared.created.push(form.clone());
+    shared.arrived.notify_waiters();
+    if let Some(Fault::Status { status, body, .. }) = shared.faults.next() {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+        return (status, body).into_response();
+    }
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let sid = FakeTwilioRest::created_sid(n);
+    let resource = json!({
+        "account_sid": account,
+        "sid": sid,
+        "status": "queued",
+        "direction": "outbound-api",
+        "from": field("From"),
+        "to": field("To"),
+        "api_version": "2010-04-01",
+        "uri": format!("/2010-04-01/Accounts/{account}/Calls/{sid}.json"),
+    });
+    (StatusCode::CREATED, axum::Json(resource)).into_response()
+}
+
 async fn update_call(
     State(shared): State<Arc<Shared>>,
     Path((account, call)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let expected = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD
-            .encode(format!("{}:{}", shared.user, shared.password))
-    );
-    let authorized = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v == expected);
-    if !authorized {
+    if !authorized(&shared, &headers) {
         return twilio_error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
     }
     let Some(call_sid) = call.strip_suffix(".json") else {

@@ -134,6 +134,62 @@ impl TestServer {
         )
     }
 
+    /// POSTs a form to `path` with an optional `X-Twilio-Signature`.
+    pub async fn post_form(
+        &self,
+        path: &str,
+        params: &[(String, String)],
+        signature: Option<&str>,
+    ) -> (reqwest::StatusCode, String) {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params)
+            .finish();
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some(sig) = signature {
+            req = req.header("X-Twilio-Signature", sig);
+        }
+        let resp = req.send().await.expect("POST");
+        (resp.status(), resp.text().await.expect("body"))
+    }
+
+    /// POSTs a form to `path`, signed as Twilio signs it (over the public URL).
+    pub async fn post_signed(
+        &self,
+        path: &str,
+        params: &[(String, String)],
+    ) -> (reqwest::StatusCode, String) {
+        let signature =
+            pronto::twilio::signature::compute(AUTH_TOKEN, &format!("{PUBLIC}{path}"), params);
+        self.post_form(path, params, Some(&signature)).await
+    }
+
+    /// A JSON request to the API with the right token: `(status, body)`.
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(API_TOKEN);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.expect("API request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
     /// `GET /api/status` with the right token.
     pub async fn api_status(&self) -> Value {
         let (status, body) = self.get_json("/api/status", Some(API_TOKEN)).await;

@@ -365,10 +365,13 @@ async fn end_reason_after_stop(w: &mut World, sid: &str) -> String {
     .await;
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        if let Some(call) = store.get_call(sid).await.expect("store") {
-            if let Some(reason) = call.call.end_reason {
-                return reason;
-            }
+        if let Some(reason) = store
+            .get_call(sid)
+            .await
+            .expect("store")
+            .and_then(|call| call.call.end_reason)
+        {
+            return reason;
         }
         assert!(tokio::time::Instant::now() < deadline, "no end in {url}");
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -278,7 +278,8 @@ const CLOSING_TIME: Duration = Duration::from_secs(10);
 /// replica silent for 15 s as dead).
 const HEARTBEAT: Duration = Duration::from_secs(5);
 
-/// Tells the store this replica is alive, so that its calls count as live.
+/// Tells the store this replica is alive, so that its calls count as live,
+/// and ends the calls of replicas that have stopped.
 async fn heartbeat(state: Arc<AppState>) {
     let Some(store) = state.store.clone() else {
         return;
@@ -287,8 +288,18 @@ async fn heartbeat(state: Arc<AppState>) {
     let mut tick = tokio::time::interval(HEARTBEAT);
     loop {
         tick.tick().await;
-        if let Err(e) = store.heartbeat(&replica, chrono::Utc::now()).await {
+        let now = chrono::Utc::now();
+        if let Err(e) = store.heartbeat(&replica, now).await {
             warn!(error = %e, "heartbeat not written");
+        }
+        // A replica that died for good leaves calls nobody else would end.
+        match store.end_stale(now, &replica).await {
+            Ok(0) => {}
+            Ok(n) => warn!(
+                calls = n,
+                "calls of a replica that stopped were ended as abnormal"
+            ),
+            Err(e) => warn!(error = %e, "cannot end a stopped replica's calls"),
         }
     }
 }

@@ -269,7 +269,6 @@ async fn a_call_cut_by_kill_9_keeps_its_turns_and_ends_abnormal_after_restart() 
 /// so `end_abandoned` at its start-up spares the call, and nothing ends it
 /// later: it stays open (no `ended_at`, no `end_reason`) for good.
 #[tokio::test]
-#[ignore = "bug: end_abandoned runs only at start-up; a call of a replica that dies less than LIVE_WINDOW before another replica's start (or while another replica keeps running) is never ended"]
 async fn a_call_of_a_replica_that_does_not_come_back_is_ended_abnormal() {
     let dir = temp_dir("kill9-other-replica");
     let port = free_port();
@@ -318,7 +317,6 @@ async fn a_call_of_a_replica_that_does_not_come_back_is_ended_abnormal() {
 /// unknown-variable check knows only the `PRONTO_<SECTION>_<KEY>` tunables and
 /// `PRONTO_CONFIG`, not `PRONTO_REPLICA_ID`, which `config/deployment.rs` reads.
 #[tokio::test]
-#[ignore = "bug: PRONTO_REPLICA_ID is used, but reported as 'not a Pronto setting and is ignored'"]
 async fn the_replica_id_setting_is_not_reported_as_ignored() {
     let server = TestServer::with(&[("PRONTO_REPLICA_ID", REPLICA)], None).await;
     let (status, health) = server.get_json("/health", None).await;
@@ -404,7 +402,6 @@ async fn fifty_concurrent_calls_are_all_recorded_with_their_turn_and_end() {
 /// arrive together all see the count from before any of them, and all are
 /// answered (all 20 here; 30 of 30 in a trial).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: concurrent /voice webhooks from one number all pass calls_per_hour_per_number, which counts rows the journal has not written yet"]
 async fn a_burst_from_one_number_is_held_to_calls_per_hour() {
     let server = TestServer::with(&[("PRONTO_SERVER_MAX_CONCURRENT_CALLS", "60")], None).await;
     let cfg = server.sim();

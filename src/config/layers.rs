@@ -74,7 +74,8 @@ pub(super) fn overlay_env(
     env: &HashMap<String, String>,
     warnings: &mut Vec<String>,
 ) -> Result<(), ConfigError> {
-    let mut known_vars = vec!["PRONTO_CONFIG".to_string()];
+    // Not tunables, but read by Pronto: they must not be reported as ignored.
+    let mut known_vars = vec!["PRONTO_CONFIG".to_string(), "PRONTO_REPLICA_ID".to_string()];
     overlay_env_table(table, "PRONTO", env, &mut known_vars)?;
     let mut unknown: Vec<&String> = env
         .keys()

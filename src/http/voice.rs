@@ -58,16 +58,13 @@ pub async fn incoming(State(state): State<Arc<AppState>>, form: TwilioForm) -> R
         info!(call_sid, from = %mask_phone(from), "shutting down: busy message");
         return busy();
     }
-    let caller = if direction.starts_with("outbound") {
-        to
-    } else {
-        from
-    };
-    if let Some(why) = refusal(&state, caller).await {
+    // The call's row is written before answering: the per-number limit
+    // counts it (so a burst of calls cannot all slip under the limit), and
+    // the record exists before the stream starts.
+    record_call(&state, new_call(&state, call_sid, from, to, direction)).await;
+    let inbound = !direction.starts_with("outbound");
+    if let Some(why) = refusal(&state, from).await.filter(|_| inbound) {
         info!(call_sid, from = %mask_phone(from), why, "call rejected");
-        state
-            .journal
-            .call_started(new_call(&state, call_sid, from, to, direction));
         state
             .journal
             .call_ended(call_sid, chrono::Utc::now(), "rejected");
@@ -91,11 +88,11 @@ pub async fn incoming(State(state): State<Arc<AppState>>, form: TwilioForm) -> R
         token_ttl + Duration::from_secs(5),
     ) {
         info!(call_sid, from = %mask_phone(from), max = tunables.server.max_concurrent_calls, "at the concurrency cap: busy message");
+        state
+            .journal
+            .call_ended(call_sid, chrono::Utc::now(), "busy");
         return busy();
     }
-    state
-        .journal
-        .call_started(new_call(&state, call_sid, from, to, direction));
     let token = state.tokens.issue(call_sid, SystemTime::now());
     let stream_url = format!(
         "{}/stream/{token}",
@@ -128,8 +125,9 @@ async fn refusal(state: &AppState, caller: &str) -> Option<&'static str> {
     }
     let store = state.store.as_ref()?;
     let since = chrono::Utc::now() - chrono::Duration::hours(1);
+    // The count includes this call, written just before.
     match store.calls_from_since(caller, since).await {
-        Ok(n) if n >= u64::from(per_hour) => Some("too many calls this hour"),
+        Ok(n) if n > u64::from(per_hour) => Some("too many calls this hour"),
         Ok(_) => None,
         Err(e) => {
             // Better to answer than to refuse everyone while the store is down.
@@ -137,6 +135,17 @@ async fn refusal(state: &AppState, caller: &str) -> Option<&'static str> {
             None
         }
     }
+}
+
+/// Writes the call's row now, or (the store failing) queues it.
+async fn record_call(state: &AppState, call: NewCall) {
+    if let Some(store) = &state.store {
+        match store.call_started(&call).await {
+            Ok(()) => return,
+            Err(e) => warn!(call_sid = %call.call_sid, error = %e, "call row not written; queued"),
+        }
+    }
+    state.journal.call_started(call);
 }
 
 fn new_call(state: &AppState, call_sid: &str, from: &str, to: &str, direction: &str) -> NewCall {

@@ -82,4 +82,27 @@ impl Store {
             .rows_affected());
         Ok(ended)
     }
+
+    /// Ends (`abnormal`) the calls of *other* replicas whose heartbeat is
+    /// stale: a replica that died and never came back. Safe to run
+    /// periodically (unlike [`Store::end_abandoned`], it never touches this
+    /// replica's own calls); returns how many.
+    pub async fn end_stale(
+        &self,
+        now: DateTime<Utc>,
+        own_replica: &str,
+    ) -> Result<u64, StoreError> {
+        const SQL: &str = "UPDATE calls SET ended_at = $1, end_reason = 'abnormal' \
+             WHERE ended_at IS NULL AND replica IS NOT NULL AND replica <> $2 \
+             AND NOT EXISTS (SELECT 1 FROM replicas r \
+             WHERE r.id = calls.replica AND r.heartbeat_at >= $3)";
+        let ended = on_db!(self, |pool, _d| sqlx::query(SQL)
+            .bind(micros(now))
+            .bind(own_replica)
+            .bind(live_cutoff(now))
+            .execute(pool)
+            .await?
+            .rows_affected());
+        Ok(ended)
+    }
 }

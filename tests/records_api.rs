@@ -304,3 +304,40 @@ async fn the_openapi_document_describes_every_route() {
     let (status, _) = w.server.get_json("/api/openapi.json", None).await;
     assert_eq!(status, 401, "the document needs the token too");
 }
+
+#[tokio::test]
+async fn every_replica_shows_the_calls_in_progress_on_the_others() {
+    let dir = harness::temp_dir("shared-db");
+    let database = format!("sqlite://{}/pronto.db", dir.display());
+    let a = harness::TestServer::with(
+        &[
+            ("DATABASE_URL", &database),
+            ("PRONTO_REPLICA_ID", "replica-a"),
+        ],
+        None,
+    )
+    .await;
+    let b = harness::TestServer::with(
+        &[
+            ("DATABASE_URL", &database),
+            ("PRONTO_REPLICA_ID", "replica-b"),
+        ],
+        None,
+    )
+    .await;
+    let call = pronto::sim::Call::dial(&a.fast_sim())
+        .await
+        .expect("call on replica a");
+    let sid = call.call_sid().to_string();
+    let seen = b
+        .wait_status("replica b to see replica a's call", |s| {
+            s["other_replicas"].to_string().contains(&sid)
+        })
+        .await;
+    assert_eq!(seen["active_calls"], 1, "{seen}");
+    assert_eq!(seen["calls"], json!([]), "not a call of replica b: {seen}");
+    assert_eq!(a.api_status().await["other_replicas"], json!([]));
+    call.hang_up().await.expect("report");
+    b.wait_status("the call to end everywhere", |s| s["active_calls"] == 0)
+        .await;
+}

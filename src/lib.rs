@@ -9,6 +9,7 @@
 
 pub mod agent;
 pub mod audio;
+pub mod bench;
 pub mod call;
 pub mod config;
 pub mod http;

@@ -26,6 +26,9 @@ enum Command {
     Serve,
     /// Try a call without a phone: play Twilio against a running Pronto.
     Call(Box<pronto::sim::cli::CallArgs>),
+    /// Measure: N concurrent simulated calls against a Pronto server in its
+    /// own process, with fake providers of fixed latency.
+    Bench(Box<pronto::bench::BenchArgs>),
 }
 
 /// Exit code for a configuration error.
@@ -43,6 +46,12 @@ fn main() -> ExitCode {
         eprintln!("pronto: configuration error: cannot read .env: {e}");
         return ExitCode::from(BAD_CONFIG);
     }
+    if let Some(Command::Bench(args)) = &cli.command
+        && let Err(e) = pronto::bench::pin_client(args)
+    {
+        eprintln!("pronto bench: {e:#}");
+        return ExitCode::FAILURE;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -55,6 +64,13 @@ fn main() -> ExitCode {
     };
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => runtime.block_on(serve()),
+        Command::Bench(args) => match runtime.block_on(pronto::bench::run_cli(*args)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                error!("bench failed: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Call(args) => match runtime.block_on(pronto::sim::cli::run_cli(*args)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

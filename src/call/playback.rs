@@ -27,6 +27,9 @@ use crate::audio::{FRAME_SAMPLES, SAMPLE_RATE};
 /// assumed played, so a lost echo cannot leave the call "speaking" forever.
 const MARK_GRACE: Duration = Duration::from_secs(5);
 
+/// The largest batch of frames sent at once once the lead is full.
+const MAX_BATCH: Duration = Duration::from_millis(200);
+
 enum Item {
     Audio(Bytes),
     Mark(String),
@@ -61,6 +64,12 @@ pub struct Playback {
     queue: VecDeque<Item>,
     queued_bytes: usize,
     max_lead: Duration,
+    /// Once the lead is full, sending resumes only after this much has
+    /// played, so frames go out in batches: one wakeup and one socket write
+    /// per batch instead of per 20 ms frame (the largest CPU cost per call).
+    batch: Duration,
+    /// A batch is being sent: frames go up to the full lead.
+    topping_up: bool,
     /// When Twilio is expected to finish playing everything sent so far.
     playout_end: Option<Instant>,
     pending: VecDeque<PendingMark>,
@@ -77,6 +86,8 @@ impl Playback {
             queue: VecDeque::new(),
             queued_bytes: 0,
             max_lead,
+            batch: (max_lead / 5).min(MAX_BATCH),
+            topping_up: false,
             playout_end: None,
             pending: VecDeque::new(),
             cleared: HashSet::new(),
@@ -118,10 +129,17 @@ impl Playback {
         match self.queue.front()? {
             Item::Mark(_) => Some(now),
             Item::Audio(chunk) => {
-                // A frame may go once the lead after sending it is within the limit.
+                // A frame may go while the lead after sending it is within
+                // the limit: the full lead during a batch, else the lead less
+                // a batch (so that the next batch waits for room for it).
                 let frame = duration_of(chunk.len().min(FRAME_SAMPLES));
+                let limit = if self.topping_up {
+                    self.max_lead
+                } else {
+                    self.max_lead.saturating_sub(self.batch)
+                };
                 Some(match self.playout_end {
-                    Some(end) if end + frame > now + self.max_lead => end + frame - self.max_lead,
+                    Some(end) if end + frame > now + limit => end + frame - limit,
                     _ => now,
                 })
             }
@@ -131,6 +149,7 @@ impl Playback {
     /// The next message to send at `now`, if the pacing allows one.
     pub fn poll(&mut self, now: Instant) -> Option<Outbound> {
         if self.next_send_at(now)? > now {
+            self.topping_up = false;
             return None;
         }
         match self.queue.front_mut()? {
@@ -151,6 +170,7 @@ impl Playback {
                     self.queue.pop_front();
                 }
                 self.queued_bytes -= frame.len();
+                self.topping_up = true;
                 let start = self.playout_end.map_or(now, |end| end.max(now));
                 self.playout_end = Some(start + duration_of(frame.len()));
                 Some(Outbound::Media(frame))
@@ -248,14 +268,17 @@ mod tests {
                 .all(|o| matches!(o, Outbound::Media(f) if f.len() == 160))
         );
         assert_eq!(p.lead(t0), Duration::from_millis(100));
-        assert_eq!(p.next_send_at(t0), Some(t0 + FRAME));
+        // Full: the next frames go once a batch (a fifth of the lead, here
+        // one frame) has played beyond the frame's own room, together.
+        assert_eq!(p.next_send_at(t0), Some(t0 + FRAME + FRAME));
         assert_eq!(drain(&mut p, t0 + Duration::from_millis(10)), vec![]);
-        assert_eq!(drain(&mut p, t0 + FRAME).len(), 1);
+        assert_eq!(drain(&mut p, t0 + FRAME), vec![]);
+        assert_eq!(drain(&mut p, t0 + FRAME + FRAME).len(), 2);
         // after a pause the lead refills to the limit, no more
         assert_eq!(drain(&mut p, t0 + Duration::from_millis(300)).len(), 5);
         // the rest, then the mark right after the last audio
         let rest = drain(&mut p, t0 + Duration::from_millis(400));
-        assert_eq!(rest.len(), 5);
+        assert_eq!(rest.len(), 4);
         assert_eq!(rest.last(), Some(&Outbound::Mark("t1-s0".into())));
         assert_eq!(p.queued(), Duration::ZERO);
         assert!(!p.is_idle(), "the mark is outstanding");
@@ -264,6 +287,19 @@ mod tests {
             MarkEcho::Played
         );
         assert!(p.is_idle());
+    }
+
+    #[test]
+    fn a_full_lead_is_topped_up_in_batches_of_200_ms() {
+        let t0 = Instant::now();
+        let mut p = Playback::new(Duration::from_secs(1));
+        p.push_audio(audio(3000));
+        assert_eq!(drain(&mut p, t0).len(), 50);
+        // Nothing goes until 200 ms have played; then 10 frames at once.
+        assert_eq!(drain(&mut p, t0 + Duration::from_millis(200)), vec![]);
+        assert_eq!(p.next_send_at(t0), Some(t0 + Duration::from_millis(220)));
+        assert_eq!(drain(&mut p, t0 + Duration::from_millis(220)).len(), 11);
+        assert_eq!(p.lead(t0 + Duration::from_millis(220)), Duration::from_secs(1));
     }
 
     #[test]

@@ -265,6 +265,12 @@ impl Call {
             .read(|s| s.ended || s.events.iter().any(|e| matches!(e.event, Event::Closed(_))))
     }
 
+    /// The simulator's own health so far: ticks that ran late, and the worst
+    /// lateness. Non-zero means the machine running the simulator was busy.
+    pub fn tick_health(&self) -> (u64, Duration) {
+        self.shared.read(|s| (s.late_ticks, s.max_tick_lateness))
+    }
+
     /// Time since the stream started.
     pub fn elapsed(&self) -> Duration {
         self.shared.read(|s| s.origin.elapsed())

@@ -144,7 +144,10 @@ impl Session {
         loop {
             tokio::select! {
                 biased;
-                _ = ticker.tick() => self.on_tick().await,
+                scheduled = ticker.tick() => {
+                    self.note_tick(scheduled.into_std());
+                    self.on_tick().await
+                }
                 incoming = self.stream.next() => {
                     if !self.on_incoming(incoming).await {
                         break;
@@ -222,6 +225,17 @@ impl Session {
                     .unwrap_or_else(|| self.writer.call_sid().to_string()),
             };
             self.shared.record(Instant::now(), event);
+        }
+    }
+
+    /// Records how late a tick ran: the generator's own health.
+    fn note_tick(&self, scheduled: Instant) {
+        let late = Instant::now().saturating_duration_since(scheduled);
+        if late > super::shared::LATE_TICK {
+            self.shared.update(|s| {
+                s.late_ticks += 1;
+                s.max_tick_lateness = s.max_tick_lateness.max(late);
+            });
         }
     }
 

@@ -23,7 +23,16 @@ pub(crate) struct State {
     pub last_busy: Instant,
     /// The session task has finished: nothing more will be recorded.
     pub ended: bool,
+    /// The simulator's own health: 20 ms ticks that ran more than
+    /// [`LATE_TICK`] late (its machine was too busy), and the worst lateness.
+    /// A load generator that falls behind must not be mistaken for a slow
+    /// server.
+    pub late_ticks: u64,
+    pub max_tick_lateness: Duration,
 }
+
+/// A tick this late means the simulator itself is behind.
+pub(crate) const LATE_TICK: Duration = Duration::from_millis(10);
 
 impl State {
     /// Records `event` as having happened at `at`.
@@ -57,6 +66,8 @@ impl Shared {
                 speech_pending: 0,
                 last_busy: origin,
                 ended: false,
+                late_ticks: 0,
+                max_tick_lateness: Duration::ZERO,
             }),
             version: watch::Sender::new(0),
         })

@@ -1,0 +1,150 @@
+//! One simulated caller of the benchmark: dials, hears the greeting, then
+//! asks the same question turn after turn (with real-time paced speech and
+//! mark echoes, as Twilio plays), interrupting every third answer, until its
+//! time is up. What it measured comes back as a [`CallResult`].
+
+use std::time::{Duration, Instant};
+
+use crate::sim::{Call, Event, SimConfig};
+
+/// What one call measured, on the simulator's clock (ms since the stream
+/// started), plus the server-side record's per-turn overhead, read later.
+#[derive(Debug, Clone, Default)]
+pub struct CallResult {
+    pub call_sid: String,
+    /// `start` sent → first audio of the greeting received.
+    pub greeting_ms: Option<i64>,
+    /// Caller stopped speaking → the answer audible (the simulator's view).
+    pub voice_to_voice_ms: Vec<i64>,
+    /// Interrupting speech onset → `clear` received.
+    pub barge_in_ms: Vec<i64>,
+    /// Audio gaps inside an answer (the server fell behind real time).
+    pub underruns: u64,
+    pub turns: u32,
+    /// The simulator's own late ticks and worst lateness.
+    pub late_ticks: u64,
+    pub max_tick_lateness_ms: u64,
+    pub duration: Duration,
+    pub error: Option<String>,
+}
+
+/// How long to wait for anything the server should do within seconds.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+pub async fn run(
+    cfg: SimConfig,
+    speech: &[i16],
+    length: Duration,
+    barge_in_every: u32,
+) -> CallResult {
+    let started = Instant::now();
+    let mut result = CallResult::default();
+    let call = match Call::dial(&cfg).await {
+        Ok(c) => c,
+        Err(e) => {
+            result.error = Some(format!("dial: {e}"));
+            return result;
+        }
+    };
+    result.call_sid = call.call_sid().to_string();
+    if let Err(e) = converse(&call, speech, length, barge_in_every, &mut result).await {
+        result.error = Some(e);
+    }
+    let (late, worst) = call.tick_health();
+    result.late_ticks = late;
+    result.max_tick_lateness_ms = u64::try_from(worst.as_millis()).unwrap_or(u64::MAX);
+    match call.hang_up().await {
+        Ok(report) => {
+            result.voice_to_voice_ms = report
+                .turns
+                .iter()
+                .filter_map(|t| t.voice_to_voice_ms)
+                .collect();
+            measure_events(&report.timeline(), &mut result);
+        }
+        Err(e) => result.error = result.error.take().or(Some(format!("hang up: {e}"))),
+    }
+    result.duration = started.elapsed();
+    result
+}
+
+async fn mark(call: &Call, name: &str) -> Result<(), String> {
+    let name = name.to_string();
+    call.wait_for(
+        move |e| matches!(e, Event::MarkEchoed { name: n, .. } if *n == name),
+        PATIENCE,
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| e.to_string())
+}
+
+async fn converse(
+    call: &Call,
+    speech: &[i16],
+    length: Duration,
+    barge_in_every: u32,
+    result: &mut CallResult,
+) -> Result<(), String> {
+    mark(call, "t0-s0").await?;
+    let mut turn = 0u32;
+    while call.elapsed() < length {
+        turn += 1;
+        call.say(speech);
+        mark(call, &format!("t{turn}-s0")).await?;
+        if barge_in_every > 0 && turn.is_multiple_of(barge_in_every) {
+            // Talk over the second sentence: the server must clear it, and
+            // the interruption is the next turn.
+            call.skip_seen();
+            call.say(speech);
+            call.wait_for(|e| matches!(e, Event::ClearReceived { .. }), PATIENCE)
+                .await
+                .map_err(|e| format!("no clear: {e}"))?;
+            turn += 1;
+        }
+        mark(call, &format!("t{turn}-s1")).await?;
+        result.turns = turn;
+    }
+    Ok(())
+}
+
+/// Greeting time, barge-in reaction times and underruns, from the timeline.
+fn measure_events(timeline: &[&crate::sim::TimedEvent], result: &mut CallResult) {
+    let start = timeline
+        .iter()
+        .find(|e| matches!(e.event, Event::StartSent { .. }))
+        .map(|e| e.at_ms);
+    let first_audio = timeline
+        .iter()
+        .find(|e| matches!(e.event, Event::MediaReceived { .. }))
+        .map(|e| e.at_ms);
+    if let (Some(s), Some(a)) = (start, first_audio) {
+        result.greeting_ms = Some(a - s);
+    }
+    let mut speech_start = None;
+    let mut answering = false;
+    let mut gap = false;
+    for e in timeline {
+        match &e.event {
+            Event::SpeechStart { .. } => speech_start = Some(e.at_ms),
+            Event::ClearReceived { .. } => {
+                if let Some(s) = speech_start {
+                    result.barge_in_ms.push(e.at_ms - s);
+                }
+            }
+            Event::MarkReceived { .. } => answering = true,
+            Event::MarkEchoed { .. } => {
+                answering = false;
+                gap = false;
+            }
+            // Sound stopped, then resumed, before the sentence's mark came
+            // back: the server fell behind real time.
+            Event::AudioHeardEnd if answering => gap = true,
+            Event::AudioHeardStart if answering && gap => {
+                result.underruns += 1;
+                gap = false;
+            }
+            _ => {}
+        }
+    }
+}

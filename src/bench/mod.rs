@@ -1,0 +1,284 @@
+//! `pronto bench`: N concurrent simulated calls through the real WebSocket
+//! path against a Pronto server in its own process, with fake providers of
+//! fixed latency, reporting latency percentiles, pipeline overhead, greeting
+//! and barge-in times, server CPU per call-minute and memory per call, and
+//! the generator's own health. See BENCHMARKS.md for results and commands.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+
+use crate::sim::SimConfig;
+
+mod caller;
+pub mod process;
+mod providers;
+pub mod report;
+
+use caller::CallResult;
+use process::Usage;
+use report::{Report, Spread};
+
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Concurrent calls.
+    #[arg(long, default_value_t = 10)]
+    pub calls: usize,
+    /// Seconds over which the calls start (evenly spread).
+    #[arg(long, default_value_t = 5.0)]
+    pub ramp_secs: f64,
+    /// Length of each call, in seconds (turns continue until then).
+    #[arg(long, default_value_t = 30)]
+    pub call_secs: u64,
+    /// Every Nth answer is interrupted (barge-in); 0 = never.
+    #[arg(long, default_value_t = 3)]
+    pub barge_in_every: u32,
+    /// CPUs for the server process (taskset list, e.g. "0").
+    #[arg(long)]
+    pub server_cpus: Option<String>,
+    /// CPUs for this load generator (e.g. "1").
+    #[arg(long)]
+    pub client_cpus: Option<String>,
+    /// Fake STT latency (ms).
+    #[arg(long, default_value_t = 300)]
+    pub stt_ms: u64,
+    /// Fake LLM time to first token (ms).
+    #[arg(long, default_value_t = 400)]
+    pub llm_first_token_ms: u64,
+    /// Fake LLM time between tokens (ms).
+    #[arg(long, default_value_t = 20)]
+    pub llm_token_ms: u64,
+    /// Fake TTS time to first byte (ms).
+    #[arg(long, default_value_t = 200)]
+    pub tts_first_byte_ms: u64,
+    /// Fake TTS speed: seconds of audio per second of wall time.
+    #[arg(long, default_value_t = 5.0)]
+    pub tts_speed: f64,
+    /// The server's log filter (what a user runs: info).
+    #[arg(long, default_value = "info")]
+    pub server_log: String,
+    /// Write the report as JSON here too.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// Pins the generator before its threads start (call before the runtime).
+pub fn pin_client(args: &BenchArgs) -> anyhow::Result<()> {
+    if let Some(cpus) = &args.client_cpus {
+        process::pin_self(cpus).map_err(anyhow::Error::msg)?;
+    }
+    Ok(())
+}
+
+const AUTH_TOKEN: &str = "bench-auth-token";
+/// The server's `[call] barge_in_min_ms` (its default): the barge-in target is
+/// this plus 40 ms.
+const BARGE_IN_MIN_MS: u32 = 300;
+const API_TOKEN: &str = "bench-api-token";
+
+pub async fn run_cli(args: BenchArgs) -> anyhow::Result<()> {
+    let report = run(&args).await?;
+    println!("{report}");
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if report.failed_calls > 0 {
+        bail!("{} of {} calls failed", report.failed_calls, report.calls);
+    }
+    Ok(())
+}
+
+/// Runs the benchmark and returns its report.
+pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
+    let providers = providers::start(providers::Latencies {
+        stt: Duration::from_millis(args.stt_ms),
+        llm_first_token: Duration::from_millis(args.llm_first_token_ms),
+        llm_per_token: Duration::from_millis(args.llm_token_ms),
+        tts_first_byte: Duration::from_millis(args.tts_first_byte_ms),
+        tts_speed: args.tts_speed,
+    })
+    .await?;
+    let dir = std::env::temp_dir().join(format!("pronto-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let port = free_port()?;
+    let url = format!("http://127.0.0.1:{port}");
+    let env: Vec<(String, String)> = [
+        ("PORT", port.to_string()),
+        ("BIND", "127.0.0.1".into()),
+        ("PUBLIC_BASE_URL", url.clone()),
+        ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.into()),
+        ("API_TOKEN", API_TOKEN.into()),
+        ("OPENAI_API_KEY", "bench".into()),
+        ("OPENAI_BASE_URL", providers),
+        ("LLM_PROVIDER", "openai".into()),
+        ("DATABASE_URL", "sqlite://bench.db".into()),
+        ("RUST_LOG", args.server_log.clone()),
+        (
+            "PRONTO_SERVER_MAX_CONCURRENT_CALLS",
+            (args.calls + 10).to_string(),
+        ),
+        ("PRONTO_LIMITS_CALLS_PER_HOUR_PER_NUMBER", "0".into()),
+        ("PRONTO_LIMITS_IDLE_PROMPT_SECS", "0".into()),
+        ("PRONTO_LIMITS_MAX_CALL_DURATION_SECS", "0".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let mut server = process::spawn_server(&dir, &env, args.server_cpus.as_deref())
+        .map_err(anyhow::Error::msg)?;
+    let pid = server.id();
+    let outcome = async {
+        process::wait_healthy(&url, Duration::from_secs(20))
+            .await
+            .map_err(anyhow::Error::msg)?;
+        // The fixed lines are synthesized at start-up: let that finish.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        measure(args, &url, pid).await
+    }
+    .await;
+    let _ = server.kill();
+    let _ = server.wait();
+    if outcome.is_err() {
+        eprintln!("server log: {}", dir.join("server.log").display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    outcome
+}
+
+fn free_port() -> std::io::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+async fn measure(args: &BenchArgs, url: &str, pid: u32) -> anyhow::Result<Report> {
+    let idle = process::usage(pid).context("cannot read the server's /proc")?;
+    let speech: Arc<Vec<i16>> = Arc::new(crate::sim::load_wav_8k(&fixture_path())?);
+    let mut cfg = SimConfig::new(url);
+    cfg.auth_token = Some(AUTH_TOKEN.into());
+    let stagger = Duration::from_secs_f64(args.ramp_secs / args.calls.max(1) as f64);
+    let mut tasks = Vec::new();
+    for i in 0..args.calls {
+        let mut cfg = cfg.clone();
+        cfg.from = format!("+1555{:07}", i);
+        let speech = Arc::clone(&speech);
+        let length = Duration::from_secs(args.call_secs);
+        let every = args.barge_in_every;
+        tasks.push(tokio::spawn(async move {
+            caller::run(cfg, &speech, length, every).await
+        }));
+        tokio::time::sleep(stagger).await;
+    }
+    let sampler = tokio::spawn(peak_rss(pid));
+    let mut results: Vec<CallResult> = Vec::new();
+    for task in tasks {
+        results.push(task.await.unwrap_or_else(|e| CallResult {
+            error: Some(format!("caller task: {e}")),
+            ..CallResult::default()
+        }));
+    }
+    let end = process::usage(pid).unwrap_or(idle);
+    sampler.abort();
+    let peak = PEAK_RSS
+        .load(std::sync::atomic::Ordering::Relaxed)
+        .max(end.rss_bytes);
+    let server_turns = server_latencies(url, &results).await;
+    Ok(summarize(results, idle, end, peak, server_turns))
+}
+
+/// The speech the callers say: the repository's `hello.wav` fixture.
+fn fixture_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hello.wav")
+}
+
+static PEAK_RSS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Samples the server's RSS every 250 ms, keeping the peak.
+async fn peak_rss(pid: u32) {
+    loop {
+        if let Some(u) = process::usage(pid) {
+            PEAK_RSS.fetch_max(u.rss_bytes, std::sync::atomic::Ordering::Relaxed);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Per-turn (pipeline overhead, server voice-to-voice) from the call records.
+async fn server_latencies(url: &str, results: &[CallResult]) -> Vec<(i64, i64)> {
+    let client = reqwest::Client::new();
+    let mut out = Vec::new();
+    for r in results.iter().filter(|r| !r.call_sid.is_empty()) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let call: serde_json::Value = match client
+                .get(format!("{url}/api/calls/{}", r.call_sid))
+                .bearer_auth(API_TOKEN)
+                .send()
+                .await
+            {
+                Ok(resp) => resp.json().await.unwrap_or_default(),
+                Err(_) => serde_json::Value::Null,
+            };
+            if !call["ended_at"].is_null() || tokio::time::Instant::now() > deadline {
+                for t in call["turns"].as_array().into_iter().flatten() {
+                    let l = &t["latency"];
+                    if let (Some(o), Some(v)) = (
+                        l["pipeline_overhead_ms"].as_i64(),
+                        l["voice_to_voice_ms"].as_i64(),
+                    ) {
+                        out.push((o, v));
+                    }
+                }
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    out
+}
+
+fn summarize(
+    results: Vec<CallResult>,
+    idle: Usage,
+    end: Usage,
+    peak_rss: u64,
+    server_turns: Vec<(i64, i64)>,
+) -> Report {
+    let mb = |b: u64| b as f64 / (1024.0 * 1024.0);
+    let call_minutes: f64 = results
+        .iter()
+        .map(|r| r.duration.as_secs_f64())
+        .sum::<f64>()
+        / 60.0;
+    let cpu = (call_minutes > 0.0).then(|| (end.cpu_secs - idle.cpu_secs) / call_minutes);
+    let calls = results.len();
+    let flat = |f: fn(&CallResult) -> Vec<i64>| results.iter().flat_map(f).collect::<Vec<i64>>();
+    Report {
+        calls,
+        failed_calls: results.iter().filter(|r| r.error.is_some()).count(),
+        errors: results.iter().filter_map(|r| r.error.clone()).collect(),
+        turns: results.iter().map(|r| r.turns as usize).sum(),
+        voice_to_voice_ms: Spread::of(flat(|r| r.voice_to_voice_ms.clone())),
+        pipeline_overhead_ms: Spread::of(server_turns.iter().map(|t| t.0).collect()),
+        server_voice_to_voice_ms: Spread::of(server_turns.iter().map(|t| t.1).collect()),
+        greeting_ms: Spread::of(flat(|r| r.greeting_ms.into_iter().collect())),
+        barge_in_ms: Spread::of(flat(|r| r.barge_in_ms.clone())),
+        barge_in_min_ms: BARGE_IN_MIN_MS,
+        cpu_secs_per_call_minute: cpu,
+        rss_idle_mb: Some(mb(idle.rss_bytes)),
+        rss_peak_mb: Some(mb(peak_rss)),
+        rss_per_call_mb: (calls > 0)
+            .then(|| mb(peak_rss.saturating_sub(idle.rss_bytes)) / calls as f64),
+        underruns: results.iter().map(|r| r.underruns).sum(),
+        generator_late_ticks: results.iter().map(|r| r.late_ticks).sum(),
+        generator_max_lateness_ms: results
+            .iter()
+            .map(|r| r.max_tick_lateness_ms)
+            .max()
+            .unwrap_or(0),
+    }
+}

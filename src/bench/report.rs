@@ -1,0 +1,134 @@
+//! The benchmark's figures: percentiles over every turn and call, the
+//! server's CPU and memory, the generator's health; printed as a table and
+//! written as JSON.
+
+use serde::Serialize;
+
+/// p50/p95/p99/max of a sample, in ms; `None` without samples.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Spread {
+    pub n: usize,
+    pub p50: i64,
+    pub p95: i64,
+    pub p99: i64,
+    pub max: i64,
+}
+
+impl Spread {
+    pub fn of(mut values: Vec<i64>) -> Option<Spread> {
+        if values.is_empty() {
+            return None;
+        }
+        values.sort_unstable();
+        let at = |p: f64| values[((values.len() - 1) as f64 * p).round() as usize];
+        Some(Spread {
+            n: values.len(),
+            p50: at(0.50),
+            p95: at(0.95),
+            p99: at(0.99),
+            max: at(1.0),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub calls: usize,
+    pub failed_calls: usize,
+    pub errors: Vec<String>,
+    pub turns: usize,
+    /// The simulator's view: caller stopped → answer audible.
+    pub voice_to_voice_ms: Option<Spread>,
+    /// The server's view, per turn: voice-to-voice minus endpoint wait, STT,
+    /// time to first sentence and TTS first byte.
+    pub pipeline_overhead_ms: Option<Spread>,
+    /// The server's view: end of speech → first frame sent.
+    pub server_voice_to_voice_ms: Option<Spread>,
+    /// `start` → the greeting's first audio frame.
+    pub greeting_ms: Option<Spread>,
+    /// Interrupting speech onset → `clear`.
+    pub barge_in_ms: Option<Spread>,
+    pub barge_in_min_ms: u32,
+    /// Server CPU seconds per minute of call.
+    pub cpu_secs_per_call_minute: Option<f64>,
+    pub rss_idle_mb: Option<f64>,
+    pub rss_peak_mb: Option<f64>,
+    pub rss_per_call_mb: Option<f64>,
+    /// Gaps in an answer's audio (the server fell behind real time).
+    pub underruns: u64,
+    /// The generator's own late ticks (>10 ms) and worst lateness: non-zero
+    /// means the generator, not the server, may be the bottleneck.
+    pub generator_late_ticks: u64,
+    pub generator_max_lateness_ms: u64,
+}
+
+fn row(name: &str, s: &Option<Spread>) -> String {
+    match s {
+        Some(s) => format!(
+            "{name:<34} {:>7} {:>7} {:>7} {:>7} {:>6}\n",
+            s.p50, s.p95, s.p99, s.max, s.n
+        ),
+        None => format!("{name:<34} {:>7}\n", "-"),
+    }
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "{} calls ({} failed), {} turns",
+            self.calls, self.failed_calls, self.turns
+        )?;
+        writeln!(
+            f,
+            "{:<34} {:>7} {:>7} {:>7} {:>7} {:>6}",
+            "ms", "p50", "p95", "p99", "max", "n"
+        )?;
+        f.write_str(&row(
+            "pipeline overhead (server)",
+            &self.pipeline_overhead_ms,
+        ))?;
+        f.write_str(&row(
+            "voice-to-voice (server)",
+            &self.server_voice_to_voice_ms,
+        ))?;
+        f.write_str(&row("voice-to-voice (caller)", &self.voice_to_voice_ms))?;
+        f.write_str(&row("greeting: start -> first audio", &self.greeting_ms))?;
+        f.write_str(&row(
+            &format!("barge-in: onset -> clear (min {})", self.barge_in_min_ms),
+            &self.barge_in_ms,
+        ))?;
+        let num =
+            |v: Option<f64>, digits: usize| v.map_or("-".to_string(), |v| format!("{v:.digits$}"));
+        writeln!(
+            f,
+            "server CPU per call-minute: {} s | RSS idle {} MB, peak {} MB, per added call {} MB",
+            num(self.cpu_secs_per_call_minute, 3),
+            num(self.rss_idle_mb, 1),
+            num(self.rss_peak_mb, 1),
+            num(self.rss_per_call_mb, 3)
+        )?;
+        writeln!(
+            f,
+            "answer underruns: {} | generator late ticks: {} (worst {} ms)",
+            self.underruns, self.generator_late_ticks, self.generator_max_lateness_ms
+        )?;
+        for e in self.errors.iter().take(5) {
+            writeln!(f, "error: {e}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_of_a_hundred() {
+        let s = Spread::of((1..=100).collect()).expect("samples");
+        assert_eq!((s.p50, s.p95, s.p99, s.max, s.n), (51, 95, 99, 100, 100));
+        assert_eq!(Spread::of(vec![]), None);
+        assert_eq!(Spread::of(vec![7]).map(|s| (s.p50, s.p99)), Some((7, 7)));
+    }
+}

@@ -299,7 +299,10 @@ mod tests {
         assert_eq!(drain(&mut p, t0 + Duration::from_millis(200)), vec![]);
         assert_eq!(p.next_send_at(t0), Some(t0 + Duration::from_millis(220)));
         assert_eq!(drain(&mut p, t0 + Duration::from_millis(220)).len(), 11);
-        assert_eq!(p.lead(t0 + Duration::from_millis(220)), Duration::from_secs(1));
+        assert_eq!(
+            p.lead(t0 + Duration::from_millis(220)),
+            Duration::from_secs(1)
+        );
     }
 
     #[test]

@@ -44,6 +44,20 @@ mod limits;
 mod speaking;
 mod start;
 
+/// Resolves once the server's drain time is over (never, if the server
+/// goes away without closing).
+async fn server_closing(mut closing: watch::Receiver<bool>) {
+    loop {
+        let closed = *closing.borrow_and_update();
+        if closed {
+            return;
+        }
+        if closing.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
 /// Responder audio buffered in the session beyond this is left in the
 /// responder's channel, which slows the responder down instead of growing memory.
 const MAX_BUFFERED_AUDIO: Duration = Duration::from_secs(2);
@@ -215,13 +229,32 @@ impl Session {
         mut stream: SplitStream<WebSocket>,
         mut turn_rx: mpsc::Receiver<(u32, ResponseEvent)>,
     ) -> End {
-        let start_deadline =
-            tokio::time::Instant::from_std(self.opened + self.ctx.config.start_timeout);
-        let mut closing = self.ctx.closing.clone();
+        let start_deadline = self.opened + self.ctx.config.start_timeout;
+        // One timer for every deadline (start, pacing, keypad, limits),
+        // reset only when the earliest one changes: building and dropping a
+        // timer per branch on every 20 ms message was a visible CPU cost.
+        let timer = sleep_until(tokio::time::Instant::from_std(start_deadline));
+        tokio::pin!(timer);
+        let mut armed = start_deadline;
+        let closing = server_closing(self.ctx.closing.clone());
+        tokio::pin!(closing);
         loop {
-            let wake = self.next_wake(Instant::now());
-            let keypad_due = self.keypad.deadline();
-            let limits_due = self.limits_due();
+            let now = Instant::now();
+            let next = [
+                self.writer.is_none().then_some(start_deadline),
+                self.next_wake(now),
+                self.keypad.deadline(),
+                self.limits_due(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            if let Some(next) = next
+                && next != armed
+            {
+                timer.as_mut().reset(tokio::time::Instant::from_std(next));
+                armed = next;
+            }
             let accepting = self.current.is_some() && self.playback.queued() < MAX_BUFFERED_AUDIO;
             tokio::select! {
                 message = stream.next() => {
@@ -235,23 +268,13 @@ impl Session {
                     }
                 }
                 Some((turn, event)) = turn_rx.recv(), if accepting => self.on_response(turn, event),
-                _ = sleep_until(start_deadline), if self.writer.is_none() => {
-                    warn!(timeout_secs = self.ctx.config.start_timeout.as_secs(), "no start message; closing");
-                    self.close(1008, "no start message").await;
-                    return End::StartTimeout;
-                }
-                _ = sleep_until(wake.map_or(start_deadline, tokio::time::Instant::from_std)), if wake.is_some() => {}
-                _ = sleep_until(keypad_due.map_or(start_deadline, tokio::time::Instant::from_std)), if keypad_due.is_some() => {
-                    self.on_keypad_due().await;
-                }
-                _ = sleep_until(limits_due.map_or(start_deadline, tokio::time::Instant::from_std)), if limits_due.is_some() => {
-                    self.on_limits_due().await;
-                }
-                Ok(()) = closing.changed(), if self.writer.is_some() && !self.closing_started => {
-                    let now_closing = *closing.borrow_and_update();
-                    if now_closing {
-                        self.on_server_closing().await;
+                () = &mut timer, if next.is_some() => {
+                    if let Some(end) = self.on_timer(start_deadline).await {
+                        return end;
                     }
+                }
+                () = &mut closing, if self.writer.is_some() && !self.closing_started => {
+                    self.on_server_closing().await;
                 }
             }
             if let Err(e) = self.pump().await {
@@ -263,6 +286,27 @@ impl Session {
                 return end;
             }
         }
+    }
+
+    /// The timer fired: whatever is due now runs (pacing needs nothing here:
+    /// `pump` runs after every wakeup). `Some` ends the session.
+    async fn on_timer(&mut self, start_deadline: Instant) -> Option<End> {
+        let now = Instant::now();
+        if self.writer.is_none() && now >= start_deadline {
+            warn!(
+                timeout_secs = self.ctx.config.start_timeout.as_secs(),
+                "no start message; closing"
+            );
+            self.close(1008, "no start message").await;
+            return Some(End::StartTimeout);
+        }
+        if self.keypad.deadline().is_some_and(|d| now >= d) {
+            self.on_keypad_due().await;
+        }
+        if self.limits_due().is_some_and(|d| now >= d) {
+            self.on_limits_due().await;
+        }
+        None
     }
 
     fn next_wake(&self, now: Instant) -> Option<Instant> {

@@ -16,8 +16,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, watch};
 use tokio::time::sleep_until;
 use tracing::{Instrument, debug, info, info_span, warn};
@@ -124,15 +122,16 @@ pub async fn run(socket: WebSocket, call_sid: String, ctx: SessionContext) {
     let span = info_span!("call", call_sid = %call_sid);
     async move {
         let opened = Instant::now();
-        let (sink, stream) = socket.split();
-        let (mut session, turn_rx) = match Session::new(sink, call_sid, ctx) {
+        // Not split into a sink and a stream: the split's lock is taken on
+        // every read and write, and the session is the socket's only user.
+        let (mut session, turn_rx) = match Session::new(socket, call_sid, ctx) {
             Ok(pair) => pair,
             Err(e) => {
                 warn!(error = %e, "cannot start a session");
                 return;
             }
         };
-        let end = session.run(stream, turn_rx).await;
+        let end = session.run(turn_rx).await;
         session.end_of_call(&end);
         let live = session.live.borrow().clone();
         info!(end = ?end, turns = live.turns, bad_messages = live.bad_messages, duration_ms = millis(opened.elapsed()), "stream ended");
@@ -144,7 +143,7 @@ pub async fn run(socket: WebSocket, call_sid: String, ctx: SessionContext) {
 struct Session {
     ctx: SessionContext,
     expected_call_sid: String,
-    sink: SplitSink<WebSocket, Message>,
+    socket: WebSocket,
     /// Present once `start` has arrived.
     writer: Option<OutboundWriter>,
     live: watch::Sender<LiveState>,
@@ -185,7 +184,7 @@ struct Session {
 
 impl Session {
     fn new(
-        sink: SplitSink<WebSocket, Message>,
+        socket: WebSocket,
         call_sid: String,
         ctx: SessionContext,
     ) -> Result<(Self, mpsc::Receiver<(u32, ResponseEvent)>), String> {
@@ -194,7 +193,7 @@ impl Session {
         let playback = Playback::new(ctx.config.max_playback_lead);
         let session = Session {
             expected_call_sid: call_sid,
-            sink,
+            socket,
             writer: None,
             live: watch::Sender::new(LiveState::default()),
             _attachment: None,
@@ -224,11 +223,7 @@ impl Session {
         Ok((session, turn_rx))
     }
 
-    async fn run(
-        &mut self,
-        mut stream: SplitStream<WebSocket>,
-        mut turn_rx: mpsc::Receiver<(u32, ResponseEvent)>,
-    ) -> End {
+    async fn run(&mut self, mut turn_rx: mpsc::Receiver<(u32, ResponseEvent)>) -> End {
         let start_deadline = self.opened + self.ctx.config.start_timeout;
         // One timer for every deadline (start, pacing, keypad, limits),
         // reset only when the earliest one changes: building and dropping a
@@ -257,7 +252,7 @@ impl Session {
             }
             let accepting = self.current.is_some() && self.playback.queued() < MAX_BUFFERED_AUDIO;
             tokio::select! {
-                message = stream.next() => {
+                message = self.socket.recv() => {
                     let ended = match message {
                         None => Some(End::SocketClosed),
                         Some(Err(e)) => Some(self.on_socket_error(e).await),
@@ -425,7 +420,7 @@ impl Session {
             code,
             reason: Utf8Bytes::from_static(reason),
         };
-        if let Err(e) = self.sink.send(Message::Close(Some(frame))).await {
+        if let Err(e) = self.socket.send(Message::Close(Some(frame))).await {
             debug!(error = %e, "close frame not sent");
         }
     }

@@ -6,7 +6,6 @@ use std::time::Instant;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use bytes::Bytes;
 use futures_util::SinkExt;
-use futures_util::stream::SplitSink;
 use tracing::{debug, info, warn};
 
 use super::Session;
@@ -133,7 +132,7 @@ impl Session {
         }
         if let Some(writer) = self.writer.as_mut() {
             let clear = writer.clear();
-            if let Err(e) = send_text(&mut self.sink, clear).await {
+            if let Err(e) = send_text(&mut self.socket, clear).await {
                 warn!(error = %e, "cannot send clear");
             }
         }
@@ -167,11 +166,11 @@ impl Session {
                 }
                 Outbound::Mark(name) => writer.mark(&name),
             };
-            feed_text(&mut self.sink, text).await?;
+            feed_text(&mut self.socket, text).await?;
             sent = true;
         }
         if sent {
-            self.sink.flush().await.map_err(|e| e.to_string())?;
+            self.socket.flush().await.map_err(|e| e.to_string())?;
         }
         for name in self.playback.expire_overdue_marks(now) {
             warn!(mark = %name, "mark never came back; assuming it played");
@@ -201,13 +200,13 @@ fn to_message(text: Bytes) -> Result<Message, String> {
         .map_err(|e| e.to_string())
 }
 
-async fn feed_text(sink: &mut SplitSink<WebSocket, Message>, text: Bytes) -> Result<(), String> {
+async fn feed_text(sink: &mut WebSocket, text: Bytes) -> Result<(), String> {
     sink.feed(to_message(text)?)
         .await
         .map_err(|e| e.to_string())
 }
 
-async fn send_text(sink: &mut SplitSink<WebSocket, Message>, text: Bytes) -> Result<(), String> {
+async fn send_text(sink: &mut WebSocket, text: Bytes) -> Result<(), String> {
     sink.send(to_message(text)?)
         .await
         .map_err(|e| e.to_string())

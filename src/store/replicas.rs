@@ -73,14 +73,7 @@ impl Store {
              OR (replica IS NULL AND started_at < $3) \
              OR (replica IS NOT NULL AND NOT EXISTS (SELECT 1 FROM replicas r \
              WHERE r.id = calls.replica AND r.heartbeat_at >= $3)))";
-        let ended = on_db!(self, |pool, _d| sqlx::query(SQL)
-            .bind(micros(now))
-            .bind(own_replica)
-            .bind(live_cutoff(now))
-            .execute(pool)
-            .await?
-            .rows_affected());
-        Ok(ended)
+        self.end_as_abnormal(SQL, now, own_replica).await
     }
 
     /// Ends (`abnormal`) the calls of *other* replicas whose heartbeat is
@@ -96,7 +89,18 @@ impl Store {
              WHERE ended_at IS NULL AND replica IS NOT NULL AND replica <> $2 \
              AND NOT EXISTS (SELECT 1 FROM replicas r \
              WHERE r.id = calls.replica AND r.heartbeat_at >= $3)";
-        let ended = on_db!(self, |pool, _d| sqlx::query(SQL)
+        self.end_as_abnormal(SQL, now, own_replica).await
+    }
+
+    /// Runs one of the `abnormal`-ending updates: `$1` now, `$2` this
+    /// replica, `$3` the oldest heartbeat that still counts as alive.
+    async fn end_as_abnormal(
+        &self,
+        sql: &'static str,
+        now: DateTime<Utc>,
+        own_replica: &str,
+    ) -> Result<u64, StoreError> {
+        let ended = on_db!(self, |pool, _d| sqlx::query(sql)
             .bind(micros(now))
             .bind(own_replica)
             .bind(live_cutoff(now))

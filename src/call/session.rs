@@ -41,20 +41,7 @@ mod hearing;
 mod limits;
 mod speaking;
 mod start;
-
-/// Resolves once the server's drain time is over (never, if the server
-/// goes away without closing).
-async fn server_closing(mut closing: watch::Receiver<bool>) {
-    loop {
-        let closed = *closing.borrow_and_update();
-        if closed {
-            return;
-        }
-        if closing.changed().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }
-}
+mod timers;
 
 /// Responder audio buffered in the session beyond this is left in the
 /// responder's channel, which slows the responder down instead of growing memory.
@@ -231,7 +218,7 @@ impl Session {
         let timer = sleep_until(tokio::time::Instant::from_std(start_deadline));
         tokio::pin!(timer);
         let mut armed = start_deadline;
-        let closing = server_closing(self.ctx.closing.clone());
+        let closing = timers::server_closing(self.ctx.closing.clone());
         tokio::pin!(closing);
         loop {
             let now = Instant::now();
@@ -280,37 +267,6 @@ impl Session {
             {
                 return end;
             }
-        }
-    }
-
-    /// The timer fired: whatever is due now runs (pacing needs nothing here:
-    /// `pump` runs after every wakeup). `Some` ends the session.
-    async fn on_timer(&mut self, start_deadline: Instant) -> Option<End> {
-        let now = Instant::now();
-        if self.writer.is_none() && now >= start_deadline {
-            warn!(
-                timeout_secs = self.ctx.config.start_timeout.as_secs(),
-                "no start message; closing"
-            );
-            self.close(1008, "no start message").await;
-            return Some(End::StartTimeout);
-        }
-        if self.keypad.deadline().is_some_and(|d| now >= d) {
-            self.on_keypad_due().await;
-        }
-        if self.limits_due().is_some_and(|d| now >= d) {
-            self.on_limits_due().await;
-        }
-        None
-    }
-
-    fn next_wake(&self, now: Instant) -> Option<Instant> {
-        match (
-            self.playback.next_send_at(now),
-            self.playback.next_mark_deadline(),
-        ) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
         }
     }
 

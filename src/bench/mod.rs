@@ -57,6 +57,10 @@ pub struct BenchArgs {
     /// Fake TTS speed: seconds of audio per second of wall time.
     #[arg(long, default_value_t = 5.0)]
     pub tts_speed: f64,
+    /// Fake TTS audio per HTTP chunk (ms of audio): real providers' chunking
+    /// differs, and every chunk is a wakeup for the server.
+    #[arg(long, default_value_t = 20)]
+    pub tts_chunk_ms: u64,
     /// The server's log filter (what a user runs: info).
     #[arg(long, default_value = "info")]
     pub server_log: String,
@@ -100,6 +104,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
         llm_per_token: Duration::from_millis(args.llm_token_ms),
         tts_first_byte: Duration::from_millis(args.tts_first_byte_ms),
         tts_speed: args.tts_speed,
+        tts_chunk: Duration::from_millis(args.tts_chunk_ms.max(1)),
     })
     .await?;
     let dir = std::env::temp_dir().join(format!("pronto-bench-{}", std::process::id()));

@@ -24,6 +24,8 @@ pub struct Latencies {
     /// Audio produced per second of wall time (a real TTS runs several times
     /// faster than real time).
     pub tts_speed: f64,
+    /// Audio per HTTP chunk.
+    pub tts_chunk: Duration,
 }
 
 /// What the caller "says" (every transcription) and the agent answers.
@@ -95,16 +97,16 @@ fn chat(l: Latencies) -> Response {
 }
 
 /// Speech: a 300 Hz tone as 24 kHz s16le PCM, as long as the text asks, in
-/// 20 ms chunks at `tts_speed` × real time.
+/// `tts_chunk` chunks at `tts_speed` × real time.
 fn speech(l: Latencies, body: &[u8]) -> Response {
     let chars = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| v["input"].as_str().map(|t| t.chars().count()))
         .unwrap_or(20);
     let samples = (chars as u64 * MS_PER_CHAR * 24) as usize;
-    let chunk_samples = 480;
+    let chunk_samples = (l.tts_chunk.as_millis() as usize * 24).max(1);
     let chunks = samples.div_ceil(chunk_samples);
-    let pace = Duration::from_secs_f64(0.020 / l.tts_speed.max(0.1));
+    let pace = l.tts_chunk.div_f64(l.tts_speed.max(0.1));
     let stream = futures_util::stream::iter(0..chunks).then(move |i| async move {
         tokio::time::sleep(if i == 0 { l.tts_first_byte } else { pace }).await;
         let mut pcm = Vec::with_capacity(chunk_samples * 2);

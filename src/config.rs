@@ -23,6 +23,7 @@ use std::collections::BTreeMap;
 
 pub mod agent;
 mod deployment;
+pub mod env_vars;
 mod layers;
 
 use deployment::deployment;

@@ -75,7 +75,10 @@ pub(super) fn overlay_env(
     warnings: &mut Vec<String>,
 ) -> Result<(), ConfigError> {
     // Not tunables, but read by Pronto: they must not be reported as ignored.
-    let mut known_vars = vec!["PRONTO_CONFIG".to_string(), "PRONTO_REPLICA_ID".to_string()];
+    let mut known_vars: Vec<String> = super::env_vars::READ
+        .iter()
+        .map(|(var, _)| var.to_string())
+        .collect();
     overlay_env_table(table, "PRONTO", env, &mut known_vars)?;
     let mut unknown: Vec<&String> = env
         .keys()

@@ -1,5 +1,6 @@
 //! The `pronto` binary: `pronto` (or `pronto serve`) runs the server; `pronto
-//! call` plays Twilio's part of a call against a running server.
+//! call` plays Twilio's part of a call against a running server; `pronto
+//! health` asks a running server whether it is up (`pronto::check`).
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -29,6 +30,8 @@ enum Command {
     /// Measure: N concurrent simulated calls against a Pronto server in its
     /// own process, with fake providers of fixed latency.
     Bench(Box<pronto::bench::BenchArgs>),
+    /// Ask the Pronto on this machine whether it is up (a Docker HEALTHCHECK).
+    Health(pronto::check::health::HealthArgs),
 }
 
 /// Exit code for a configuration error.
@@ -39,6 +42,10 @@ fn main() -> ExitCode {
     // already, so the real environment wins.
     let dotenv = dotenvy::dotenv();
     let cli = Cli::parse();
+    // No tracing: its output is the report.
+    if let Some(Command::Health(args)) = &cli.command {
+        return pronto::check::health::run_cli(args, &dotenv);
+    }
     init_tracing();
     if let Err(e) = &dotenv
         && !e.not_found()
@@ -78,6 +85,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Health(_) => unreachable!("handled before tracing"),
     }
 }
 

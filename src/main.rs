@@ -31,7 +31,7 @@ enum Command {
     /// own process, with fake providers of fixed latency.
     Bench(Box<pronto::bench::BenchArgs>),
     /// Check the configuration and say how to fix what would make calls
-    /// fail.
+    /// fail; --online also tries the keys, the tunnel and Twilio.
     Check(pronto::check::CheckArgs),
     /// Ask the Pronto on this machine whether it is up (a Docker HEALTHCHECK).
     Health(pronto::check::health::HealthArgs),

@@ -1,9 +1,12 @@
 //! `pronto check` and `pronto health` as a user runs them: the binary, in an
 //! empty working directory, with only the variables each test gives it.
-//! Offline problems and `health`.
+//! Offline problems and `health` here; `--online` (against the fakes, a real
+//! Pronto on loopback as the tunnel, and fake tunnels) in `check/online.rs`.
 
 mod fakes;
 mod harness;
+#[path = "check/online.rs"]
+mod online;
 #[path = "check/support.rs"]
 mod support;
 

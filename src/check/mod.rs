@@ -5,30 +5,45 @@
 //! `check` loads the configuration exactly as `pronto serve` does (config
 //! file, `.env`, environment), then prints one line per problem with its fix
 //! ([`offline`]), what to paste into the Twilio console and what answers calls
-//! ([`report`]). Everything goes to stdout; the exit status says how bad it
-//! is ([`finding::Level`]).
+//! ([`report`]). With `--online` it also tries each AI key, the tunnel and
+//! the Twilio credentials ([`online`]). Everything goes to stdout; the exit
+//! status says how bad it is ([`finding::Level`]).
 //!
 //! Neither command starts logging, opens the database or prints a secret.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use crate::config::Config;
 use finding::Finding;
 
 pub mod finding;
 pub mod health;
+mod keys;
 pub mod offline;
-pub mod probe;
+pub mod online;
+mod probe;
 pub mod report;
+mod tunnel;
+mod twilio;
 pub mod url;
 
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Exit status:\n  0  nothing to fix (notes are only worth knowing)\n  1  something would make calls fail\n  2  the configuration does not load (`pronto serve` would not start either, and exits 2 too)\n\nErrors: PUBLIC_BASE_URL unset, a placeholder, not https, with a port, or ending in /voice; TWILIO_AUTH_TOKEN unset; TWILIO_SKIP_SIGNATURE=true; a TWILIO_ACCOUNT_SID that is not one; some AI keys set but not all; a credential wrapped in quotes.\n\nNotes: API_TOKEN or TWILIO_ACCOUNT_SID unset, a PUBLIC_BASE_URL on this machine (fine for `pronto call`), a quick tunnel, ignored PRONTO_* variables."
+    after_help = "Exit status:\n  0  nothing to fix (notes are only worth knowing)\n  1  something would make calls fail\n  2  the configuration does not load (`pronto serve` would not start either, and exits 2 too)\n\nErrors: PUBLIC_BASE_URL unset, a placeholder, not https, with a port, or ending in /voice; TWILIO_AUTH_TOKEN unset; TWILIO_SKIP_SIGNATURE=true; a TWILIO_ACCOUNT_SID that is not one; some AI keys set but not all; a credential wrapped in quotes. With --online: a refused or out-of-credit key, an unreachable provider, tunnel or Twilio, a tunnel that does not reach Pronto or its /stream WebSocket, a running Pronto with another PUBLIC_BASE_URL, Twilio credentials that are not the account's.\n\nNotes: API_TOKEN or TWILIO_ACCOUNT_SID unset, a PUBLIC_BASE_URL on this machine (fine for `pronto call`), a quick tunnel, ignored PRONTO_* variables; with --online, rate limits and outages at a provider, a running Pronto in another mode."
 )]
-pub struct CheckArgs {}
+pub struct CheckArgs {
+    /// Also try each AI key, PUBLIC_BASE_URL (its /health and the /stream
+    /// WebSocket) and the Twilio credentials: a few small, free requests.
+    #[arg(long)]
+    pub online: bool,
+    /// Seconds each online request may take.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=120))]
+    pub timeout: u64,
+}
 
 /// The process environment as `serve` reads it (`.env` already applied by
 /// `main`). A variable that is not UTF-8 is left out rather than panicking.
@@ -39,7 +54,7 @@ pub fn process_env() -> HashMap<String, String> {
 }
 
 /// Runs `pronto check`; `dotenv` is what `main` got reading `.env`.
-pub fn run_cli(_args: &CheckArgs, dotenv: &Result<PathBuf, dotenvy::Error>) -> ExitCode {
+pub fn run_cli(args: &CheckArgs, dotenv: &Result<PathBuf, dotenvy::Error>) -> ExitCode {
     let env = process_env();
     println!(
         "{}",
@@ -47,7 +62,7 @@ pub fn run_cli(_args: &CheckArgs, dotenv: &Result<PathBuf, dotenvy::Error>) -> E
     );
     println!();
     let findings = match load(&env, dotenv) {
-        Ok(config) => check(&config, &env),
+        Ok(config) => check(args, &config, &env),
         Err(fatal) => {
             println!("{fatal}");
             vec![fatal]
@@ -78,8 +93,8 @@ fn load(
 }
 
 /// Prints the report of a configuration that loads; returns every finding.
-fn check(config: &Config, env: &HashMap<String, String>) -> Vec<Finding> {
-    let findings = offline::findings(config, env);
+fn check(args: &CheckArgs, config: &Config, env: &HashMap<String, String>) -> Vec<Finding> {
+    let mut findings = offline::findings(config, env);
     if findings.is_empty() {
         println!("No problems in the configuration.");
     }
@@ -95,5 +110,26 @@ fn check(config: &Config, env: &HashMap<String, String>) -> Vec<Finding> {
         println!("{line}");
     }
     println!();
+    if !args.online {
+        println!(
+            "Run `pronto check --online` to also try the keys, the tunnel and the Twilio credentials."
+        );
+        return findings;
+    }
+    println!("Online checks:");
+    let timeout = Duration::from_secs(args.timeout);
+    let online = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map(|runtime| runtime.block_on(online::run(config, timeout)))
+        .unwrap_or_else(|e| {
+            vec![Finding::error(format!(
+                "cannot start the async runtime: {e}"
+            ))]
+        });
+    for finding in &online {
+        println!("{finding}");
+    }
+    findings.extend(online);
     findings
 }

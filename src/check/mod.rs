@@ -95,6 +95,8 @@ fn load(
 /// Prints the report of a configuration that loads; returns every finding.
 fn check(args: &CheckArgs, config: &Config, env: &HashMap<String, String>) -> Vec<Finding> {
     let mut findings = offline::findings(config, env);
+    // Errors first: they are what to fix before calling.
+    findings.sort_by_key(|f| std::cmp::Reverse(f.level));
     if findings.is_empty() {
         println!("No problems in the configuration.");
     }

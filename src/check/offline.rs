@@ -26,7 +26,7 @@ const EXPLAINED: [&str; 4] = [
     "answering in echo mode",
 ];
 
-/// Everything worth saying about `config`, errors first within each topic.
+/// Everything worth saying about `config`, topic by topic.
 pub fn findings(config: &Config, env: &HashMap<String, String>) -> Vec<Finding> {
     let mut out = Vec::new();
     let d = &config.deployment;

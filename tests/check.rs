@@ -206,7 +206,7 @@ async fn health_exits_0_when_the_local_pronto_answers_ok() {
     assert_eq!(
         run.stdout,
         format!(
-            "ok: Pronto {} at 127.0.0.1:{port}, echo mode, 0 active calls\n",
+            "ok: Pronto {} at 127.0.0.1:{port}, echo mode, calls in progress: 0\n",
             env!("CARGO_PKG_VERSION")
         )
     );

@@ -105,7 +105,7 @@ async fn ask(addr: SocketAddr) -> Result<String, String> {
                 .and_then(Value::as_u64)
                 .unwrap_or(0);
             Ok(format!(
-                "ok: Pronto {} at {addr}, {} mode, {calls} active calls",
+                "ok: Pronto {} at {addr}, {} mode, calls in progress: {calls}",
                 text("version"),
                 text("mode")
             ))

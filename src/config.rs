@@ -182,8 +182,12 @@ pub struct Config {
     pub deployment: Deployment,
     /// The AI stages with their keys, or `None`: echo mode.
     pub ai: Option<AiStages>,
-    /// Things worth a warning at start-up (never fatal).
+    /// Things worth a warning at start-up (never fatal). Each starts with the
+    /// name of the setting it is about, except the echo-mode one below.
     pub warnings: Vec<String>,
+    /// When some AI key is set but the agent still lacks others (Pronto then
+    /// answers in echo mode): the variables it needs. Empty otherwise.
+    pub agent_missing_keys: Vec<String>,
 }
 
 impl Config {
@@ -243,12 +247,14 @@ impl Config {
             .map_err(|e| ConfigError(one_line(&e.to_string())))?;
         validate(&tunables)?;
         let deployment = deployment(env, tunables.server.port, &mut warnings)?;
-        let ai = ai_stages(&tunables, env, &mut warnings)?;
+        let mut agent_missing_keys = Vec::new();
+        let ai = ai_stages(&tunables, env, &mut warnings, &mut agent_missing_keys)?;
         Ok(Config {
             tunables,
             deployment,
             ai,
             warnings,
+            agent_missing_keys,
         })
     }
 
@@ -374,6 +380,7 @@ fn ai_stages(
     t: &Tunables,
     env: &HashMap<String, String>,
     warnings: &mut Vec<String>,
+    agent_missing_keys: &mut Vec<String>,
 ) -> Result<Option<AiStages>, ConfigError> {
     match agent::resolve(&t.agent, &t.stt, &t.llm, &t.tts, env)? {
         Ok(stages) => Ok(Some(stages)),
@@ -386,6 +393,7 @@ fn ai_stages(
                     "answering in echo mode: the agent also needs {}",
                     missing.join(", ")
                 ));
+                *agent_missing_keys = missing;
             }
             Ok(None)
         }

@@ -11,6 +11,7 @@ pub mod agent;
 pub mod audio;
 pub mod bench;
 pub mod call;
+pub mod check;
 pub mod config;
 pub mod http;
 pub mod providers;

@@ -1,5 +1,6 @@
 //! The `pronto` binary: `pronto` (or `pronto serve`) runs the server; `pronto
-//! call` plays Twilio's part of a call against a running server.
+//! call` plays Twilio's part of a call against a running server; `pronto
+//! check` and `pronto health` say what is wrong (`pronto::check`).
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -29,6 +30,11 @@ enum Command {
     /// Measure: N concurrent simulated calls against a Pronto server in its
     /// own process, with fake providers of fixed latency.
     Bench(Box<pronto::bench::BenchArgs>),
+    /// Check the configuration and say how to fix what would make calls
+    /// fail; --online also tries the keys, the tunnel and Twilio.
+    Check(pronto::check::CheckArgs),
+    /// Ask the Pronto on this machine whether it is up (a Docker HEALTHCHECK).
+    Health(pronto::check::health::HealthArgs),
 }
 
 /// Exit code for a configuration error.
@@ -39,6 +45,12 @@ fn main() -> ExitCode {
     // already, so the real environment wins.
     let dotenv = dotenvy::dotenv();
     let cli = Cli::parse();
+    // No tracing for these two: their output is the report.
+    match &cli.command {
+        Some(Command::Check(args)) => return pronto::check::run_cli(args, &dotenv),
+        Some(Command::Health(args)) => return pronto::check::health::run_cli(args, &dotenv),
+        _ => {}
+    }
     init_tracing();
     if let Err(e) = &dotenv
         && !e.not_found()
@@ -78,6 +90,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Check(_) | Command::Health(_) => unreachable!("handled before tracing"),
     }
 }
 

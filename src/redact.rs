@@ -1,5 +1,6 @@
 //! What may appear in logs and in `/api/status`: phone numbers masked to their
-//! last four digits, so a log file never holds a caller's full number.
+//! last four digits, so a log file never holds a caller's full number; URLs
+//! without the password some people put in them.
 
 /// Masks every digit but the last four: `+14155551234` → `+*******1234`.
 /// Other characters (`+`, spaces) are kept so the shape stays recognisable. A
@@ -27,9 +28,50 @@ pub fn mask_phone(number: &str) -> String {
         .collect()
 }
 
+/// A URL with the password of its userinfo masked: `https://u:secret@host/x`
+/// → `https://u:***@host/x`. Twilio accepts `user:password@` in a webhook URL,
+/// so `PUBLIC_BASE_URL` may carry one; `/health` and `pronto check` show the
+/// URL without it. Anything without a password is returned as is.
+pub fn redact_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return url.to_string();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
+        None => url.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::mask_phone;
+    use super::{mask_phone, redact_userinfo};
+
+    #[test]
+    fn masks_the_password_of_a_url_only() {
+        assert_eq!(
+            redact_userinfo("https://twilio:s3cret@voice.example.com/base"),
+            "https://twilio:***@voice.example.com/base"
+        );
+        assert_eq!(
+            redact_userinfo("https://voice.example.com"),
+            "https://voice.example.com"
+        );
+        assert_eq!(
+            redact_userinfo("https://user@voice.example.com"),
+            "https://user@voice.example.com"
+        );
+        // An @ after the authority is not userinfo.
+        assert_eq!(
+            redact_userinfo("https://voice.example.com/a@b:c"),
+            "https://voice.example.com/a@b:c"
+        );
+        assert_eq!(redact_userinfo("not a url"), "not a url");
+    }
 
     #[test]
     fn keeps_only_the_last_four_digits() {

@@ -261,6 +261,18 @@ async fn health_says_the_mode_and_whether_signatures_are_checked() {
     assert_eq!(health["signature_checks"], true);
     assert_eq!(health["active_calls"], 0);
     assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
+    // What signatures are checked against, for `pronto check --online`.
+    assert_eq!(health["public_base_url"], PUBLIC);
+
+    // A password in the URL (Twilio accepts user:password@) is not shown.
+    let basic = TestServer::with(
+        &[("PUBLIC_BASE_URL", "https://twilio:hunter2@pronto.test")],
+        None,
+    )
+    .await;
+    let (_, health) = basic.get_json("/health", None).await;
+    assert_eq!(health["public_base_url"], "https://twilio:***@pronto.test");
+    assert!(!health.to_string().contains("hunter2"), "{health}");
 
     let dev = TestServer::with(&[("TWILIO_SKIP_SIGNATURE", "true")], None).await;
     let (_, health) = dev.get_json("/health", None).await;

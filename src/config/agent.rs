@@ -90,6 +90,9 @@ pub enum TtsProvider {
 pub struct Stage<P, S> {
     pub provider: P,
     pub endpoint: Endpoint,
+    /// The variable the key was read from (e.g. `OPENAI_API_KEY`), so that a
+    /// message about a refused key can name what to change.
+    pub key_var: String,
     pub settings: S,
 }
 
@@ -221,6 +224,7 @@ pub(super) fn resolve(
             base_url: base(&stt.base_url, "OPENAI_BASE_URL", OPENAI_BASE)?,
             api_key: key(&stt.api_key_env),
         },
+        key_var: stt.api_key_env.clone(),
         settings: SttSettings {
             model: stt.model.clone(),
             language: agent.language.clone(),
@@ -261,6 +265,7 @@ pub(super) fn resolve(
             base_url: llm_base,
             api_key: key(or(&llm.api_key_env, llm_key)),
         },
+        key_var: or(&llm.api_key_env, llm_key).to_string(),
         settings: LlmSettings {
             model: or(&llm.model, llm_model).to_string(),
             max_tokens: llm.max_tokens,
@@ -291,6 +296,7 @@ pub(super) fn resolve(
             base_url: tts_base,
             api_key: key(or(&tts.api_key_env, tts_key)),
         },
+        key_var: or(&tts.api_key_env, tts_key).to_string(),
         settings: TtsSettings {
             model: or(&tts.model, tts_model).to_string(),
             voice: or(&tts.voice, tts_voice).to_string(),
@@ -299,7 +305,13 @@ pub(super) fn resolve(
             first_byte_timeout: Duration::from_millis(tts.first_byte_timeout_ms),
         },
     };
-    missing.dedup();
+    // Each variable once, in order: STT and TTS often share one key.
+    let mut seen = Vec::new();
+    missing.retain(|var| {
+        let first = !seen.contains(var);
+        seen.push(var.clone());
+        first
+    });
     if !missing.is_empty() {
         return Ok(Err(missing));
     }

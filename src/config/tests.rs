@@ -152,6 +152,10 @@ fn the_agent_runs_when_every_stage_has_its_key() {
     let echo = load(None, &[]).expect("valid");
     assert!(echo.ai.is_none());
     assert!(!echo.warnings.iter().any(|w| w.contains("echo mode")));
+    assert!(
+        echo.agent_missing_keys.is_empty(),
+        "no key set: echo on purpose"
+    );
 
     let gpt = load(None, &[("OPENAI_API_KEY", "sk-1")]).expect("valid");
     let ai = gpt.ai.expect("agent mode with one OpenAI key");
@@ -173,13 +177,20 @@ fn the_agent_runs_when_every_stage_has_its_key() {
     )
     .expect("valid");
     let ai = claude.ai.expect("agent mode");
+    assert!(claude.agent_missing_keys.is_empty());
     assert_eq!(ai.llm.provider, agent::LlmProvider::Anthropic);
+    assert_eq!(
+        [&ai.stt.key_var, &ai.llm.key_var, &ai.tts.key_var],
+        ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_API_KEY"]
+    );
     assert_eq!(ai.llm.endpoint.base_url, "http://127.0.0.1:9");
     assert_eq!(ai.llm.settings.model, "claude-haiku-4-5");
     assert_eq!(ai.llm.settings.temperature, None);
 
     let half = load(None, &[("ANTHROPIC_API_KEY", "sk-ant")]).expect("valid");
     assert!(half.ai.is_none());
+    // STT and TTS both want OPENAI_API_KEY: it is named once.
+    assert_eq!(half.agent_missing_keys, ["OPENAI_API_KEY"]);
     assert!(
         half.warnings
             .iter()
@@ -195,6 +206,7 @@ fn the_agent_runs_when_every_stage_has_its_key() {
     .expect("valid");
     let ai = eleven.ai.expect("agent mode");
     assert_eq!(ai.tts.provider, agent::TtsProvider::ElevenLabs);
+    assert_eq!(ai.tts.key_var, "ELEVENLABS_API_KEY");
     assert_eq!(ai.tts.endpoint.base_url, "https://api.elevenlabs.io");
     assert_eq!(ai.tts.settings.model, "eleven_flash_v2_5");
 }

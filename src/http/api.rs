@@ -57,13 +57,18 @@ pub async fn require_bearer(
     next.run(req).await
 }
 
-/// `GET /health`: liveness and mode, no token, no phone numbers.
+/// `GET /health`: liveness and mode, no token, no phone numbers, no secrets.
+///
+/// `public_base_url` is the URL every signature is checked against (a
+/// password in it masked): `pronto check --online` compares it with its own
+/// configuration, since a server running with another one refuses every call.
 pub async fn health(State(state): State<Arc<AppState>>) -> Response {
     let d = &state.config.deployment;
     Json(json!({
         "status": if state.draining.load(Ordering::Relaxed) { "draining" } else { "ok" },
         "version": env!("CARGO_PKG_VERSION"),
         "mode": state.sessions.responder.mode(),
+        "public_base_url": crate::redact::redact_userinfo(&d.public_base_url),
         "signature_checks": !d.skip_signature,
         "active_calls": state.registry.len(),
         "warnings": state.config.warnings,

@@ -111,7 +111,7 @@ pub fn retry_wait(status: StatusCode, headers: &HeaderMap, body: &str) -> Option
 /// A 429 that no retry can fix: the account is out of credit or over its
 /// spend limit (OpenAI `insufficient_quota`, Anthropic billing and spend
 /// limits).
-fn is_quota_error(body: &str) -> bool {
+pub fn is_quota_error(body: &str) -> bool {
     [
         "insufficient_quota",
         "billing_error",

@@ -7,7 +7,8 @@
 //! `authentication_error`; [`FakeAnthropic::start`] takes any non-empty key,
 //! [`FakeAnthropic::start_with_key`] only that one), an `anthropic-version`
 //! other than `2023-06-01`, and a body without `model`, `max_tokens` or
-//! `messages` (400 `invalid_request_error`). Replies, faults and latency:
+//! `messages` (400 `invalid_request_error`). `GET /v1/models` lists a model,
+//! after the same key and version checks. Replies, faults and latency:
 //! [`LlmFake`], which this fake derefs to.
 
 use std::ops::Deref;
@@ -72,13 +73,20 @@ fn event(data: Value) -> String {
 }
 
 impl Wire for AnthropicWire {
-    fn refuse(&self, headers: &HeaderMap, body: &Value) -> Option<(u16, String)> {
+    fn refuse_headers(&self, headers: &HeaderMap) -> Option<(u16, String)> {
         let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
         if !key_accepted(&self.key, header("x-api-key")) {
             return Some((401, "invalid x-api-key".into()));
         }
         if header("anthropic-version") != Some("2023-06-01") {
             return Some((400, "anthropic-version: header must be 2023-06-01".into()));
+        }
+        None
+    }
+
+    fn refuse(&self, headers: &HeaderMap, body: &Value) -> Option<(u16, String)> {
+        if let Some(refusal) = self.refuse_headers(headers) {
+            return Some(refusal);
         }
         let missing = [
             ("model", body["model"].is_string()),
@@ -87,6 +95,20 @@ impl Wire for AnthropicWire {
         ];
         let (field, _) = missing.into_iter().find(|(_, ok)| !ok)?;
         Some((400, format!("{field}: Field required")))
+    }
+
+    fn models(&self) -> Value {
+        json!({
+            "data": [{
+                "type": "model",
+                "id": "claude-haiku-4-5-20251001",
+                "display_name": "Claude Haiku 4.5",
+                "created_at": "2025-10-01T00:00:00Z",
+            }],
+            "has_more": false,
+            "first_id": "claude-haiku-4-5-20251001",
+            "last_id": "claude-haiku-4-5-20251001",
+        })
     }
 
     fn error_body(&self, status: u16, message: &str) -> String {

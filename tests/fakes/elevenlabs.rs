@@ -2,6 +2,12 @@
 //! answering raw μ-law 8 kHz (`output_format=ulaw_8000`) in small chunks,
 //! per reference/providers.md §6.3. The base URL has no `/v1`, like
 //! `https://api.elevenlabs.io`.
+//!
+//! `GET /v1/user` (the request a key check makes) answers the account, which
+//! echoes the key back as the real one does (`xi_api_key`), or a queued
+//! `Status` fault (e.g. `missing_permissions` for a key restricted to
+//! text-to-speech). Both endpoints refuse a missing `xi-api-key` (401
+//! `invalid_api_key`); [`FakeElevenLabs::start_with_key`] also a wrong one.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,7 +18,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
-use axum::routing::post;
+use axum::routing::{get, post};
 use pronto::audio::mulaw;
 use serde_json::{Value, json};
 
@@ -35,6 +41,8 @@ pub struct ElevenLabsRequest {
 
 #[derive(Default)]
 struct Shared {
+    /// The only key accepted; `None` = any non-empty key.
+    key: Option<String>,
     requests: Recorded<ElevenLabsRequest>,
     faults: Faults,
     audio: AudioScript,
@@ -47,13 +55,25 @@ pub struct FakeElevenLabs {
 }
 
 impl FakeElevenLabs {
+    /// Accepts any non-empty key.
     pub async fn start() -> Self {
+        Self::serve(None).await
+    }
+
+    /// Accepts only `key`.
+    pub async fn start_with_key(key: &str) -> Self {
+        Self::serve(Some(key.to_string())).await
+    }
+
+    async fn serve(key: Option<String>) -> Self {
         let shared = Arc::new(Shared {
+            key,
             audio: AudioScript::new(160),
             ..Shared::default()
         });
         let router = Router::new()
             .route("/v1/text-to-speech/{voice}/stream", post(stream))
+            .route("/v1/user", get(user))
             .with_state(shared.clone());
         let running = serve(router, "").await;
         Self { running, shared }
@@ -119,6 +139,36 @@ fn status_body(status: u16, body: &str) -> String {
     elevenlabs_error(kind, if body.is_empty() { "fake error" } else { body })
 }
 
+/// A 401 `invalid_api_key` unless `xi-api-key` is one the fake accepts.
+fn refuse_key(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
+    let key = headers.get("xi-api-key").and_then(|v| v.to_str().ok());
+    let accepted = match &shared.key {
+        None => key.is_some_and(|k| !k.trim().is_empty()),
+        Some(expected) => key == Some(expected.as_str()),
+    };
+    (!accepted).then(|| json_response(401, elevenlabs_error("invalid_api_key", "Invalid API key")))
+}
+
+/// `GET /v1/user`: the account, a few of its real fields.
+async fn user(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if let Some(refusal) = refuse_key(&shared, &headers) {
+        return refusal;
+    }
+    if let Some(Fault::Status { status, body, .. }) = shared.faults.next() {
+        return json_response(status, status_body(status, &body));
+    }
+    let key = headers
+        .get("xi-api-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let user = json!({
+        "subscription": {"tier": "free", "character_count": 120, "character_limit": 10000},
+        "is_new_user": false,
+        "xi_api_key": key,
+    });
+    json_response(200, user.to_string())
+}
+
 async fn stream(
     State(shared): State<Arc<Shared>>,
     Path(voice): Path<String>,
@@ -126,9 +176,8 @@ async fn stream(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let key = headers.get("xi-api-key").and_then(|v| v.to_str().ok());
-    if key.is_none_or(|k| k.trim().is_empty()) {
-        return json_response(401, elevenlabs_error("invalid_api_key", "Invalid API key"));
+    if let Some(refusal) = refuse_key(&shared, &headers) {
+        return refusal;
     }
     let Ok(json) = serde_json::from_slice::<Value>(&body) else {
         return json_response(400, elevenlabs_error("invalid_request", "body is not JSON"));

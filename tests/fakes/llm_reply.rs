@@ -16,7 +16,7 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use futures_util::StreamExt;
 use serde_json::Value;
 
@@ -94,9 +94,14 @@ pub fn key_accepted(expected: &Option<String>, got: Option<&str>) -> bool {
 
 /// A service's wire format, as its fake writes it.
 pub trait Wire: Send + Sync + 'static {
-    /// What the real service would refuse (bad key, missing version or
-    /// field): the status and message of its error.
+    /// What the real service would refuse on any request (bad key, missing
+    /// version): the status and message of its error.
+    fn refuse_headers(&self, headers: &HeaderMap) -> Option<(u16, String)>;
+    /// What the real service would refuse of a streamed answer's request
+    /// (the headers, then a missing field): the status and message.
     fn refuse(&self, headers: &HeaderMap, body: &Value) -> Option<(u16, String)>;
+    /// The body of `GET /v1/models`: the service's list of models.
+    fn models(&self) -> Value;
     /// The service's JSON error body.
     fn error_body(&self, status: u16, message: &str) -> String;
     /// The events of a whole answer to `request`, each a complete SSE event.
@@ -118,6 +123,7 @@ pub struct LlmFake {
     latency: Arc<Mutex<(Duration, Duration)>>,
     fragmented: Arc<AtomicBool>,
     open_streams: Arc<AtomicUsize>,
+    models_requests: Recorded<HeaderMap>,
 }
 
 impl LlmFake {
@@ -157,14 +163,53 @@ impl LlmFake {
         self.open_streams.load(Ordering::SeqCst)
     }
 
-    /// Serves `path` with `wire`'s format.
+    /// The headers of each `GET /v1/models` received.
+    pub fn models_requests(&self) -> Vec<HeaderMap> {
+        self.models_requests.all()
+    }
+
+    /// Serves `path` with `wire`'s format, and `GET /v1/models` (the request
+    /// a key check makes: free, and refused like any other with a bad key).
     pub fn router(&self, path: &str, wire: impl Wire) -> Router {
         let shared = Arc::new((self.clone(), wire));
+        let models_shared = shared.clone();
         let handler = move |headers: HeaderMap, body: Bytes| {
             let shared = shared.clone();
             async move { shared.0.answer(&shared.1, headers, body).await }
         };
-        Router::new().route(path, post(handler))
+        let models = move |headers: HeaderMap| {
+            let shared = models_shared.clone();
+            async move { shared.0.models(&shared.1, headers).await }
+        };
+        Router::new()
+            .route(path, post(handler))
+            .route("/v1/models", get(models))
+    }
+
+    /// `GET /v1/models`: the key checks, then a queued fault (`Status`,
+    /// `Hang`, `Delay`), then the list.
+    async fn models(&self, wire: &impl Wire, headers: HeaderMap) -> Response {
+        self.models_requests.push(headers.clone());
+        if let Some((status, message)) = wire.refuse_headers(&headers) {
+            return error_response(status, wire.error_body(status, &message), None);
+        }
+        match self.faults.next() {
+            Some(Fault::Status {
+                status,
+                body,
+                retry_after,
+            }) => {
+                let body = match body.is_empty() {
+                    true => wire.error_body(status, "the fake was told to fail"),
+                    false => body,
+                };
+                return error_response(status, body, retry_after);
+            }
+            Some(Fault::Hang) => std::future::pending().await,
+            Some(Fault::Delay(delay)) => tokio::time::sleep(delay).await,
+            _ => {}
+        }
+        axum::Json(wire.models()).into_response()
     }
 
     async fn answer(&self, wire: &impl Wire, headers: HeaderMap, body: Bytes) -> Response {

@@ -1,6 +1,8 @@
 //! Fake OpenAI audio API: `POST /v1/audio/transcriptions` (multipart in,
 //! `{"text":…}` out) and `POST /v1/audio/speech` (JSON in, chunked 24 kHz
-//! s16le PCM out), per reference/providers.md §1, §3 and §5.1.
+//! s16le PCM out), per reference/providers.md §1, §3 and §5.1; and `GET
+//! /v1/models`, the request a key check makes. Each refuses a request without
+//! a `Bearer` key (401 `invalid_api_key`).
 //!
 //! [`answer`] holds what the ElevenLabs fake shares with this one.
 
@@ -14,7 +16,7 @@ use axum::extract::State;
 use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use futures_util::stream;
 use serde_json::{Value, json};
 
@@ -57,6 +59,7 @@ pub struct TtsRequest {
 
 #[derive(Default)]
 struct Shared {
+    models_requests: Recorded<HeaderMap>,
     stt_requests: Recorded<SttRequest>,
     tts_requests: Recorded<TtsRequest>,
     stt_faults: Faults,
@@ -82,6 +85,7 @@ impl FakeOpenAiAudio {
         let router = Router::new()
             .route("/v1/audio/transcriptions", post(transcriptions))
             .route("/v1/audio/speech", post(speech))
+            .route("/v1/models", get(models))
             .with_state(shared.clone());
         let running = serve(router, "/v1").await;
         Self { running, shared }
@@ -128,6 +132,11 @@ impl FakeOpenAiAudio {
     /// Size of the body chunks (default 960 bytes = 20 ms).
     pub fn set_chunk_bytes(&self, bytes: usize) {
         self.shared.audio.set_chunk_bytes(bytes);
+    }
+
+    /// The headers of each `GET /v1/models` received.
+    pub fn models_requests(&self) -> Vec<HeaderMap> {
+        self.shared.models_requests.all()
     }
 
     pub fn stt_requests(&self) -> Vec<SttRequest> {
@@ -195,6 +204,17 @@ fn unauthorized(headers: &HeaderMap) -> Option<Response> {
         return Some(json_response(401, body));
     }
     None
+}
+
+/// `GET /v1/models`: the audio models, in OpenAI's list shape.
+async fn models(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    shared.models_requests.push(headers.clone());
+    if let Some(refusal) = unauthorized(&headers) {
+        return refusal;
+    }
+    let model = |id: &str| json!({"id": id, "object": "model", "created": 1686935002, "owned_by": "system"});
+    let list = json!({"object": "list", "data": [model("gpt-4o-mini-transcribe"), model("gpt-4o-mini-tts")]});
+    json_response(200, list.to_string())
 }
 
 async fn transcriptions(

@@ -9,7 +9,8 @@
 //! missing or wrong `Authorization: Bearer` key (401 `invalid_api_key`;
 //! [`FakeOpenAiChat::start`] takes any non-empty key, `start_with_key(k)` only
 //! `k`, `start_with_key("")` anything, like a local server) and a body without
-//! `model` or `messages` (400). Replies, faults and latency: [`LlmFake`],
+//! `model` or `messages` (400). `GET /v1/models` lists three models after
+//! the same key check. Replies, faults and latency: [`LlmFake`],
 //! which this fake derefs to.
 
 use std::ops::Deref;
@@ -95,13 +96,22 @@ struct OpenAiWire {
 }
 
 impl Wire for OpenAiWire {
-    fn refuse(&self, headers: &HeaderMap, body: &Value) -> Option<(u16, String)> {
+    fn refuse_headers(&self, headers: &HeaderMap) -> Option<(u16, String)> {
         let bearer = headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
         if !key_accepted(&self.key, bearer) {
-            return Some((401, "Incorrect API key provided.".into()));
+            // Like OpenAI, quote the start of the wrong key back.
+            let shown: String = bearer.unwrap_or("").chars().take(7).collect();
+            return Some((401, format!("Incorrect API key provided: {shown}***.")));
+        }
+        None
+    }
+
+    fn refuse(&self, headers: &HeaderMap, body: &Value) -> Option<(u16, String)> {
+        if let Some(refusal) = self.refuse_headers(headers) {
+            return Some(refusal);
         }
         let missing = [
             ("model", body["model"].is_string()),
@@ -109,6 +119,15 @@ impl Wire for OpenAiWire {
         ];
         let (field, _) = missing.into_iter().find(|(_, ok)| !ok)?;
         Some((400, format!("Missing required parameter: '{field}'.")))
+    }
+
+    fn models(&self) -> Value {
+        let model = |id: &str, owner: &str| json!({"id": id, "object": "model", "created": 1686935002, "owned_by": owner});
+        json!({"object": "list", "data": [
+            model("gpt-4o-mini", "system"),
+            model("gpt-4o-mini-transcribe", "system"),
+            model("gpt-4o-mini-tts", "system"),
+        ]})
     }
 
     fn error_body(&self, status: u16, message: &str) -> String {

@@ -3,6 +3,11 @@
 //! and HTTP Basic auth (reference/twilio.md §5.3). It answers like Twilio: 200
 //! with the Call resource, 401 (20003) without the right credentials, 404
 //! (20404) for a call it was told has ended.
+//!
+//! `GET /2010-04-01/Accounts/{AccountSid}.json` (what `pronto check` uses to
+//! try the credentials) answers the Account resource, which carries the
+//! account's `auth_token` as Twilio's does, under the same auth; a user that
+//! is an Account SID reads only its own account (404 20404 for another).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -12,7 +17,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use base64::Engine;
 use serde_json::json;
 use tokio::sync::Notify;
@@ -46,6 +51,10 @@ struct Shared {
     faults: Faults,
     ended: Mutex<HashSet<String>>,
     arrived: Notify,
+    /// The Account resource's `status`.
+    account_status: Mutex<String>,
+    /// The `authorization` header of each account fetch.
+    account_fetches: Recorded<String>,
 }
 
 pub struct FakeTwilioRest {
@@ -64,6 +73,8 @@ impl FakeTwilioRest {
             faults: Faults::default(),
             ended: Mutex::new(HashSet::new()),
             arrived: Notify::new(),
+            account_status: Mutex::new("active".into()),
+            account_fetches: Recorded::default(),
         });
         let router = Router::new()
             .route(
@@ -74,6 +85,7 @@ impl FakeTwilioRest {
                 "/2010-04-01/Accounts/{account}/Calls.json",
                 post(create_call),
             )
+            .route("/2010-04-01/Accounts/{account}", get(fetch_account))
             .with_state(shared.clone());
         FakeTwilioRest {
             running: serve(router, "").await,
@@ -97,6 +109,16 @@ impl FakeTwilioRest {
             .lock()
             .expect("ended lock")
             .insert(call_sid.to_string());
+    }
+
+    /// The account's status from now on: `active`, `suspended`, `closed`.
+    pub fn set_account_status(&self, status: &str) {
+        *self.shared.account_status.lock().expect("status lock") = status.into();
+    }
+
+    /// The `authorization` header of each account fetch so far.
+    pub fn account_fetches(&self) -> Vec<String> {
+        self.shared.account_fetches.all()
     }
 
     /// The forms of the outbound calls requested so far.
@@ -149,6 +171,50 @@ fn authorized(shared: &Shared, headers: &HeaderMap) -> bool {
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v == expected)
+}
+
+/// `GET /2010-04-01/Accounts/{sid}.json`: the Account resource.
+async fn fetch_account(
+    State(shared): State<Arc<Shared>>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let authorization = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    shared.account_fetches.push(authorization.to_string());
+    if !authorized(&shared, &headers) {
+        return twilio_error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
+    }
+    let Some(sid) = account.strip_suffix(".json") else {
+        return twilio_error(
+            StatusCode::NOT_FOUND,
+            20404,
+            "The requested resource was not found",
+        );
+    };
+    if shared.user.starts_with("AC") && sid != shared.user {
+        let message =
+            format!("The requested resource /2010-04-01/Accounts/{account} was not found");
+        return twilio_error(StatusCode::NOT_FOUND, 20404, &message);
+    }
+    if let Some(Fault::Status { status, body, .. }) = shared.faults.next() {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return (status, body).into_response();
+    }
+    let status = shared.account_status.lock().expect("status lock").clone();
+    let resource = json!({
+        "sid": sid,
+        "owner_account_sid": sid,
+        "friendly_name": "fake@example.com's Account",
+        "status": status,
+        "type": "Full",
+        "auth_token": if shared.user == sid { shared.password.clone() } else { "0".repeat(32) },
+        "date_created": "Thu, 30 Jul 2015 20:00:00 +0000",
+        "uri": format!("/2010-04-01/Accounts/{sid}.json"),
+    });
+    (StatusCode::OK, axum::Json(resource)).into_response()
 }
 
 /// `POST …/Calls.json`: 201 with the new Call resource, or Twilio's error

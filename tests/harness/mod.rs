@@ -29,6 +29,11 @@ pub const STREAM_SECRET: &str = "test-stream-secret";
 /// Generous bounds for waits: they only matter when something is broken.
 pub const WAIT: Duration = Duration::from_secs(15);
 
+/// In a value given to [`TestServer::with`], replaced by the server's own
+/// loopback URL, e.g. `("PUBLIC_BASE_URL", OWN_URL)` for a server reached
+/// directly, as `pronto check --online` reaches one through its tunnel.
+pub const OWN_URL: &str = "{own_url}";
+
 pub struct TestServer {
     pub url: String,
     pub state: Arc<AppState>,
@@ -56,22 +61,29 @@ impl TestServer {
     }
 
     async fn build(env: &[(&str, &str)], toml: Option<&str>, from_config: bool) -> TestServer {
-        let database = format!("sqlite://{}/pronto.db", temp_dir("db").display());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("loopback port");
+        let url = format!("http://{}", listener.local_addr().expect("bound address"));
         let mut vars: HashMap<String, String> = [
             ("PUBLIC_BASE_URL", PUBLIC),
             ("TWILIO_AUTH_TOKEN", AUTH_TOKEN),
             ("API_TOKEN", API_TOKEN),
             ("STREAM_TOKEN_SECRET", STREAM_SECRET),
-            ("DATABASE_URL", database.as_str()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
+        // A fresh database, unless the test brings its own.
+        if !env.iter().any(|(k, _)| *k == "DATABASE_URL") {
+            let database = format!("sqlite://{}/pronto.db", temp_dir("db").display());
+            vars.insert("DATABASE_URL".into(), database);
+        }
         for (k, v) in env {
             if v.is_empty() {
                 vars.remove(*k);
             } else {
-                vars.insert(k.to_string(), v.to_string());
+                vars.insert(k.to_string(), v.replace(OWN_URL, &url));
             }
         }
         let config = Config::from_sources(toml.map(|t| ("test.toml", t)), &vars)
@@ -83,10 +95,6 @@ impl TestServer {
             services.responder = Arc::new(Echo);
         }
         let state = AppState::with_services(config, services);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("loopback port");
-        let url = format!("http://{}", listener.local_addr().expect("bound address"));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server::serve(listener, state.clone(), async {
             let _ = stopped.await;

@@ -1,0 +1,92 @@
+//! The parts of `pronto check`'s report that are not findings: where the
+//! configuration came from, what to paste into the Twilio console, and what
+//! answers the calls.
+
+use std::path::PathBuf;
+
+use crate::config::Config;
+use crate::config::agent::{AiStages, LlmProvider, OPENAI_BASE, TtsProvider};
+use crate::redact::redact_userinfo;
+
+/// Where the configuration was read from, the way `Config::load` and
+/// `main`'s `.env` reading find it.
+pub fn sources(config_var: Option<&str>, dotenv: &Result<PathBuf, dotenvy::Error>) -> String {
+    let file = match config_var {
+        Some(path) => format!("{path} (PRONTO_CONFIG)"),
+        None if std::path::Path::new("config/pronto.toml").is_file() => {
+            "config/pronto.toml".to_string()
+        }
+        None => "the built-in defaults (no config/pronto.toml here)".to_string(),
+    };
+    let dotenv = match dotenv {
+        Ok(path) => path.display().to_string(),
+        Err(e) if e.not_found() => "no .env".to_string(),
+        Err(_) => ".env (unreadable)".to_string(),
+    };
+    format!("Configuration: {file}, {dotenv}, and the environment")
+}
+
+/// What goes into the Twilio console, ready to paste.
+pub fn console(config: &Config) -> Vec<String> {
+    let d = &config.deployment;
+    let base = if d.public_base_url_is_default {
+        "<PUBLIC_BASE_URL>".to_string()
+    } else {
+        redact_userinfo(&d.public_base_url)
+    };
+    vec![
+        "Twilio console → Phone Numbers → Manage → Active numbers → your number → Voice configuration:".to_string(),
+        format!("  A call comes in: Webhook, {base}/voice, HTTP POST"),
+        format!("  Call status changes: {base}/voice/status, HTTP POST"),
+    ]
+}
+
+/// Echo or agent, and for the agent each stage's provider, model and key.
+pub fn mode(config: &Config) -> Vec<String> {
+    match &config.ai {
+        None => vec![
+            "Mode: echo (after each pause the caller hears their own words back; set OPENAI_API_KEY, and ANTHROPIC_API_KEY for Claude, to run the agent)".to_string(),
+        ],
+        Some(ai) => stages(config, ai),
+    }
+}
+
+fn stages(config: &Config, ai: &AiStages) -> Vec<String> {
+    let at = |base: &str, key_var: &str| format!("at {}, key {key_var}", redact_userinfo(base));
+    let openai = |base: &str| {
+        if base == OPENAI_BASE {
+            "OpenAI"
+        } else {
+            "OpenAI-compatible"
+        }
+    };
+    let (stt, llm, tts) = (&ai.stt, &ai.llm, &ai.tts);
+    let llm_provider = match llm.provider {
+        LlmProvider::Anthropic => "Anthropic",
+        LlmProvider::OpenAi => openai(&llm.endpoint.base_url),
+    };
+    let tts_provider = match tts.provider {
+        TtsProvider::ElevenLabs => "ElevenLabs",
+        TtsProvider::OpenAi => openai(&tts.endpoint.base_url),
+    };
+    vec![
+        format!("Mode: agent, language {}", config.tunables.agent.language),
+        format!(
+            "  speech-to-text: {} {}, {}",
+            openai(&stt.endpoint.base_url),
+            stt.settings.model,
+            at(&stt.endpoint.base_url, &stt.key_var)
+        ),
+        format!(
+            "  LLM: {llm_provider} {}, {}",
+            llm.settings.model,
+            at(&llm.endpoint.base_url, &llm.key_var)
+        ),
+        format!(
+            "  text-to-speech: {tts_provider} {}, voice {}, {}",
+            tts.settings.model,
+            tts.settings.voice,
+            at(&tts.endpoint.base_url, &tts.key_var)
+        ),
+    ]
+}

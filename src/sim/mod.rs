@@ -70,7 +70,7 @@ pub use call::{Call, SignatureHeader, StreamOptions};
 pub use event::{CloseInfo, Closer, Event, TimedEvent};
 pub use protocol::ProtocolError;
 pub use report::{Report, Turn};
-pub use script::{Script, load_wav_8k, run};
+pub use script::{Script, load_wav_8k, load_wav_8k_from_bytes, run};
 pub use twiml::{Twiml, TwimlError, parse_twiml};
 pub use webhook::{VoiceAnswer, map_stream_url, post_voice, voice_params};
 

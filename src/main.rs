@@ -29,6 +29,7 @@ enum Command {
     /// Measure: N concurrent simulated calls against a Pronto server in its
     /// own process, with fake providers of fixed latency.
     Bench(Box<pronto::bench::BenchArgs>),
+    SelfTest(pronto::selftest::SelfTestArgs),
 }
 
 /// Exit code for a configuration error.
@@ -39,7 +40,10 @@ fn main() -> ExitCode {
     // already, so the real environment wins.
     let dotenv = dotenvy::dotenv();
     let cli = Cli::parse();
-    init_tracing();
+    // The self-test prints its own lines; the server's log only on request.
+    if !matches!(&cli.command, Some(Command::SelfTest(a)) if !a.verbose) {
+        init_tracing();
+    }
     if let Err(e) = &dotenv
         && !e.not_found()
     {
@@ -71,6 +75,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::SelfTest(args) => runtime.block_on(pronto::selftest::run(args)),
         Command::Call(args) => match runtime.block_on(pronto::sim::cli::run_cli(*args)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

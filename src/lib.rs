@@ -17,6 +17,7 @@ pub mod http;
 pub mod providers;
 pub mod recordings;
 pub mod redact;
+pub mod selftest;
 pub mod server;
 pub mod sim;
 pub mod store;

@@ -35,6 +35,7 @@ enum Command {
     Check(pronto::check::CheckArgs),
     /// Ask the Pronto on this machine whether it is up (a Docker HEALTHCHECK).
     Health(pronto::check::health::HealthArgs),
+    SelfTest(pronto::selftest::SelfTestArgs),
 }
 
 /// Exit code for a configuration error.
@@ -51,7 +52,10 @@ fn main() -> ExitCode {
         Some(Command::Health(args)) => return pronto::check::health::run_cli(args, &dotenv),
         _ => {}
     }
-    init_tracing();
+    // The self-test prints its own lines; the server's log only on request.
+    if !matches!(&cli.command, Some(Command::SelfTest(a)) if !a.verbose) {
+        init_tracing();
+    }
     if let Err(e) = &dotenv
         && !e.not_found()
     {
@@ -83,6 +87,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::SelfTest(args) => runtime.block_on(pronto::selftest::run(args)),
         Command::Call(args) => match runtime.block_on(pronto::sim::cli::run_cli(*args)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

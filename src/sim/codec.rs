@@ -35,6 +35,14 @@ pub(crate) fn read_wav_8k(path: &Path) -> Result<Vec<i16>, SimError> {
     resample::resample_to_8k(&pcm, rate).map_err(|e| err(&e))
 }
 
+/// Reads WAV bytes already in memory (any PCM layout, mixed to mono) as
+/// 8 kHz PCM: for speech built into a binary with `include_bytes!`.
+pub(crate) fn read_wav_bytes_8k(bytes: &[u8]) -> Result<Vec<i16>, SimError> {
+    let err = |e: &dyn std::fmt::Display| SimError::Audio(format!("WAV data: {e}"));
+    let (pcm, rate) = wav::read_wav_mono_from(bytes).map_err(|e| err(&e))?;
+    resample::resample_to_8k(&pcm, rate).map_err(|e| err(&e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,6 +77,13 @@ mod tests {
         assert_eq!(read_wav_8k(&path16).unwrap().len(), 800);
         assert!(matches!(
             read_wav_8k(&dir.join("missing.wav")),
+            Err(SimError::Audio(_))
+        ));
+        // The same bytes in memory read the same; garbage is an error, not a panic.
+        let bytes = std::fs::read(&path16).unwrap();
+        assert_eq!(read_wav_bytes_8k(&bytes).unwrap().len(), 800);
+        assert!(matches!(
+            read_wav_bytes_8k(b"RIFF\0\0"),
             Err(SimError::Audio(_))
         ));
         std::fs::remove_dir_all(&dir).unwrap();

@@ -17,6 +17,8 @@
 //!    call and barge-in timing is honest.
 //! 4. Everything lands in a timeline of [`Event`]s and, at the end, a [`Report`]
 //!    with the per-turn voice-to-voice latency and the heard audio.
+//! 5. After hanging up, [`post_status`] sends the `completed` status callback
+//!    Twilio sends to a number's "call status changes" URL.
 //!
 //! [`run`] strings these together for a scripted call (the CLI in [`cli`]).
 //!
@@ -63,6 +65,7 @@ mod report;
 mod script;
 mod session;
 mod shared;
+mod status_callback;
 mod twiml;
 mod webhook;
 
@@ -70,7 +73,8 @@ pub use call::{Call, SignatureHeader, StreamOptions};
 pub use event::{CloseInfo, Closer, Event, TimedEvent};
 pub use protocol::ProtocolError;
 pub use report::{Report, Turn};
-pub use script::{Script, load_wav_8k, run};
+pub use script::{Script, load_wav_8k, load_wav_8k_from_bytes, run};
+pub use status_callback::{CallStatus, post_status, status_params};
 pub use twiml::{Twiml, TwimlError, parse_twiml};
 pub use webhook::{VoiceAnswer, map_stream_url, post_voice, voice_params};
 

@@ -50,6 +50,12 @@ pub fn load_wav_8k(path: &Path) -> Result<Vec<i16>, SimError> {
     super::codec::read_wav_8k(path)
 }
 
+/// Reads WAV bytes in memory (any rate, channels mixed to mono) as 8 kHz
+/// PCM, e.g. a recording built into the binary.
+pub fn load_wav_8k_from_bytes(bytes: &[u8]) -> Result<Vec<i16>, SimError> {
+    super::codec::read_wav_bytes_8k(bytes)
+}
+
 /// Places the call, plays the script, hangs up, returns the report. Only a
 /// call that cannot be placed is an error; whatever the server does once
 /// connected is in the report.

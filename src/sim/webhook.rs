@@ -104,7 +104,7 @@ fn call_token() -> String {
 }
 
 /// A random UUID-shaped token, as in Twilio's `I-Twilio-Idempotency-Token`.
-fn idempotency_token() -> String {
+pub(super) fn idempotency_token() -> String {
     let h = hex::encode(rand::random::<[u8; 16]>());
     format!(
         "{}-{}-{}-{}-{}",

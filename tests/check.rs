@@ -9,6 +9,8 @@ mod harness;
 mod online;
 #[path = "check/support.rs"]
 mod support;
+#[path = "check/twilio.rs"]
+mod twilio;
 
 use harness::TestServer;
 use support::{AUTH, PUBLIC, SID, Scratch, closed_port, good, pronto, with};

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{ConfigError, Secret, err, in_range, non_empty};
+use super::validate::in_range;
+use super::{ConfigError, Secret, err, non_empty};
 use crate::providers::{Endpoint, LlmSettings, SttSettings, TtsSettings};
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
+use crate::harness::{OWN_URL, TestServer};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
@@ -249,4 +250,20 @@ async fn answer(route: Route, request: Request, http: &reqwest::Client) -> Respo
             }
         }
     }
+}
+
+/// `host:port` of a base URL, as the lines name it.
+pub fn host(base_url: &str) -> &str {
+    let rest = base_url.split_once("://").map_or(base_url, |(_, r)| r);
+    rest.split('/').next().unwrap_or(rest)
+}
+
+/// An echo-mode Pronto reached at its own loopback URL, its history in `dir`.
+pub async fn own_server(dir: &Scratch) -> TestServer {
+    let database = dir.database("server");
+    TestServer::with(
+        &[("PUBLIC_BASE_URL", OWN_URL), ("DATABASE_URL", &database)],
+        None,
+    )
+    .await
 }

@@ -17,6 +17,10 @@ FROM --platform=$BUILDPLATFORM rust:${RUST_VERSION}-bookworm AS builder
 ARG TARGETARCH
 ARG BUILDARCH
 WORKDIR /src
+# Stripped: symbols are for `perf` on a development machine. Set for both
+# builds below: a profile setting is part of every crate's fingerprint, and
+# setting it only for the second build would rebuild all the dependencies.
+ENV CARGO_PROFILE_RELEASE_STRIP=true
 
 # The Rust target and, when it differs from the build machine, Debian's cross
 # C toolchain: SQLite, libfvad (the VAD) and aws-lc (rustls' crypto) are C.
@@ -49,7 +53,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     cargo build --release --locked --target "$(cat /target)"; \
     rm -rf src benches
 
-# Pronto itself. Stripped: symbols are for `perf` on a development machine.
+# Pronto itself: only this crate compiles here.
 COPY src src
 COPY config config
 COPY prompts prompts
@@ -59,7 +63,7 @@ COPY tests/fixtures/hello.wav tests/fixtures/hello.wav
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     set -eux; . /cross-env; \
     touch src/main.rs src/lib.rs; \
-    CARGO_PROFILE_RELEASE_STRIP=true cargo build --release --locked --target "$(cat /target)"; \
+    cargo build --release --locked --target "$(cat /target)"; \
     cp "target/$(cat /target)/release/pronto" /pronto; \
     mkdir -p /data-skeleton/recordings
 

@@ -246,6 +246,14 @@ fn dependencies_build_in_their_own_layer_before_the_sources_arrive() {
         .position(|c| c.starts_with("src "))
         .expect("COPY src src");
     assert!(manifests < sources);
+    // Cargo profile settings are in every crate's fingerprint: given only to
+    // one of the two builds, they would rebuild every dependency there.
+    for run in all(&file, "RUN") {
+        assert!(
+            !run.contains("CARGO_PROFILE_"),
+            "set CARGO_PROFILE_* with ENV for both builds, not in one RUN: {run}"
+        );
+    }
     // The stand-in sources must cover every target Cargo.toml declares, or
     // cargo refuses the manifest in the dependency layer.
     let manifest: toml::Table = read("Cargo.toml").parse().expect("Cargo.toml");

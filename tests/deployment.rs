@@ -152,7 +152,17 @@ fn the_healthcheck_runs_a_command_the_binary_has() {
 #[test]
 fn the_variables_passed_to_pronto_are_ones_it_reads() {
     let file = dockerfile();
-    for env in all(&file, "ENV") {
+    // The runtime stage's: the builder's are cargo's.
+    let runtime_stage = file
+        .iter()
+        .rposition(|i| i.keyword == "FROM")
+        .expect("a FROM");
+    let runtime_env: Vec<&str> = all(&file[runtime_stage..], "ENV");
+    assert!(
+        !runtime_env.is_empty(),
+        "the image sets DATABASE_URL and the rest"
+    );
+    for env in runtime_env {
         for pair in env.split_whitespace() {
             let name = pair.split('=').next().unwrap_or_default();
             assert!(

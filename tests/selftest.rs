@@ -7,19 +7,7 @@ use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pronto");
 
-const CHECKS: [&str; 11] = [
-    "server",
-    "health",
-    "signature",
-    "webhook",
-    "stream",
-    "echo",
-    "mulaw",
-    "marks",
-    "record",
-    "recording",
-    "shutdown",
-];
+use pronto::selftest::CHECKS;
 
 /// An empty directory of this test's own.
 fn scratch_dir(name: &str) -> PathBuf {

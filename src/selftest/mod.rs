@@ -27,6 +27,9 @@ mod checklist;
 mod checks;
 mod server;
 
+/// The checks, in the order they run and are printed.
+pub use checklist::CHECKS;
+
 /// What the caller says: the repository's `hello.wav` (3 s, 1.8 s of it
 /// speech), built in so that the self-test needs no file beside the binary.
 const HELLO_WAV: &[u8] = include_bytes!("../../tests/fixtures/hello.wav");

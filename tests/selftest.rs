@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_pronto");
-
 use pronto::selftest::CHECKS;
+
+const BIN: &str = env!("CARGO_BIN_EXE_pronto");
 
 /// An empty directory of this test's own.
 fn scratch_dir(name: &str) -> PathBuf {

@@ -5,12 +5,8 @@
 
 use std::time::Duration;
 
-use super::webhook::{idempotency_token, voice_params};
+use super::webhook::{signed_post, voice_params};
 use super::{SimConfig, SimError};
-use crate::twilio::signature;
-
-/// Twilio waits at most 15 s for any webhook answer (reference §2.1).
-const CALLBACK_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// One status change of a call, as Twilio reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,23 +53,7 @@ pub fn status_params(cfg: &SimConfig, event: &CallStatus<'_>) -> Vec<(String, St
 /// server says is for the caller to judge).
 pub async fn post_status(cfg: &SimConfig, event: &CallStatus<'_>) -> Result<u16, SimError> {
     let params = status_params(cfg, event);
-    let client = reqwest::Client::builder()
-        .timeout(CALLBACK_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent("TwilioProxy/1.1")
-        .build()
-        .map_err(SimError::Webhook)?;
-    let mut request = client
-        .post(format!("{}/voice/status", cfg.server_base()))
-        .header("I-Twilio-Idempotency-Token", idempotency_token())
-        .form(&params);
-    if let Some(token) = &cfg.auth_token {
-        let signed_url = format!("{}/voice/status", cfg.public_base());
-        request = request.header(
-            "X-Twilio-Signature",
-            signature::compute(token, &signed_url, &params),
-        );
-    }
+    let request = signed_post(cfg, "/voice/status", &params)?;
     let response = request.send().await.map_err(SimError::Webhook)?;
     Ok(response.status().as_u16())
 }

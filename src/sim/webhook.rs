@@ -104,7 +104,38 @@ fn call_token() -> String {
 }
 
 /// A random UUID-shaped token, as in Twilio's `I-Twilio-Idempotency-Token`.
-pub(super) fn idempotency_token() -> String {
+/// A form POST to `{server}{path}` as Twilio sends one: its user agent, an
+/// idempotency token, and, when an auth token is configured, signed over
+/// `{public_base_url}{path}` (the URL Twilio has in its console, not the
+/// loopback one the request goes to).
+pub(super) fn signed_post(
+    cfg: &SimConfig,
+    path: &str,
+    params: &[(String, String)],
+) -> Result<reqwest::RequestBuilder, SimError> {
+    let client = reqwest::Client::builder()
+        .timeout(WEBHOOK_TIMEOUT)
+        // Show a redirect as what it is rather than following it silently.
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent("TwilioProxy/1.1")
+        .build()
+        .map_err(SimError::Webhook)?;
+    let mut request = client
+        .post(format!("{}{path}", cfg.server_base()))
+        // Twilio marks each webhook attempt so that retries can be spotted.
+        .header("I-Twilio-Idempotency-Token", idempotency_token())
+        .form(params);
+    if let Some(token) = &cfg.auth_token {
+        let signed_url = format!("{}{path}", cfg.public_base());
+        request = request.header(
+            "X-Twilio-Signature",
+            signature::compute(token, &signed_url, params),
+        );
+    }
+    Ok(request)
+}
+
+fn idempotency_token() -> String {
     let h = hex::encode(rand::random::<[u8; 16]>());
     format!(
         "{}-{}-{}-{}-{}",
@@ -126,25 +157,7 @@ pub async fn post_voice(cfg: &SimConfig) -> Result<VoiceAnswer, SimError> {
     let call_sid = cfg.call_sid.clone().unwrap_or_else(|| random_sid("CA"));
     let account_sid = cfg.account_sid.clone().unwrap_or_else(|| random_sid("AC"));
     let params = voice_params(cfg, &call_sid, &account_sid);
-    let client = reqwest::Client::builder()
-        .timeout(WEBHOOK_TIMEOUT)
-        // Show a redirect as what it is rather than following it silently.
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent("TwilioProxy/1.1")
-        .build()
-        .map_err(SimError::Webhook)?;
-    let mut request = client
-        .post(format!("{}/voice", cfg.server_base()))
-        // Twilio marks each webhook attempt so that retries can be spotted.
-        .header("I-Twilio-Idempotency-Token", idempotency_token())
-        .form(&params);
-    if let Some(token) = &cfg.auth_token {
-        let signed_url = format!("{}/voice", cfg.public_base());
-        request = request.header(
-            "X-Twilio-Signature",
-            signature::compute(token, &signed_url, &params),
-        );
-    }
+    let request = signed_post(cfg, "/voice", &params)?;
     let sent = Instant::now();
     let response = request.send().await.map_err(SimError::Webhook)?;
     let status = response.status().as_u16();

@@ -61,3 +61,43 @@ fn a_short_benchmark_reports_every_figure() {
     );
     let _ = std::fs::remove_dir_all(&out_dir);
 }
+
+#[test]
+fn a_listen_only_benchmark_holds_calls_without_turns() {
+    let out_dir =
+        std::env::temp_dir().join(format!("pronto-bench-listen-smoke-{}", std::process::id()));
+    std::fs::create_dir_all(&out_dir).expect("temp dir");
+    let json = out_dir.join("report.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_pronto"))
+        .args([
+            "bench",
+            "--calls",
+            "2",
+            "--call-secs",
+            "3",
+            "--ramp-secs",
+            "0.5",
+        ])
+        .args([
+            "--listen-only",
+            "--tts-first-byte-ms",
+            "50",
+            "--server-log",
+            "warn",
+            "--json",
+        ])
+        .arg(&json)
+        .output()
+        .expect("pronto bench runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("the JSON report")).expect("JSON");
+    assert_eq!(report["calls"], 2);
+    assert_eq!(report["failed_calls"], 0, "{report}");
+    assert_eq!(report["turns"], 0, "listeners never speak: {report}");
+    assert!(report["greeting_ms"]["p95"].is_i64(), "{report}");
+    assert!(report["cpu_secs_per_call_minute"].is_f64(), "{report}");
+    let _ = std::fs::remove_dir_all(&out_dir);
+}

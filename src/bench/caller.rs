@@ -28,15 +28,22 @@ pub struct CallResult {
     pub error: Option<String>,
 }
 
+/// What one simulated caller does.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    /// The call lasts this long (turns continue until then).
+    pub length: Duration,
+    /// Every Nth answer is interrupted (barge-in); 0 = never.
+    pub barge_in_every: u32,
+    /// Hears the greeting, then only listens (sends silence) until the end:
+    /// what holding a call open costs, without any turn.
+    pub listen_only: bool,
+}
+
 /// How long to wait for anything the server should do within seconds.
 const PATIENCE: Duration = Duration::from_secs(30);
 
-pub async fn run(
-    cfg: SimConfig,
-    speech: &[i16],
-    length: Duration,
-    barge_in_every: u32,
-) -> CallResult {
+pub async fn run(cfg: SimConfig, speech: &[i16], plan: Plan) -> CallResult {
     let started = Instant::now();
     let mut result = CallResult::default();
     let call = match Call::dial(&cfg).await {
@@ -47,7 +54,7 @@ pub async fn run(
         }
     };
     result.call_sid = call.call_sid().to_string();
-    if let Err(e) = converse(&call, speech, length, barge_in_every, &mut result).await {
+    if let Err(e) = converse(&call, speech, plan, &mut result).await {
         result.error = Some(e);
     }
     let (late, worst) = call.tick_health();
@@ -82,13 +89,18 @@ async fn mark(call: &Call, name: &str) -> Result<(), String> {
 async fn converse(
     call: &Call,
     speech: &[i16],
-    length: Duration,
-    barge_in_every: u32,
+    plan: Plan,
     result: &mut CallResult,
 ) -> Result<(), String> {
     mark(call, "t0-s0").await?;
+    if plan.listen_only {
+        // The line keeps sending 20 ms frames of silence meanwhile.
+        tokio::time::sleep(plan.length.saturating_sub(call.elapsed())).await;
+        return Ok(());
+    }
+    let barge_in_every = plan.barge_in_every;
     let mut turn = 0u32;
-    while call.elapsed() < length {
+    while call.elapsed() < plan.length {
         turn += 1;
         call.say(speech);
         mark(call, &format!("t{turn}-s0")).await?;

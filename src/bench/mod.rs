@@ -36,6 +36,10 @@ pub struct BenchArgs {
     /// Every Nth answer is interrupted (barge-in); 0 = never.
     #[arg(long, default_value_t = 3)]
     pub barge_in_every: u32,
+    /// Callers hear the greeting, then stay silent until the end (no turns):
+    /// the cost of holding calls open, the floor under every other figure.
+    #[arg(long)]
+    pub listen_only: bool,
     /// CPUs for the server process (taskset list, e.g. "0").
     #[arg(long)]
     pub server_cpus: Option<String>,
@@ -171,10 +175,13 @@ async fn measure(args: &BenchArgs, url: &str, pid: u32) -> anyhow::Result<Report
         let mut cfg = cfg.clone();
         cfg.from = format!("+1555{:07}", i);
         let speech = Arc::clone(&speech);
-        let length = Duration::from_secs(args.call_secs);
-        let every = args.barge_in_every;
+        let plan = caller::Plan {
+            length: Duration::from_secs(args.call_secs),
+            barge_in_every: args.barge_in_every,
+            listen_only: args.listen_only,
+        };
         tasks.push(tokio::spawn(async move {
-            caller::run(cfg, &speech, length, every).await
+            caller::run(cfg, &speech, plan).await
         }));
         tokio::time::sleep(stagger).await;
     }

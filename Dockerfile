@@ -49,7 +49,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     set -eux; . /cross-env; \
     mkdir -p src benches; \
     echo 'fn main() {}' > src/main.rs; touch src/lib.rs; \
-    for bench in agent_latency audio_path; do echo 'fn main() {}' > benches/$bench.rs; done; \
+    for bench in agent_latency audio_path transport_floor; do echo 'fn main() {}' > benches/$bench.rs; done; \
     cargo build --release --locked --target "$(cat /target)"; \
     rm -rf src benches
 

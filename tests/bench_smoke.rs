@@ -1,48 +1,55 @@
-//! A short run of `pronto bench` (two calls, one barge-in each), so the load
+//! Short runs of `pronto bench` (two calls, a few seconds), so the load
 //! generator cannot rot: it must start a server process, place the calls,
 //! and report every figure. The full runs are in BENCHMARKS.md, not here.
 
 use std::process::Command;
 
-#[test]
-fn a_short_benchmark_reports_every_figure() {
-    let out_dir = std::env::temp_dir().join(format!("pronto-bench-smoke-{}", std::process::id()));
+/// Runs `pronto bench` with `args` (plus `--json`); returns its JSON report
+/// and its printed table.
+fn bench(name: &str, args: &[&str]) -> (serde_json::Value, String) {
+    let out_dir = std::env::temp_dir().join(format!("pronto-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&out_dir).expect("temp dir");
     let json = out_dir.join("report.json");
     let output = Command::new(env!("CARGO_BIN_EXE_pronto"))
-        .args([
-            "bench",
+        .arg("bench")
+        .args(args)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .expect("pronto bench runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("the JSON report")).expect("JSON");
+    let _ = std::fs::remove_dir_all(&out_dir);
+    (report, stdout)
+}
+
+#[test]
+fn a_short_benchmark_reports_every_figure() {
+    let (report, stdout) = bench(
+        "bench-smoke",
+        &[
             "--calls",
             "2",
             "--call-secs",
             "4",
             "--ramp-secs",
             "0.5",
-        ])
-        .args([
             "--barge-in-every",
             "1",
             "--stt-ms",
             "50",
             "--llm-first-token-ms",
             "50",
-        ])
-        .args([
             "--tts-first-byte-ms",
             "50",
             "--server-log",
             "warn",
-            "--json",
-        ])
-        .arg(&json)
-        .output()
-        .expect("pronto bench runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+        ],
+    );
     assert!(stdout.contains("pipeline overhead (server)"), "{stdout}");
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&json).expect("the JSON report")).expect("JSON");
     assert_eq!(report["calls"], 2);
     assert_eq!(report["failed_calls"], 0, "{report}");
     assert!(report["turns"].as_u64().is_some_and(|t| t >= 4), "{report}");
@@ -59,45 +66,29 @@ fn a_short_benchmark_reports_every_figure() {
         report["rss_idle_mb"].as_f64().is_some_and(|mb| mb > 1.0),
         "{report}"
     );
-    let _ = std::fs::remove_dir_all(&out_dir);
 }
 
 #[test]
 fn a_listen_only_benchmark_holds_calls_without_turns() {
-    let out_dir =
-        std::env::temp_dir().join(format!("pronto-bench-listen-smoke-{}", std::process::id()));
-    std::fs::create_dir_all(&out_dir).expect("temp dir");
-    let json = out_dir.join("report.json");
-    let output = Command::new(env!("CARGO_BIN_EXE_pronto"))
-        .args([
-            "bench",
+    let (report, _) = bench(
+        "bench-listen-smoke",
+        &[
             "--calls",
             "2",
             "--call-secs",
             "3",
             "--ramp-secs",
             "0.5",
-        ])
-        .args([
             "--listen-only",
             "--tts-first-byte-ms",
             "50",
             "--server-log",
             "warn",
-            "--json",
-        ])
-        .arg(&json)
-        .output()
-        .expect("pronto bench runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&json).expect("the JSON report")).expect("JSON");
+        ],
+    );
     assert_eq!(report["calls"], 2);
     assert_eq!(report["failed_calls"], 0, "{report}");
     assert_eq!(report["turns"], 0, "listeners never speak: {report}");
     assert!(report["greeting_ms"]["p95"].is_i64(), "{report}");
     assert!(report["cpu_secs_per_call_minute"].is_f64(), "{report}");
-    let _ = std::fs::remove_dir_all(&out_dir);
 }

@@ -55,7 +55,14 @@
 //! Each sentence is trimmed, runs of whitespace become one space, markdown
 //! the model should not have sent is dropped (`*` and `**` around words,
 //! backticks, `#` and bullet markers; list numbers stay, they are spoken),
-//! and a piece with nothing to speak (`---`, `**`) is not emitted at all.
+//! and a piece with nothing to speak (`---`, `**`) is not emitted at all
+//! (see [`markdown`]).
+
+mod abbreviations;
+mod markdown;
+
+pub use abbreviations::{ABBREVIATIONS, NUMBER_ABBREVIATIONS};
+use markdown::{Marker, clean, line_marker};
 
 /// The limit used in production: about 50 tokens, which a model writes in
 /// well under two seconds, so even a sentence that never ends starts playing
@@ -83,25 +90,6 @@ const OPENERS: &[char] = &[
 const CLAUSE_MARKS: &[char] = &[',', ';', ':', '-', '–', '—', '،'];
 /// A clause break by itself (no spaces in CJK).
 const CJK_CLAUSE_MARKS: &[char] = &['，', '、', '；', '：'];
-/// Not spoken: a piece made only of these (and ASCII punctuation) is dropped.
-const SILENT: &[char] = &[
-    '…', '؟', '।', '॥', '۔', '‼', '⁇', '⁈', '⁉', '。', '！', '？', '｡', '’', '‘', '”', '“', '»',
-    '«', '」', '「', '』', '『', '）', '（', '】', '【', '》', '《', '〉', '〈', '–', '—', '•',
-    '¿', '¡', '،', '，', '、', '；', '：',
-];
-/// Words that precede what they qualify (a name, a place, a number): a period
-/// after them never ends a sentence. Matched exactly, case included, so that
-/// `ms.` (milliseconds) at the end of a sentence still ends it.
-pub const ABBREVIATIONS: &[&str] = &[
-    "Dr", "Mr", "Mrs", "Ms", "Mx", "Prof", "St", "Mt", "Sr", "Sra", "Srta", "Dra", "Sig", "Sigg",
-    "Dott", "Ing", "Avv", "Geom", "Rag", "Arch", "Gent", "Egr", "Spett", "Mons", "sig", "dott",
-    "prof", "avv", "vs", "approx", "cfr", "ca",
-];
-/// A period after these ends a sentence unless a digit follows (`No. 5`).
-pub const NUMBER_ABBREVIATIONS: &[&str] = &[
-    "No", "no", "Nr", "nr", "N", "n", "Num", "num", "nn", "p", "pp", "pag", "Tel", "tel", "Art",
-    "art", "Fig", "fig", "Vol", "vol",
-];
 
 /// Splits a stream of text deltas into sentences for text-to-speech.
 #[derive(Debug, Clone)]
@@ -152,19 +140,6 @@ impl Step {
             heading: false,
         }
     }
-}
-
-/// What starts a line.
-enum Marker {
-    Wait,
-    None,
-    /// A bullet (dropped from the text), a numbered item (kept: the number is
-    /// spoken) or a heading, `len` bytes long with the space after it.
-    Found {
-        len: usize,
-        keep: bool,
-        heading: bool,
-    },
 }
 
 impl Default for SentenceSplitter {
@@ -317,11 +292,7 @@ impl SentenceSplitter {
         if !lone_dot {
             return true;
         }
-        let word = self.word_before(p);
-        if NUMBER_ABBREVIATIONS.contains(&word) {
-            return !next.is_ascii_digit();
-        }
-        !(ABBREVIATIONS.contains(&word) || is_initial(word) || is_dotted(word))
+        abbreviations::period_ends_sentence(self.word_before(p), next)
     }
 
     /// The word that ends at `p`, without opening quotes or brackets and
@@ -409,95 +380,6 @@ impl SentenceSplitter {
         self.last_clause = self.last_clause.map(|b| b - shift);
         self.last_space = self.last_space.map(|b| b - shift);
     }
-}
-
-/// Recognises a list marker or a heading at the start of `line` (after up to
-/// 8 columns of indent; more is code, not a list).
-fn line_marker(line: &str) -> Marker {
-    let mut chars = line
-        .char_indices()
-        .skip_while(|&(i, c)| (c == ' ' || c == '\t') && i < 8);
-    let Some((_, first)) = chars.next() else {
-        return Marker::Wait;
-    };
-    let (numbered, heading) = match first {
-        '-' | '*' | '+' | '•' => return spaced(chars.next(), false, false),
-        '0'..='9' => (true, false),
-        '#' => (false, true),
-        _ => return Marker::None,
-    };
-    // Up to `######`; up to three digits then `.` or `)` (`2024.` is a year).
-    for _ in 0..if heading { 6 } else { 3 } {
-        match chars.next() {
-            None => return Marker::Wait,
-            Some((_, '#')) if heading => {}
-            Some((_, '0'..='9')) if numbered => {}
-            Some((_, '.' | ')')) if numbered => return spaced(chars.next(), true, false),
-            next if heading => return spaced(next, false, true),
-            Some(_) => return Marker::None,
-        }
-    }
-    Marker::None
-}
-
-/// A marker that ends with `next`: found if it is a space or a tab.
-fn spaced(next: Option<(usize, char)>, keep: bool, heading: bool) -> Marker {
-    match next {
-        None => Marker::Wait,
-        Some((i, ' ' | '\t')) => Marker::Found {
-            len: i + 1,
-            keep,
-            heading,
-        },
-        Some(_) => Marker::None,
-    }
-}
-
-/// A single capital letter: an initial (`J.`), or a roman numeral or plan
-/// letter, which are better left unsplit than split after a name's initial.
-fn is_initial(word: &str) -> bool {
-    let mut chars = word.chars();
-    matches!((chars.next(), chars.next()), (Some(c), None) if c.is_uppercase())
-}
-
-/// `U.S`, `e.g`, `p.es`, `Sig.ra`, `Dott.ssa`: short letter groups joined by
-/// periods. A domain such as `example.com` has a longer group and is not.
-fn is_dotted(word: &str) -> bool {
-    word.contains('.')
-        && word.split('.').enumerate().all(|(n, group)| {
-            let len = group.chars().count();
-            len > 0 && len <= if n == 0 { 4 } else { 3 } && group.chars().all(char::is_alphabetic)
-        })
-}
-
-/// The text as TTS should get it: markdown dropped, whitespace collapsed,
-/// trimmed; `None` if nothing in it can be spoken.
-fn clean(raw: &str) -> Option<String> {
-    let mut out = String::with_capacity(raw.len());
-    let mut prev: Option<char> = None;
-    let mut space = false;
-    let mut chars = raw.chars().peekable();
-    while let Some(c) = chars.next() {
-        let next = chars.peek().copied();
-        // `2 * 3` keeps its star; `*word*` and `**word**` lose theirs.
-        let emphasis = c == '*'
-            && !(prev.is_some_and(char::is_whitespace) && next.is_some_and(char::is_whitespace));
-        prev = Some(c);
-        if c == '`' || emphasis {
-            continue;
-        }
-        if c.is_whitespace() {
-            space = !out.is_empty();
-            continue;
-        }
-        if space {
-            out.push(' ');
-            space = false;
-        }
-        out.push(c);
-    }
-    let speakable = |c: char| !(c.is_ascii_punctuation() || SILENT.contains(&c));
-    out.chars().any(speakable).then_some(out)
 }
 
 #[cfg(test)]

@@ -4,6 +4,9 @@
 
 use super::*;
 
+mod abbreviations;
+mod markdown;
+
 /// Feeds `pieces` in order, then finishes; checks that every sentence is
 /// trimmed and not empty.
 fn feed(max_chars: usize, pieces: &[&str]) -> Vec<String> {
@@ -142,99 +145,6 @@ fn a_lowercase_word_after_a_stop_continues_the_sentence() {
 }
 
 #[test]
-fn titles_never_end_a_sentence() {
-    check(
-        "Dr. Smith met Mr. Jones, Mrs. Brown and Ms. Green. Prof. White lives on St. Mark's Square. It took 30 ms. Yes.",
-        &[
-            "Dr. Smith met Mr. Jones, Mrs. Brown and Ms. Green.",
-            "Prof. White lives on St. Mark's Square.",
-            "It took 30 ms.",
-            "Yes.",
-        ],
-    );
-}
-
-#[test]
-fn italian_titles_times_and_abbreviations() {
-    check(
-        "Il Sig. Rossi e la Sig.ra Bianchi arrivano alle 10:30. Il Dott. Verdi e l'Ing. Neri \
-         arrivano alle 9.30, p.es. domani. Chiami l'Avv. Gialli! Va bene.",
-        &[
-            "Il Sig. Rossi e la Sig.ra Bianchi arrivano alle 10:30.",
-            "Il Dott. Verdi e l'Ing. Neri arrivano alle 9.30, p.es. domani.",
-            "Chiami l'Avv. Gialli!",
-            "Va bene.",
-        ],
-    );
-    check(
-        "Ci vediamo alle 9.30. La Dott.ssa Neri porta pane, vino ecc. e frutta. No. Grazie.",
-        &[
-            "Ci vediamo alle 9.30.",
-            "La Dott.ssa Neri porta pane, vino ecc. e frutta.",
-            "No.",
-            "Grazie.",
-        ],
-    );
-}
-
-#[test]
-fn e_g_i_e_and_etc() {
-    check(
-        "Bring fruit, e.g. apples, i.e. the red ones, etc. and more. Also bread, milk, etc. \
-         Then pay. Some, e.g. Rome, are big.",
-        &[
-            "Bring fruit, e.g. apples, i.e. the red ones, etc. and more.",
-            "Also bread, milk, etc.",
-            "Then pay.",
-            "Some, e.g. Rome, are big.",
-        ],
-    );
-}
-
-#[test]
-fn vs_approx_and_no_before_a_digit() {
-    check(
-        "It's Italy vs. France at approx. 9 pm. Room No. 5 is free. Say no. Then leave.",
-        &[
-            "It's Italy vs. France at approx. 9 pm.",
-            "Room No. 5 is free.",
-            "Say no.",
-            "Then leave.",
-        ],
-    );
-}
-
-#[test]
-fn initials_and_dotted_abbreviations() {
-    check(
-        "J. R. R. Tolkien wrote it. He lived in the U.S. for a while. The U.S. Army too. Ok.",
-        &[
-            "J. R. R. Tolkien wrote it.",
-            "He lived in the U.S. for a while.",
-            "The U.S. Army too.",
-            "Ok.",
-        ],
-    );
-}
-
-#[test]
-fn numbers_versions_and_times() {
-    check(
-        "Pi is 3.14 today. We have 1.000.000 users. Version v2.1 is out. We meet at 10.30. \
-         Or at 10:30. Call 3. Come!",
-        &[
-            "Pi is 3.14 today.",
-            "We have 1.000.000 users.",
-            "Version v2.1 is out.",
-            "We meet at 10.30.",
-            "Or at 10:30.",
-            "Call 3.",
-            "Come!",
-        ],
-    );
-}
-
-#[test]
 fn cjk_full_stops_need_no_space() {
     check(
         "你好。今天天气很好！你呢？（注意！）好的",
@@ -266,78 +176,6 @@ fn a_greek_semicolon_is_a_semicolon() {
         "Τι κάνεις; Καλά. Ευχαριστώ.",
         &["Τι κάνεις; Καλά.", "Ευχαριστώ."],
     );
-}
-
-#[test]
-fn a_blank_line_ends_a_paragraph() {
-    check(
-        "First paragraph without a stop\n\nSecond one\r\n\r\nThird\n  \nFourth",
-        &[
-            "First paragraph without a stop",
-            "Second one",
-            "Third",
-            "Fourth",
-        ],
-    );
-    check("Done.   \nNext", &["Done.", "Next"]);
-}
-
-#[test]
-fn a_single_newline_is_a_space() {
-    check(
-        "Dear Anna\nthanks for calling",
-        &["Dear Anna thanks for calling"],
-    );
-}
-
-#[test]
-fn a_list_item_ends_the_line_before() {
-    check(
-        "You can choose:\n- pizza\n- pasta, or\n* salad\n+ soup\n  • bread\n1. first\n2) second\n10. tenth",
-        &[
-            "You can choose:",
-            "pizza",
-            "pasta, or",
-            "salad",
-            "soup",
-            "bread",
-            "1. first",
-            "2) second",
-            "10. tenth",
-        ],
-    );
-}
-
-#[test]
-fn not_a_list_item() {
-    check(
-        "Temperatures\n-5 degrees tonight\n2024. A good year\n**Note** that",
-        &[
-            "Temperatures -5 degrees tonight 2024.",
-            "A good year Note that",
-        ],
-    );
-}
-
-#[test]
-fn markdown_is_not_read_aloud() {
-    check(
-        "## Opening hours\nWe are open **every** day, *including* `Sunday`. 2 * 3 is six.",
-        &[
-            "Opening hours",
-            "We are open every day, including Sunday.",
-            "2 * 3 is six.",
-        ],
-    );
-    check(
-        "**Done.** Next one.\n\n---\n\n# Last.\nBody",
-        &["Done.", "Next one.", "Last.", "Body"],
-    );
-}
-
-#[test]
-fn punctuation_alone_is_not_emitted() {
-    check("... !!! Hello. —", &["Hello."]);
 }
 
 #[test]

@@ -129,17 +129,7 @@ impl TestServer {
     }
 
     pub async fn get_json(&self, path: &str, bearer: Option<&str>) -> (u16, Value) {
-        let mut req = self.http.get(format!("{}{path}", self.url));
-        if let Some(token) = bearer {
-            req = req.bearer_auth(token);
-        }
-        let resp = req.send().await.expect("GET");
-        let status = resp.status().as_u16();
-        let body = resp.text().await.expect("body");
-        (
-            status,
-            serde_json::from_str(&body).unwrap_or(Value::String(body)),
-        )
+        get_json(&self.http, &format!("{}{path}", self.url), bearer).await
     }
 
     /// POSTs a form to `path` with an optional `X-Twilio-Signature`.
@@ -314,4 +304,20 @@ pub async fn expect_server_close(call: &Call, code: u16) -> TimedEvent {
         other => unreachable!("{other:?}"),
     }
     closed
+}
+
+/// `GET url` with an optional bearer token: the status and the JSON body (a
+/// non-JSON body comes back as a JSON string, so asserts show it).
+pub async fn get_json(http: &reqwest::Client, url: &str, bearer: Option<&str>) -> (u16, Value) {
+    let mut req = http.get(url);
+    if let Some(token) = bearer {
+        req = req.bearer_auth(token);
+    }
+    let resp = req.send().await.expect("GET");
+    let status = resp.status().as_u16();
+    let body = resp.text().await.expect("body");
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(Value::String(body)),
+    )
 }

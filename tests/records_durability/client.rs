@@ -5,22 +5,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::harness::{API_TOKEN, WAIT};
+use crate::harness::{API_TOKEN, WAIT, get_json};
 
-/// `GET {base}{path}` with an optional bearer token: the status and the JSON
-/// body (a non-JSON body comes back as a JSON string, so asserts show it).
+/// `GET {base}{path}` with an optional bearer token: the status and the JSON body.
 pub async fn get(base: &str, path: &str, bearer: Option<&str>) -> (u16, Value) {
-    let mut req = reqwest::Client::new().get(format!("{base}{path}"));
-    if let Some(token) = bearer {
-        req = req.bearer_auth(token);
-    }
-    let resp = req.send().await.expect("GET");
-    let status = resp.status().as_u16();
-    let body = resp.text().await.expect("body");
-    (
-        status,
-        serde_json::from_str(&body).unwrap_or(Value::String(body)),
-    )
+    get_json(&reqwest::Client::new(), &format!("{base}{path}"), bearer).await
 }
 
 /// `GET {base}{path}` with the API token, which must answer 200.

@@ -36,6 +36,22 @@ impl Check {
             detail: detail.into(),
         }
     }
+
+    /// Passes with `passed` when none of `problems` is present, else fails
+    /// with `failed` followed by the problems found.
+    fn unless(
+        name: &'static str,
+        problems: impl IntoIterator<Item = Option<String>>,
+        passed: impl FnOnce() -> String,
+        failed: &str,
+    ) -> Check {
+        let problems: Vec<String> = problems.into_iter().flatten().collect();
+        if problems.is_empty() {
+            Check::pass(name, passed())
+        } else {
+            Check::fail(name, format!("{failed} {}", problems.join(", ")))
+        }
+    }
 }
 
 impl fmt::Display for Check {
@@ -57,25 +73,21 @@ pub fn health(status: u16, body: &Value, took: Duration) -> Check {
         return Check::fail(NAME, format!("/health answered HTTP {status}: {body}"));
     }
     let mode = body["mode"].as_str().unwrap_or("?");
-    let problems: Vec<String> = [
-        (body["status"] != "ok").then(|| format!("status {}", body["status"])),
-        (mode != "echo").then(|| format!("mode {mode}, expected echo")),
-        (body["signature_checks"] != true).then(|| "signature checks are off".to_string()),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    if problems.is_empty() {
-        Check::pass(
-            NAME,
+    Check::unless(
+        NAME,
+        [
+            (body["status"] != "ok").then(|| format!("status {}", body["status"])),
+            (mode != "echo").then(|| format!("mode {mode}, expected echo")),
+            (body["signature_checks"] != true).then(|| "signature checks are off".to_string()),
+        ],
+        || {
             format!(
                 "/health answered in {} ms: echo mode, signature checks on",
                 ms(took)
-            ),
-        )
-    } else {
-        Check::fail(NAME, format!("/health says {}", problems.join(", ")))
-    }
+            )
+        },
+        "/health says",
+    )
 }
 
 /// An unsigned `POST /voice` must be refused, or anyone could place calls.
@@ -261,29 +273,25 @@ pub fn record(status: u16, body: &Value, took: Duration) -> Check {
         );
     }
     let turns = body["turns"].as_array().map_or(0, Vec::len);
-    let problems: Vec<String> = [
-        (body["status"] != "completed").then(|| format!("status {}", body["status"])),
-        body["ended_at"]
-            .is_null()
-            .then(|| "no end time".to_string()),
-        (body["end_reason"] != "caller_hung_up")
-            .then(|| format!("end reason {}", body["end_reason"])),
-        (turns != 1).then(|| format!("{turns} turns, expected 1")),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    if problems.is_empty() {
-        Check::pass(
-            NAME,
+    Check::unless(
+        NAME,
+        [
+            (body["status"] != "completed").then(|| format!("status {}", body["status"])),
+            body["ended_at"]
+                .is_null()
+                .then(|| "no end time".to_string()),
+            (body["end_reason"] != "caller_hung_up")
+                .then(|| format!("end reason {}", body["end_reason"])),
+            (turns != 1).then(|| format!("{turns} turns, expected 1")),
+        ],
+        || {
             format!(
                 "stored in SQLite {} ms after hang-up: completed, caller_hung_up, 1 turn",
                 ms(took)
-            ),
-        )
-    } else {
-        Check::fail(NAME, format!("the stored call has {}", problems.join(", ")))
-    }
+            )
+        },
+        "the stored call has",
+    )
 }
 
 /// The two-channel recording (caller left, agent right) was written to disk

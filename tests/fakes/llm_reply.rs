@@ -198,13 +198,7 @@ impl LlmFake {
                 status,
                 body,
                 retry_after,
-            }) => {
-                let body = match body.is_empty() {
-                    true => wire.error_body(status, "the fake was told to fail"),
-                    false => body,
-                };
-                return error_response(status, body, retry_after);
-            }
+            }) => return fault_response(wire, status, body, retry_after),
             Some(Fault::Hang) => std::future::pending().await,
             Some(Fault::Delay(delay)) => tokio::time::sleep(delay).await,
             _ => {}
@@ -235,13 +229,7 @@ impl LlmFake {
                 status,
                 body,
                 retry_after,
-            }) => {
-                let body = match body.is_empty() {
-                    true => wire.error_body(status, "the fake was told to fail"),
-                    false => body,
-                };
-                return error_response(status, body, retry_after);
-            }
+            }) => return fault_response(wire, status, body, retry_after),
             Some(Fault::Hang) => std::future::pending().await,
             Some(Fault::Delay(delay)) => {
                 tokio::time::sleep(delay).await;
@@ -313,6 +301,21 @@ impl LlmFake {
         ];
         (headers, Body::from_stream(body)).into_response()
     }
+}
+
+/// The answer to a `Fault::Status`: its body, or the wire's error body when
+/// the fault gave none.
+fn fault_response(
+    wire: &impl Wire,
+    status: u16,
+    body: String,
+    retry_after: Option<String>,
+) -> Response {
+    let body = match body.is_empty() {
+        true => wire.error_body(status, "the fake was told to fail"),
+        false => body,
+    };
+    error_response(status, body, retry_after)
 }
 
 fn error_response(status: u16, body: String, retry_after: Option<String>) -> Response {

@@ -14,6 +14,7 @@ pub mod call;
 pub mod check;
 pub mod config;
 pub mod http;
+pub mod model;
 pub mod providers;
 pub mod recordings;
 pub mod redact;

@@ -371,7 +371,7 @@ async fn end_reason_after_stop(w: &mut World, sid: &str) -> String {
             .expect("store")
             .and_then(|call| call.call.end_reason)
         {
-            return reason;
+            return reason.to_string();
         }
         assert!(tokio::time::Instant::now() < deadline, "no end in {url}");
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -20,12 +20,12 @@ use super::prompt::Prompt;
 use super::sentences::{DEFAULT_MAX_CHARS, SentenceSplitter};
 use super::speaker::{Speaker, Spoken};
 use super::tools::Tools;
-use crate::call::registry::CallInfo;
 use crate::call::responder::{
     Announcement, CallAction, Responder, ResponseEvent, ResponseFuture, ResponseSink, Timing,
     TurnInput, TurnRequest,
 };
-use crate::call::turn::millis;
+use crate::model::CallBrief;
+use crate::model::millis;
 use crate::providers::{
     ChatMessage, ChatRequest, LanguageModel, LlmEvent, ProviderError, Role, SpeechToText,
     TextToSpeech,
@@ -84,7 +84,7 @@ impl Responder for Agent {
         "agent"
     }
 
-    fn greet(&self, call: Arc<CallInfo>, sink: ResponseSink) -> Option<ResponseFuture> {
+    fn greet(&self, call: Arc<CallBrief>, sink: ResponseSink) -> Option<ResponseFuture> {
         let parts = Arc::clone(&self.0);
         // An outbound call's own greeting is synthesized for it; the
         // configured one comes from the cache.

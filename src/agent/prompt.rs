@@ -7,9 +7,9 @@ use std::path::Path;
 
 use chrono::{DateTime, Local};
 
-use crate::call::registry::CallInfo;
 use crate::config::ConfigError;
 use crate::config::agent::AgentSettings;
+use crate::model::CallBrief;
 
 /// Used when the configured prompt file is the default one and is absent
 /// (e.g. a binary run outside the repository).
@@ -55,19 +55,16 @@ impl Prompt {
         })
     }
 
-    /// The system prompt for a turn of `call`.
-    pub fn system(&self, call: &CallInfo, opening: Option<&str>, now: DateTime<Local>) -> String {
+    /// The system prompt for a turn of the call `brief` describes.
+    pub fn system(&self, brief: &CallBrief, opening: Option<&str>, now: DateTime<Local>) -> String {
         let mut s = self.base.clone();
         let language = language_name(&self.language);
         let _ = write!(
             s,
             "\n\n# This call\n\nAlways answer in {language}, the language of this phone line."
         );
-        let caller = if call.direction.starts_with("outbound") {
-            &call.to
-        } else {
-            &call.from
-        };
+        let call = &brief.call;
+        let caller = call.caller();
         if !caller.is_empty() {
             let _ = write!(s, "\nThe caller's number: {caller}.");
         }
@@ -76,19 +73,19 @@ impl Prompt {
             "\nLocal time: {}.",
             now.format("%A %-d %B %Y, %H:%M (UTC%:z)")
         );
-        if call.direction.starts_with("outbound") {
+        if call.direction.is_outbound() {
             s.push_str("\nYou placed this call.");
         }
-        if let Some(instructions) = call
+        if let Some(instructions) = brief
             .instructions
             .as_deref()
             .filter(|i| !i.trim().is_empty())
         {
             let _ = write!(s, "\n\n# Why you are calling\n\n{}", instructions.trim());
         }
-        if !call.memory.is_empty() {
+        if !brief.memory.is_empty() {
             s.push_str("\n\n# You spoke with this caller before\n");
-            for summary in &call.memory {
+            for summary in &brief.memory {
                 let _ = write!(s, "\n- {}", summary.trim());
             }
         }
@@ -124,6 +121,7 @@ pub fn language_name(code: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::CallInfo;
     use chrono::TimeZone;
 
     fn settings(language: &str) -> AgentSettings {
@@ -140,15 +138,14 @@ mod tests {
         }
     }
 
-    fn call(direction: &str) -> CallInfo {
-        CallInfo {
+    fn call(direction: &str) -> CallBrief {
+        CallBrief::of(CallInfo {
             call_sid: "CA1".into(),
             from: "+393331234567".into(),
             to: "+15550002222".into(),
             direction: direction.into(),
             started_at: chrono::Utc::now(),
-            ..Default::default()
-        }
+        })
     }
 
     #[test]

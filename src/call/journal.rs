@@ -12,8 +12,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
-use crate::call::registry::TurnRecord;
-use crate::store::{EventRow, NewCall, Store};
+use crate::model::{CallEvent, EndReason, EventRow, TurnRecord};
+use crate::store::{NewCall, Store};
 
 /// Records waiting for the writer. A few minutes of a busy server's writes.
 const QUEUE: usize = 10_000;
@@ -24,7 +24,7 @@ enum Op {
     Answered(String, DateTime<Utc>),
     Turn(String, TurnRecord),
     Event(String, EventRow),
-    Ended(String, DateTime<Utc>, String),
+    Ended(String, DateTime<Utc>, EndReason),
     Summary {
         call_sid: String,
         number: String,
@@ -72,19 +72,15 @@ impl Journal {
         self.send(Op::Turn(call_sid.to_string(), turn));
     }
 
-    pub fn event(&self, call_sid: &str, kind: &str, detail: serde_json::Value) {
+    pub fn event(&self, call_sid: &str, event: &CallEvent) {
         self.send(Op::Event(
             call_sid.to_string(),
-            EventRow {
-                at: Utc::now(),
-                kind: kind.to_string(),
-                detail,
-            },
+            EventRow::new(Utc::now(), event),
         ));
     }
 
-    pub fn call_ended(&self, call_sid: &str, at: DateTime<Utc>, reason: &str) {
-        self.send(Op::Ended(call_sid.to_string(), at, reason.to_string()));
+    pub fn call_ended(&self, call_sid: &str, at: DateTime<Utc>, reason: EndReason) {
+        self.send(Op::Ended(call_sid.to_string(), at, reason));
     }
 
     pub fn summary(&self, call_sid: &str, number: &str, text: String) {
@@ -113,7 +109,7 @@ async fn write_all(store: Store, mut rx: mpsc::Receiver<Op>) {
             Op::Answered(sid, at) => store.call_answered(&sid, at).await,
             Op::Turn(sid, turn) => store.add_turn(&sid, &turn).await,
             Op::Event(sid, event) => store.add_event(&sid, &event).await,
-            Op::Ended(sid, at, reason) => store.call_ended(&sid, at, &reason).await,
+            Op::Ended(sid, at, reason) => store.call_ended(&sid, at, reason).await,
             Op::Summary {
                 call_sid,
                 number,

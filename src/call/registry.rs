@@ -11,166 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
-use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::redact::mask_phone;
-
-/// What the webhook (or the stream's `start` parameters) said about a call.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct CallInfo {
-    pub call_sid: String,
-    pub from: String,
-    pub to: String,
-    pub direction: String,
-    pub started_at: DateTime<Utc>,
-    /// An outbound call's own greeting, instead of the configured one.
-    pub greeting: Option<String>,
-    /// An outbound call's instructions to the agent (why it calls).
-    pub instructions: Option<String>,
-    /// Caller memory: summaries of earlier calls with this number, newest first.
-    pub memory: Vec<String>,
-}
-
-/// Where a session is in its conversation loop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum SessionState {
-    /// The TwiML was served; the media stream has not started.
-    #[default]
-    Connecting,
-    Listening,
-    /// The caller's turn ended and the answer is being prepared.
-    Responding,
-    Speaking,
-}
-
-/// The latency of one caller turn, as Pronto measured it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct TurnLatency {
-    pub turn: u32,
-    /// Length of the caller's utterance, pre-roll included.
-    pub utterance_ms: u64,
-    /// Silence waited before deciding the caller had finished (the hangover).
-    pub endpoint_wait_ms: u64,
-    /// The speech-to-text request.
-    pub stt_ms: Option<u64>,
-    /// LLM request → first token.
-    pub llm_first_token_ms: Option<u64>,
-    /// LLM request → first complete sentence.
-    pub first_sentence_ms: Option<u64>,
-    /// The first sentence's TTS request → its first audio byte.
-    pub tts_first_byte_ms: Option<u64>,
-    /// End of the caller's speech → first audio frame sent to Twilio.
-    pub voice_to_voice_ms: Option<u64>,
-    /// What Pronto itself added: voice-to-voice minus the endpoint wait, STT,
-    /// time to the first sentence and TTS first byte. Only when all are known.
-    pub pipeline_overhead_ms: Option<i64>,
-    /// The caller spoke over the answer and it was cleared.
-    pub interrupted: bool,
-}
-
-/// One exchange of the conversation, as it went.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct TurnRecord {
-    /// 0 is the greeting.
-    pub turn: u32,
-    /// What the caller said (transcript or keypad), if anything was understood.
-    pub caller: Option<String>,
-    /// Everything the agent produced for this turn.
-    pub agent_said: String,
-    /// What the caller heard of it: the sentences whose marks came back.
-    pub agent_heard: String,
-    pub interrupted: bool,
-    pub latency: TurnLatency,
-}
-
-/// Something that happened in a call, kept in its event list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum CallEvent {
-    Dtmf {
-        at_ms: u64,
-        digit: String,
-    },
-    BargeIn {
-        at_ms: u64,
-        turn: u32,
-    },
-    /// A provider failed; the caller heard the fallback line.
-    ProviderError {
-        at_ms: u64,
-        turn: u32,
-        error: String,
-    },
-    /// The agent ended or transferred the call (`action`: `end_call`,
-    /// `transfer_call`); `outcome` says how the REST request went.
-    Action {
-        at_ms: u64,
-        action: String,
-        outcome: String,
-    },
-}
-
-/// Turn records kept per live call; older ones are dropped first.
-pub const MAX_TURN_RECORDS: usize = 100;
-
-/// Events kept per call; older ones are dropped first.
-pub const MAX_EVENTS: usize = 200;
-
-/// What a live session publishes about itself.
-#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
-pub struct LiveState {
-    pub stream_sid: String,
-    pub state: SessionState,
-    pub turns: u32,
-    pub last_turn: Option<TurnLatency>,
-    /// Stream `start` → the greeting's first audio frame sent.
-    pub greeting_ms: Option<u64>,
-    pub transcript: Vec<TurnRecord>,
-    pub events: Vec<CallEvent>,
-    /// Inbound messages that were malformed and skipped.
-    pub bad_messages: u64,
-}
-
-impl LiveState {
-    pub fn push_event(&mut self, event: CallEvent) {
-        if self.events.len() >= MAX_EVENTS {
-            self.events.remove(0);
-        }
-        self.events.push(event);
-    }
-
-    pub fn push_turn(&mut self, record: TurnRecord) {
-        if self.transcript.len() >= MAX_TURN_RECORDS {
-            self.transcript.remove(0);
-        }
-        self.last_turn = Some(record.latency.clone());
-        self.transcript.push(record);
-    }
-}
-
-/// One call in `/api/status`. Phone numbers are masked.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct CallSnapshot {
-    pub call_sid: String,
-    pub stream_sid: Option<String>,
-    pub from: String,
-    pub to: String,
-    pub direction: String,
-    pub started_at: DateTime<Utc>,
-    pub duration_secs: u64,
-    pub state: SessionState,
-    /// The latest `CallStatus` from Twilio's status callbacks, if any came.
-    pub call_status: Option<String>,
-    pub turns: u32,
-    pub last_turn: Option<TurnLatency>,
-    pub greeting_ms: Option<u64>,
-    pub transcript: Vec<TurnRecord>,
-    pub events: Vec<CallEvent>,
-    pub bad_messages: u64,
-}
+use crate::model::{CallInfo, CallSnapshot, CallStatus, LiveState};
 
 struct Entry {
     info: CallInfo,
@@ -178,7 +21,7 @@ struct Entry {
     /// Until a stream attaches, the entry lapses when its stream token does.
     pending_until: Option<Instant>,
     live: Option<(u64, watch::Receiver<LiveState>)>,
-    status: Option<String>,
+    status: Option<CallStatus>,
     status_seq: Option<u32>,
     seen_seqs: BTreeSet<u32>,
 }
@@ -212,8 +55,6 @@ pub enum StatusOutcome {
     /// Not a call this process knows (ended, or on another replica).
     Unknown,
 }
-
-const TERMINAL: [&str; 5] = ["completed", "busy", "failed", "no-answer", "canceled"];
 
 #[derive(Clone, Default)]
 pub struct Registry {
@@ -288,6 +129,7 @@ impl Registry {
         sequence: Option<u32>,
         status: &str,
     ) -> StatusOutcome {
+        let status = CallStatus::parse(status);
         let mut calls = self.lock();
         let Some(entry) = calls.get_mut(call_sid) else {
             return StatusOutcome::Unknown;
@@ -301,9 +143,10 @@ impl Registry {
             }
             entry.status_seq = Some(seq);
         }
-        entry.status = Some(status.to_string());
         // A call that ended before its stream started has nothing left to wait for.
-        if TERMINAL.contains(&status) && entry.live.is_none() {
+        let ended = status.is_final() && entry.live.is_none();
+        entry.status = Some(status);
+        if ended {
             calls.remove(call_sid);
         }
         StatusOutcome::Applied
@@ -338,23 +181,8 @@ impl Registry {
                     .as_ref()
                     .map(|(_, rx)| rx.borrow().clone())
                     .unwrap_or_default();
-                CallSnapshot {
-                    call_sid: e.info.call_sid.clone(),
-                    stream_sid: Some(live.stream_sid).filter(|s| !s.is_empty()),
-                    from: mask_phone(&e.info.from),
-                    to: mask_phone(&e.info.to),
-                    direction: e.info.direction.clone(),
-                    started_at: e.info.started_at,
-                    duration_secs: now.saturating_duration_since(e.started).as_secs(),
-                    state: live.state,
-                    call_status: e.status.clone(),
-                    turns: live.turns,
-                    last_turn: live.last_turn,
-                    greeting_ms: live.greeting_ms,
-                    transcript: live.transcript,
-                    events: live.events,
-                    bad_messages: live.bad_messages,
-                }
+                let duration = now.saturating_duration_since(e.started).as_secs();
+                CallSnapshot::new(&e.info, duration, e.status.clone(), live)
             })
             .collect();
         out.sort_by(|a, b| {

@@ -18,7 +18,8 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use crate::audio::mulaw;
-use crate::call::registry::CallInfo;
+use crate::model::CallBrief;
+pub use crate::model::{CallAction, Timing};
 use crate::providers::ChatMessage;
 
 /// What the caller gave in one turn.
@@ -34,20 +35,11 @@ pub enum TurnInput {
 #[derive(Debug, Clone)]
 pub struct TurnRequest {
     pub turn: u32,
-    pub call: Arc<CallInfo>,
+    pub call: Arc<CallBrief>,
     pub input: TurnInput,
     /// The conversation before this turn: what was said, and of the agent's
     /// answers only what the caller heard.
     pub history: Arc<[ChatMessage]>,
-}
-
-/// Something the agent asked to do once its words have been heard.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CallAction {
-    /// Hang up (after the goodbye).
-    EndCall,
-    /// Connect the caller to this number (after the handover line).
-    Transfer { to: String },
 }
 
 /// Something Pronto itself has to tell the caller.
@@ -57,19 +49,6 @@ pub enum Announcement {
     StillThere,
     /// Pronto is about to end the call (maximum duration, silence, shutdown).
     Closing,
-}
-
-/// How long one stage of the turn took (ms), reported as soon as known.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Timing {
-    /// The speech-to-text request.
-    Stt(u64),
-    /// LLM request sent → its first token.
-    LlmFirstToken(u64),
-    /// LLM request sent → its first complete sentence.
-    FirstSentence(u64),
-    /// The first sentence's TTS request → its first audio byte.
-    TtsFirstByte(u64),
 }
 
 /// What a responder streams back.
@@ -133,7 +112,7 @@ pub trait Responder: Send + Sync + 'static {
 
     /// The greeting, streamed like an answer the moment the stream starts;
     /// `None` when there is none.
-    fn greet(&self, _call: Arc<CallInfo>, _sink: ResponseSink) -> Option<ResponseFuture> {
+    fn greet(&self, _call: Arc<CallBrief>, _sink: ResponseSink) -> Option<ResponseFuture> {
         None
     }
 
@@ -180,18 +159,18 @@ impl Responder for Echo {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::CallInfo;
 
     fn request(turn: u32, input: TurnInput) -> TurnRequest {
         TurnRequest {
             turn,
-            call: Arc::new(CallInfo {
+            call: Arc::new(CallBrief::of(CallInfo {
                 call_sid: "CA1".into(),
                 from: "+15550001111".into(),
                 to: "+15550002222".into(),
                 direction: "inbound".into(),
                 started_at: chrono::Utc::now(),
-                ..Default::default()
-            }),
+            })),
             input,
             history: Arc::from(Vec::new()),
         }

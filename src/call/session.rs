@@ -27,9 +27,10 @@ use crate::call::journal::Journal;
 use crate::call::keypad::Keypad;
 use crate::call::playback::Playback;
 use crate::call::recording::Recorder;
-use crate::call::registry::{Attachment, CallEvent, CallInfo, LiveState, Registry};
+use crate::call::registry::{Attachment, Registry};
 use crate::call::responder::{CallAction, Responder, ResponseEvent};
-use crate::call::turn::{ActiveTurn, millis};
+use crate::call::turn::ActiveTurn;
+use crate::model::{CallBrief, CallEvent, EndReason, LiveEvent, LiveState, millis};
 use crate::providers::LanguageModel;
 use crate::recordings::{Recordings, Writing};
 use crate::store::Store;
@@ -145,7 +146,7 @@ struct Session {
     turns_started: u32,
     current: Option<ActiveTurn>,
     /// Present once `start` has arrived.
-    call: Option<Arc<CallInfo>>,
+    call: Option<Arc<CallBrief>>,
     conversation: Conversation,
     keypad: Keypad,
     /// The caller's audio of a turn whose answer they spoke over before
@@ -162,7 +163,7 @@ struct Session {
     /// Pronto is ending the call (closing line, then hang-up).
     closing_started: bool,
     /// Why Pronto ended the call, when it did (else the caller hung up).
-    ending: Option<&'static str>,
+    ending: Option<EndReason>,
     /// The two-channel recording, when recordings are on.
     recorder: Option<Recorder>,
     /// Keeps the recording's file out of the size cap while it is written.
@@ -274,6 +275,12 @@ impl Session {
         self.live.send_modify(update);
     }
 
+    /// Writes `event` to the call's record and its live view.
+    fn log_event(&self, at_ms: u64, event: CallEvent) {
+        self.ctx.journal.event(&self.expected_call_sid, &event);
+        self.publish(|s| s.push_event(LiveEvent { at_ms, event }));
+    }
+
     fn count_bad(&self, what: &str, detail: &dyn std::fmt::Display) {
         let mut n = 0;
         self.publish(|s| {
@@ -345,17 +352,7 @@ impl Session {
                 let at_ms = millis(self.opened.elapsed());
                 info!(digit = %digit, "dtmf");
                 let digit_text: String = digit.chars().take(4).collect();
-                self.ctx.journal.event(
-                    &self.expected_call_sid,
-                    "dtmf",
-                    serde_json::json!({ "digit": digit_text }),
-                );
-                self.publish(|s| {
-                    s.push_event(CallEvent::Dtmf {
-                        at_ms,
-                        digit: digit_text,
-                    })
-                });
+                self.log_event(at_ms, CallEvent::Dtmf { digit: digit_text });
                 let timeout = self.ctx.config.dtmf_timeout;
                 if self.keypad.push(&digit, Instant::now(), timeout) {
                     self.on_keypad_due().await;

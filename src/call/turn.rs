@@ -5,8 +5,7 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
 
-use crate::call::registry::{TurnLatency, TurnRecord};
-use crate::call::responder::{CallAction, Timing};
+use crate::model::{CallAction, StageTimings, TurnLatency, TurnRecord, millis};
 
 /// Aborts the task when dropped, so a cancelled or finished turn, or a call
 /// that ends for any reason, never leaves a responder running.
@@ -48,26 +47,6 @@ pub struct ActiveTurn {
     /// caller speaks again before that, they had only paused, and both parts
     /// are answered together.
     pub input_audio: Option<Vec<i16>>,
-}
-
-/// The stage timings a responder reported (ms).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct StageTimings {
-    pub stt: Option<u64>,
-    pub llm_first_token: Option<u64>,
-    pub first_sentence: Option<u64>,
-    pub tts_first_byte: Option<u64>,
-}
-
-impl StageTimings {
-    pub fn record(&mut self, timing: Timing) {
-        match timing {
-            Timing::Stt(ms) => self.stt = Some(ms),
-            Timing::LlmFirstToken(ms) => self.llm_first_token = Some(ms),
-            Timing::FirstSentence(ms) => self.first_sentence = Some(ms),
-            Timing::TtsFirstByte(ms) => self.tts_first_byte = Some(ms),
-        }
-    }
 }
 
 impl ActiveTurn {
@@ -184,13 +163,10 @@ fn join<'a>(texts: impl Iterator<Item = &'a String>) -> String {
         .join(" ")
 }
 
-pub fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Timing;
 
     #[tokio::test]
     async fn marks_are_named_by_turn_and_segment() {

@@ -12,7 +12,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::call::registry::CallSnapshot;
+use crate::model::CallSnapshot;
 use crate::server::AppState;
 use crate::store::CallRow;
 

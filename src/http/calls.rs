@@ -17,6 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::api::json_error;
 use crate::config::agent::is_e164;
+use crate::model::{CallInfo, CallStatus, Direction};
 use crate::redact::mask_phone;
 use crate::server::AppState;
 use crate::store::{CallDetail, CallFilter, NewCall, Page, Store, StoreError};
@@ -355,12 +356,14 @@ async fn place_call(
         warn!(error = %e, "the outbound call's greeting and instructions were not kept");
     }
     state.journal.call_started(NewCall {
-        call_sid: created.call_sid.clone(),
-        direction: "outbound-api".into(),
-        from,
-        to: to.clone(),
-        started_at: Utc::now(),
-        status: Some(created.status.clone()),
+        call: CallInfo {
+            call_sid: created.call_sid.clone(),
+            direction: Direction::OutboundApi,
+            from,
+            to: to.clone(),
+            started_at: Utc::now(),
+        },
+        status: Some(CallStatus::parse(&created.status)),
         replica: state.config.deployment.replica_id.clone(),
     });
     info!(call_sid = %created.call_sid, to = %mask_phone(&to), "outbound call placed");

@@ -9,8 +9,9 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tracing::{info, warn};
 
-use crate::call::registry::{Busy, CallInfo};
+use crate::call::registry::Busy;
 use crate::http::twilio_request::TwilioForm;
+use crate::model::{CallEvent, CallInfo, Direction, EndReason};
 use crate::redact::mask_phone;
 use crate::server::AppState;
 use crate::store::NewCall;
@@ -38,10 +39,7 @@ pub async fn incoming(State(state): State<Arc<AppState>>, form: TwilioForm) -> R
     };
     let from = form.get("From").unwrap_or_default();
     let to = form.get("To").unwrap_or_default();
-    let direction = form
-        .get("Direction")
-        .filter(|d| !d.is_empty())
-        .unwrap_or("inbound");
+    let direction = Direction::parse(form.get("Direction").unwrap_or_default());
     let tunables = &state.config.tunables;
     let say_with = |text| Say {
         text,
@@ -61,26 +59,29 @@ pub async fn incoming(State(state): State<Arc<AppState>>, form: TwilioForm) -> R
     // The call's row is written before answering: the per-number limit
     // counts it (so a burst of calls cannot all slip under the limit), and
     // the record exists before the stream starts.
-    record_call(&state, new_call(&state, call_sid, from, to, direction)).await;
-    let inbound = !direction.starts_with("outbound");
-    if let Some(why) = refusal(&state, from).await.filter(|_| inbound) {
-        info!(call_sid, from = %mask_phone(from), why, "call rejected");
-        state
-            .journal
-            .call_ended(call_sid, chrono::Utc::now(), "rejected");
-        state
-            .journal
-            .event(call_sid, "rejected", serde_json::json!({ "why": why }));
-        return twiml_response(twiml::reject());
-    }
     let info = CallInfo {
         call_sid: call_sid.to_string(),
         from: from.to_string(),
         to: to.to_string(),
-        direction: direction.to_string(),
+        direction,
         started_at: chrono::Utc::now(),
-        ..Default::default()
     };
+    record_call(&state, new_call(&state, info.clone())).await;
+    let inbound = !info.direction.is_outbound();
+    if let Some(why) = refusal(&state, from).await.filter(|_| inbound) {
+        info!(call_sid, from = %mask_phone(from), why, "call rejected");
+        state
+            .journal
+            .call_ended(call_sid, chrono::Utc::now(), EndReason::Rejected);
+        state.journal.event(
+            call_sid,
+            &CallEvent::Rejected {
+                why: why.to_string(),
+            },
+        );
+        return twiml_response(twiml::reject());
+    }
+    let direction = info.direction.clone();
     let token_ttl = state.tokens.ttl();
     if let Err(Busy) = state.registry.reserve(
         info,
@@ -90,7 +91,7 @@ pub async fn incoming(State(state): State<Arc<AppState>>, form: TwilioForm) -> R
         info!(call_sid, from = %mask_phone(from), max = tunables.server.max_concurrent_calls, "at the concurrency cap: busy message");
         state
             .journal
-            .call_ended(call_sid, chrono::Utc::now(), "busy");
+            .call_ended(call_sid, chrono::Utc::now(), EndReason::Busy);
         return busy();
     }
     let token = state.tokens.issue(call_sid, SystemTime::now());
@@ -101,11 +102,15 @@ pub async fn incoming(State(state): State<Arc<AppState>>, form: TwilioForm) -> R
     let pre_stream = Some(tunables.twilio.pre_stream_say.as_str())
         .filter(|t| !t.trim().is_empty())
         .map(say_with);
-    info!(call_sid, from = %mask_phone(from), to = %mask_phone(to), direction, "incoming call: streaming");
+    info!(call_sid, from = %mask_phone(from), to = %mask_phone(to), direction = %direction, "incoming call: streaming");
     twiml_response(twiml::connect_stream(
         pre_stream.as_ref(),
         &stream_url,
-        &[("From", from), ("To", to), ("Direction", direction)],
+        &[
+            ("From", from),
+            ("To", to),
+            ("Direction", direction.as_str()),
+        ],
     ))
 }
 
@@ -142,19 +147,17 @@ async fn record_call(state: &AppState, call: NewCall) {
     if let Some(store) = &state.store {
         match store.call_started(&call).await {
             Ok(()) => return,
-            Err(e) => warn!(call_sid = %call.call_sid, error = %e, "call row not written; queued"),
+            Err(e) => {
+                warn!(call_sid = %call.call.call_sid, error = %e, "call row not written; queued")
+            }
         }
     }
     state.journal.call_started(call);
 }
 
-fn new_call(state: &AppState, call_sid: &str, from: &str, to: &str, direction: &str) -> NewCall {
+fn new_call(state: &AppState, call: CallInfo) -> NewCall {
     NewCall {
-        call_sid: call_sid.to_string(),
-        direction: direction.to_string(),
-        from: from.to_string(),
-        to: to.to_string(),
-        started_at: chrono::Utc::now(),
+        call,
         status: None,
         replica: state.config.deployment.replica_id.clone(),
     }

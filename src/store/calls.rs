@@ -3,30 +3,19 @@
 //! short transaction, so what was written before a crash stays written.
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
 use sqlx::types::Json;
 
 use super::rows::signed;
-use super::{EventRow, NewCall, Store, StoreError, micros};
-use crate::call::registry::TurnRecord;
+use super::{NewCall, Store, StoreError, micros};
+use crate::model::{CallEvent, CallStatus, Direction, EndReason, EventRow, TurnRecord};
 use crate::redact::mask_phone;
-
-/// Twilio's `CallStatus` values after which the call is over.
-pub const FINAL_STATUSES: [&str; 5] = ["completed", "busy", "failed", "no-answer", "canceled"];
-
-/// The `direction` of a call known only from a status callback so far.
-const UNKNOWN_DIRECTION: &str = "unknown";
-
-/// An end reason that a later word from the call's own session replaces:
-/// `end_abandoned` guessed the replica was dead, and it was not.
-const ABNORMAL: &str = "abnormal";
 
 impl Store {
     /// Records the call. If a status callback got here first and created a
     /// minimal row, the row is completed, keeping the callback's status. An
     /// outbound call is recorded twice (when requested, and when answered at
     /// `/voice`): it keeps the earlier start.
-    pub async fn call_started(&self, call: &NewCall) -> Result<(), StoreError> {
+    pub async fn call_started(&self, new: &NewCall) -> Result<(), StoreError> {
         const SQL: &str = "INSERT INTO calls (sid, direction, from_number, from_masked, \
              to_number, to_masked, started_at, status, replica) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
@@ -37,17 +26,22 @@ impl Store {
              THEN excluded.started_at ELSE calls.started_at END, replica = excluded.replica, \
              status = CASE WHEN calls.status_seq IS NULL THEN excluded.status \
              ELSE calls.status END";
+        let NewCall {
+            call,
+            status,
+            replica,
+        } = new;
         on_db!(self, |pool, _d| {
             sqlx::query(SQL)
                 .bind(&call.call_sid)
-                .bind(&call.direction)
+                .bind(call.direction.as_str())
                 .bind(&call.from)
                 .bind(mask_phone(&call.from))
                 .bind(&call.to)
                 .bind(mask_phone(&call.to))
                 .bind(micros(call.started_at))
-                .bind(&call.status)
-                .bind(&call.replica)
+                .bind(status.as_ref().map(CallStatus::as_str))
+                .bind(replica)
                 .execute(pool)
                 .await?;
         });
@@ -132,7 +126,7 @@ impl Store {
     /// The call's status is the one of the highest sequence seen, whatever
     /// the arrival order; `duration_secs` from `CallDuration` when given.
     ///
-    /// A final status ([`FINAL_STATUSES`]) sets `ended_at` if unset. The
+    /// A final status ([`CallStatus::is_final`]) sets `ended_at` if unset. The
     /// callback is also kept as a `status_callback` event. A callback for a
     /// call not seen yet (it can race the `/voice` webhook) creates a minimal
     /// row that `call_started` completes.
@@ -153,16 +147,20 @@ impl Store {
              WHERE sid = $1 AND (status_seq IS NULL OR status_seq < $3)";
         const ENDED: &str = "UPDATE calls SET ended_at = COALESCE(ended_at, $2), \
              duration_secs = COALESCE($3, duration_secs) WHERE sid = $1";
-        const EVENT: &str = "INSERT INTO events (call_sid, at, kind, detail) VALUES ($1, $2, 'status_callback', $3)";
+        const EVENT: &str =
+            "INSERT INTO events (call_sid, at, kind, detail) VALUES ($1, $2, $3, $4)";
         let seq = i64::from(sequence);
         let at = micros(at);
-        let detail = json!({ "sequence": sequence, "status": status });
-        let is_final = FINAL_STATUSES.contains(&status);
+        let event = CallEvent::StatusCallback {
+            sequence,
+            status: status.to_string(),
+        };
+        let is_final = CallStatus::parse(status).is_final();
         on_db!(self, |pool, dialect| {
             let mut tx = pool.begin_with(dialect.begin_write()).await?;
             sqlx::query(CALL)
                 .bind(call_sid)
-                .bind(UNKNOWN_DIRECTION)
+                .bind(Direction::Unknown.as_str())
                 .bind(at)
                 .execute(&mut *tx)
                 .await?;
@@ -195,7 +193,8 @@ impl Store {
             sqlx::query(EVENT)
                 .bind(call_sid)
                 .bind(at)
-                .bind(Json(&detail))
+                .bind(event.kind())
+                .bind(Json(event.detail()))
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
@@ -211,7 +210,7 @@ impl Store {
         &self,
         call_sid: &str,
         at: DateTime<Utc>,
-        end_reason: &str,
+        end_reason: EndReason,
     ) -> Result<(), StoreError> {
         const SQL: &str = "UPDATE calls SET \
              ended_at = CASE WHEN ended_at IS NULL OR end_reason = $4 THEN $2 ELSE ended_at END, \
@@ -221,8 +220,8 @@ impl Store {
         let done = on_db!(self, |pool, _d| sqlx::query(SQL)
             .bind(call_sid)
             .bind(micros(at))
-            .bind(end_reason)
-            .bind(ABNORMAL)
+            .bind(end_reason.as_str())
+            .bind(EndReason::Abnormal.as_str())
             .execute(pool)
             .await?
             .rows_affected());

@@ -26,10 +26,9 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
-use serde_json::Value;
 use sqlx::{PgPool, SqlitePool};
 
-use crate::call::registry::TurnRecord;
+use crate::model::{CallInfo, CallStatus, Direction, EndReason, EventRow, TurnRecord};
 
 /// Expands `$body` once for each driver, with `$pool` bound to that driver's
 /// pool and `$dialect` to its [`Dialect`], so one piece of SQL-running code
@@ -60,7 +59,6 @@ mod replicas;
 mod rows;
 mod schema;
 
-pub use calls::FINAL_STATUSES;
 pub use read::MAX_PAGE;
 pub use replicas::LIVE_WINDOW;
 
@@ -84,33 +82,18 @@ impl From<sqlx::Error> for StoreError {
 /// A call as `/voice` (or an outbound request) first knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewCall {
-    pub call_sid: String,
-    /// `inbound`, `outbound-api`, ...
-    pub direction: String,
-    /// Full E.164 numbers (kept in the store; masked copies are derived).
-    pub from: String,
-    pub to: String,
-    pub started_at: DateTime<Utc>,
+    pub call: CallInfo,
     /// Twilio's `CallStatus` at that moment, if known.
-    pub status: Option<String>,
+    pub status: Option<CallStatus>,
     /// The replica that answered (its id), for the heartbeat.
     pub replica: String,
-}
-
-/// One event of a call, e.g. `{kind: "dtmf", detail: {"digit":"1"}}`,
-/// `status_callback`, `action` (tool call), `provider_error`, `barge_in`.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct EventRow {
-    pub at: DateTime<Utc>,
-    pub kind: String,
-    pub detail: Value,
 }
 
 /// A call in lists: numbers masked.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct CallRow {
     pub call_sid: String,
-    pub direction: String,
+    pub direction: Direction,
     pub from: String,
     pub to: String,
     pub started_at: DateTime<Utc>,
@@ -118,11 +101,11 @@ pub struct CallRow {
     pub ended_at: Option<DateTime<Utc>>,
     /// Twilio's latest call status (from the highest status-callback
     /// SequenceNumber), e.g. `completed`.
-    pub status: Option<String>,
+    pub status: Option<CallStatus>,
     /// Why the call ended, in Pronto's words: `caller_hung_up`, `agent_hung_up`,
     /// `transferred`, `max_duration`, `idle`, `shutdown`, `abnormal` (the
     /// replica died), `rejected`, `busy`...
-    pub end_reason: Option<String>,
+    pub end_reason: Option<EndReason>,
     pub duration_secs: Option<i64>,
     /// In progress: not ended, and its replica's heartbeat is fresh.
     pub live: bool,

@@ -8,6 +8,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::rows::{CALL_SELECT, call_row};
 use super::{Store, StoreError, delta_micros, micros};
+use crate::model::EndReason;
 
 /// How old a replica's last heartbeat may be for its calls to count as live.
 /// Replicas beat every few seconds (5 s is the intent), so 15 s tolerates two
@@ -68,7 +69,7 @@ impl Store {
         now: DateTime<Utc>,
         own_replica: &str,
     ) -> Result<u64, StoreError> {
-        const SQL: &str = "UPDATE calls SET ended_at = $1, end_reason = 'abnormal' \
+        const SQL: &str = "UPDATE calls SET ended_at = $1, end_reason = $4 \
              WHERE ended_at IS NULL AND (replica = $2 \
              OR (replica IS NULL AND started_at < $3) \
              OR (replica IS NOT NULL AND NOT EXISTS (SELECT 1 FROM replicas r \
@@ -85,7 +86,7 @@ impl Store {
         now: DateTime<Utc>,
         own_replica: &str,
     ) -> Result<u64, StoreError> {
-        const SQL: &str = "UPDATE calls SET ended_at = $1, end_reason = 'abnormal' \
+        const SQL: &str = "UPDATE calls SET ended_at = $1, end_reason = $4 \
              WHERE ended_at IS NULL AND replica IS NOT NULL AND replica <> $2 \
              AND NOT EXISTS (SELECT 1 FROM replicas r \
              WHERE r.id = calls.replica AND r.heartbeat_at >= $3)";
@@ -93,7 +94,8 @@ impl Store {
     }
 
     /// Runs one of the `abnormal`-ending updates: `$1` now, `$2` this
-    /// replica, `$3` the oldest heartbeat that still counts as alive.
+    /// replica, `$3` the oldest heartbeat that still counts as alive, `$4`
+    /// the end reason.
     async fn end_as_abnormal(
         &self,
         sql: &'static str,
@@ -104,6 +106,7 @@ impl Store {
             .bind(micros(now))
             .bind(own_replica)
             .bind(live_cutoff(now))
+            .bind(EndReason::Abnormal.as_str())
             .execute(pool)
             .await?
             .rows_affected());

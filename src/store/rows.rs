@@ -11,8 +11,8 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::types::Json;
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
-use super::{CallRow, EventRow, StoreError, from_micros};
-use crate::call::registry::{TurnLatency, TurnRecord};
+use super::{CallRow, StoreError, from_micros};
+use crate::model::{CallStatus, Direction, EndReason, EventRow, TurnLatency, TurnRecord};
 
 /// The columns every call query selects, in a fixed shape for [`call_row`]:
 /// the call, its replica's heartbeat (for `live`) and its number of turns.
@@ -98,15 +98,21 @@ pub(super) fn call_row(row: &impl StoreRow, cutoff: i64) -> Result<CallRow, Stor
     let heartbeat = row.opt_int("heartbeat_at")?;
     Ok(CallRow {
         call_sid: row.text("sid")?,
-        direction: row.text("direction")?,
+        direction: Direction::parse(&row.text("direction")?),
         from: row.text("from_masked")?,
         to: row.text("to_masked")?,
         started_at: row.time("started_at")?,
         answered_at: row.opt_time("answered_at")?,
         live: ended_at.is_none() && heartbeat.is_some_and(|hb| hb >= cutoff),
         ended_at,
-        status: row.opt_text("status")?,
-        end_reason: row.opt_text("end_reason")?,
+        status: row.opt_text("status")?.map(|s| CallStatus::parse(&s)),
+        end_reason: row
+            .opt_text("end_reason")?
+            .map(|r| {
+                EndReason::parse(&r)
+                    .ok_or_else(|| StoreError(format!("column end_reason: unknown {r:?}")))
+            })
+            .transpose()?,
         duration_secs: row.opt_int("duration_secs")?,
         turns: row.int("turn_count")?,
     })

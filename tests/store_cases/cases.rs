@@ -1,5 +1,6 @@
 //! The schema, one call's life, turns, status callbacks and bad data.
 
+use pronto::model::EndReason;
 use pronto::store::CallFilter;
 
 use super::{TestDb, event, new_call, secs, t0, turn};
@@ -58,7 +59,7 @@ pub async fn call_lifecycle(db: TestDb) {
     let store = db.open().await;
     let t = t0();
     let mut call = new_call("CAlife", "+14155551234", t, "r1");
-    call.to = "+390212345678".into();
+    call.call.to = "+390212345678".into();
     store.call_started(&call).await.unwrap();
     store.call_answered("CAlife", t + secs(1)).await.unwrap();
     store
@@ -85,7 +86,10 @@ pub async fn call_lifecycle(db: TestDb) {
     }
 
     let live = store.get_call("CAlife").await.unwrap().expect("stored");
-    assert_eq!(live.call.status.as_deref(), Some("in-progress"));
+    assert_eq!(
+        live.call.status.as_ref().map(|s| s.as_str()),
+        Some("in-progress")
+    );
     assert_eq!(live.call.ended_at, None);
 
     assert!(
@@ -95,7 +99,7 @@ pub async fn call_lifecycle(db: TestDb) {
             .unwrap()
     );
     store
-        .call_ended("CAlife", t + secs(43), "caller_hung_up")
+        .call_ended("CAlife", t + secs(43), EndReason::CallerHungUp)
         .await
         .unwrap();
 
@@ -114,8 +118,11 @@ pub async fn call_lifecycle(db: TestDb) {
         Some(t + secs(42)),
         "the first end recorded stands"
     );
-    assert_eq!(row.status.as_deref(), Some("completed"));
-    assert_eq!(row.end_reason.as_deref(), Some("caller_hung_up"));
+    assert_eq!(row.status.as_ref().map(|s| s.as_str()), Some("completed"));
+    assert_eq!(
+        row.end_reason.as_ref().map(|s| s.as_str()),
+        Some("caller_hung_up")
+    );
     assert_eq!(row.duration_secs, Some(42));
     assert!(!row.live);
     assert_eq!(row.turns, 2);
@@ -155,7 +162,12 @@ pub async fn call_lifecycle(db: TestDb) {
 pub async fn writes_for_unknown_calls_fail_cleanly(db: TestDb) {
     let store = db.open().await;
     assert!(store.call_answered("CAnone", t0()).await.is_err());
-    assert!(store.call_ended("CAnone", t0(), "shutdown").await.is_err());
+    assert!(
+        store
+            .call_ended("CAnone", t0(), EndReason::Shutdown)
+            .await
+            .is_err()
+    );
     assert!(store.add_turn("CAnone", &turn(0, None, "x")).await.is_err());
     assert!(
         store
@@ -247,7 +259,10 @@ pub async fn status_callbacks_shuffled_and_repeated(db: TestDb) {
         if i == 1 {
             // 3 came, then 0: the older one does not win.
             let now = store.get_call("CAcb").await.unwrap().unwrap();
-            assert_eq!(now.call.status.as_deref(), Some("in-progress"));
+            assert_eq!(
+                now.call.status.as_ref().map(|s| s.as_str()),
+                Some("in-progress")
+            );
         }
     }
     for &seq in order.iter().rev() {
@@ -259,7 +274,10 @@ pub async fn status_callbacks_shuffled_and_repeated(db: TestDb) {
         assert!(!dup, "sequence {seq} seen already");
     }
     let got = store.get_call("CAcb").await.unwrap().unwrap();
-    assert_eq!(got.call.status.as_deref(), Some("completed"));
+    assert_eq!(
+        got.call.status.as_ref().map(|s| s.as_str()),
+        Some("completed")
+    );
     assert_eq!(got.call.ended_at, Some(t + secs(4)));
     assert_eq!(got.call.duration_secs, Some(17));
     assert_eq!(got.call.end_reason, None, "only the session says why");
@@ -287,7 +305,10 @@ pub async fn status_callback_before_the_webhook(db: TestDb) {
         .unwrap()
         .expect("minimal row");
     assert_eq!(early.call.direction, "unknown");
-    assert_eq!(early.call.status.as_deref(), Some("ringing"));
+    assert_eq!(
+        early.call.status.as_ref().map(|s| s.as_str()),
+        Some("ringing")
+    );
     assert_eq!(early.call.ended_at, None);
 
     store
@@ -300,7 +321,7 @@ pub async fn status_callback_before_the_webhook(db: TestDb) {
     assert_eq!(got.call.from, "+*******0004");
     assert_eq!(got.call.started_at, t);
     assert_eq!(
-        got.call.status.as_deref(),
+        got.call.status.as_ref().map(|s| s.as_str()),
         Some("ringing"),
         "the callback's status kept"
     );

@@ -99,7 +99,7 @@ pub async fn every_filter(db: TestDb) {
     ];
     for (sid, from, to, s, status) in calls {
         let mut call = new_call(sid, from, t + secs(s), "r1");
-        call.to = to.into();
+        call.call.to = to.into();
         store.call_started(&call).await.unwrap();
         store
             .status_callback(sid, 1, status, None, t + secs(s + 5))

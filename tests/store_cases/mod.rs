@@ -20,8 +20,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use pronto::call::registry::{TurnLatency, TurnRecord};
-use pronto::store::{CallFilter, EventRow, NewCall, Store};
+use pronto::model::{CallInfo, CallStatus, EventRow, TurnLatency, TurnRecord};
+use pronto::store::{CallFilter, NewCall, Store};
 use serde_json::json;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
@@ -223,12 +223,14 @@ pub fn secs(s: i64) -> TimeDelta {
 
 pub fn new_call(sid: &str, from: &str, started_at: DateTime<Utc>, replica: &str) -> NewCall {
     NewCall {
-        call_sid: sid.into(),
-        direction: "inbound".into(),
-        from: from.into(),
-        to: "+390212345678".into(),
-        started_at,
-        status: Some("ringing".into()),
+        call: CallInfo {
+            call_sid: sid.into(),
+            direction: "inbound".into(),
+            from: from.into(),
+            to: "+390212345678".into(),
+            started_at,
+        },
+        status: Some(CallStatus::Ringing),
         replica: replica.into(),
     }
 }

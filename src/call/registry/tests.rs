@@ -1,4 +1,6 @@
 use super::*;
+use crate::model::SessionState;
+use chrono::Utc;
 
 fn info(sid: &str) -> CallInfo {
     CallInfo {
@@ -7,7 +9,6 @@ fn info(sid: &str) -> CallInfo {
         to: "+18005550000".into(),
         direction: "inbound".into(),
         started_at: Utc::now(),
-        ..Default::default()
     }
 }
 
@@ -46,7 +47,7 @@ fn snapshots_mask_numbers_and_show_live_state() {
     let (tx, rx) = watch::channel(LiveState::default());
     let _guard = r.attach(info("CA9"), rx);
     tx.send_modify(|s| {
-        s.stream_sid = "MZ1".into();
+        s.stream_sid = Some("MZ1".into());
         s.state = SessionState::Speaking;
         s.turns = 2;
     });
@@ -54,8 +55,11 @@ fn snapshots_mask_numbers_and_show_live_state() {
     assert_eq!(snap.len(), 1);
     assert_eq!(snap[0].from, "+*******1234");
     assert_eq!(snap[0].to, "+*******0000");
-    assert_eq!(snap[0].stream_sid.as_deref(), Some("MZ1"));
-    assert_eq!((snap[0].state, snap[0].turns), (SessionState::Speaking, 2));
+    assert_eq!(snap[0].live.stream_sid.as_deref(), Some("MZ1"));
+    assert_eq!(
+        (snap[0].live.state, snap[0].live.turns),
+        (SessionState::Speaking, 2)
+    );
     let json = serde_json::to_string(&snap).expect("serializes");
     assert!(!json.contains("4155551234"));
 }
@@ -77,13 +81,16 @@ fn status_callbacks_are_idempotent_and_order_independent() {
         r.apply_status("CA1", Some(2), "in-progress"),
         StatusOutcome::Duplicate
     );
-    assert_eq!(r.snapshot()[0].call_status.as_deref(), Some("in-progress"));
+    assert_eq!(
+        r.snapshot()[0].call_status.as_ref().map(|s| s.as_str()),
+        Some("in-progress")
+    );
     assert_eq!(
         r.apply_status("CA1", Some(3), "completed"),
         StatusOutcome::Applied
     );
     assert_eq!(
-        r.snapshot()[0].call_status.as_deref(),
+        r.snapshot()[0].call_status.as_ref().map(|s| s.as_str()),
         Some("completed"),
         "live until the stream ends"
     );

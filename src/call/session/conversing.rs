@@ -10,11 +10,13 @@ use tracing::{Instrument, info, warn};
 
 use super::{End, Session};
 use crate::call::recording::Recorder;
-use crate::call::registry::{CallEvent, CallInfo, SessionState};
 use crate::call::responder::{
     Announcement, CallAction, ResponseEvent, ResponseFuture, ResponseSink, TurnInput, TurnRequest,
 };
-use crate::call::turn::{ActiveTurn, millis};
+use crate::call::turn::ActiveTurn;
+use crate::model::{
+    ActionOutcome, CallBrief, CallEvent, CallInfo, EndReason, SessionState, millis,
+};
 use crate::store::Store;
 use crate::twilio::rest::HangUp;
 use crate::twilio::twiml;
@@ -57,30 +59,28 @@ impl Session {
     pub(super) async fn enrich(
         store: Option<Store>,
         memory_summaries: Option<u32>,
-        mut info: CallInfo,
-    ) -> CallInfo {
+        info: CallInfo,
+    ) -> CallBrief {
+        let mut brief = CallBrief::of(info);
         let Some(store) = store else {
-            return info;
+            return brief;
         };
         let lookups = async {
-            if info.direction.starts_with("outbound") {
-                match store.outbound_plan(&info.call_sid).await {
+            let call = &brief.call;
+            if call.direction.is_outbound() {
+                match store.outbound_plan(&call.call_sid).await {
                     Ok(Some((greeting, instructions))) => {
-                        info.greeting = greeting;
-                        info.instructions = instructions;
+                        brief.greeting = greeting;
+                        brief.instructions = instructions;
                     }
                     Ok(None) => {}
                     Err(e) => warn!(error = %e, "cannot read the outbound call's plan"),
                 }
             }
-            let caller = if info.direction.starts_with("outbound") {
-                info.to.clone()
-            } else {
-                info.from.clone()
-            };
+            let caller = brief.call.caller().to_string();
             if let Some(n) = memory_summaries.filter(|_| !caller.is_empty()) {
                 match store.recent_summaries(&caller, n).await {
-                    Ok(summaries) => info.memory = summaries,
+                    Ok(summaries) => brief.memory = summaries,
                     Err(e) => warn!(error = %e, "cannot read caller memory"),
                 }
             }
@@ -88,7 +88,7 @@ impl Session {
         if tokio::time::timeout(STORE_LOOKUP, lookups).await.is_err() {
             warn!("the store was too slow; the call starts without its plan or memory");
         }
-        info
+        brief
     }
 
     /// Starts recording the call, if recordings are on. A recording that
@@ -144,7 +144,7 @@ impl Session {
     }
 
     /// Plays the greeting as turn 0, the instant the stream starts.
-    pub(super) fn start_greeting(&mut self, call: Arc<CallInfo>) {
+    pub(super) fn start_greeting(&mut self, call: Arc<CallBrief>) {
         let sink = ResponseSink::new(0, self.turn_tx.clone());
         let Some(future) = self.ctx.responder.greet(call, sink.clone()) else {
             return;
@@ -240,11 +240,11 @@ impl Session {
             return; // the stream never started: the webhook's record stands
         }
         let reason = self.ending.unwrap_or(match end {
-            End::Stop | End::SocketClosed => "caller_hung_up",
-            End::AgentHungUp => "agent_hung_up",
-            End::StartTimeout => "no_stream",
+            End::Stop | End::SocketClosed => EndReason::CallerHungUp,
+            End::AgentHungUp => EndReason::AgentHungUp,
+            End::StartTimeout => EndReason::NoStream,
             End::WrongCall | End::MessageTooBig | End::SocketError(_) | End::Internal(_) => {
-                "stream_error"
+                EndReason::StreamError
             }
         });
         let sid = self.expected_call_sid.clone();
@@ -277,18 +277,14 @@ impl Session {
         };
         let history = self.conversation.messages();
         let journal = self.ctx.journal.clone();
-        let caller = if call.direction.starts_with("outbound") {
-            call.to.clone()
-        } else {
-            call.from.clone()
-        };
+        let caller = call.call.caller().to_string();
         if caller.is_empty() {
             return;
         }
         tokio::spawn(
             async move {
                 match crate::agent::memory::summarize(llm.as_ref(), &history).await {
-                    Ok(Some(summary)) => journal.summary(&call.call_sid, &caller, summary),
+                    Ok(Some(summary)) => journal.summary(&call.call.call_sid, &caller, summary),
                     Ok(None) => {}
                     Err(e) => warn!(error = %e, "no caller-memory summary"),
                 }
@@ -326,18 +322,15 @@ impl Session {
     pub(super) async fn perform(&mut self, action: CallAction) -> Option<End> {
         let call_sid = self.expected_call_sid.clone();
         let at_ms = millis(self.opened.elapsed());
-        let (name, outcome, end) = match (&action, self.ctx.twilio.clone()) {
+        let (outcome, end) = match (&action, self.ctx.twilio.clone()) {
             (CallAction::EndCall, Some(rest)) => match rest.hang_up(&call_sid).await {
-                Ok(HangUp::Ended) => ("end_call", "hung up".to_string(), None),
-                Ok(HangUp::AlreadyEnded) => {
-                    ("end_call", "the call had already ended".to_string(), None)
-                }
+                Ok(HangUp::Ended) => (ActionOutcome::HungUp, None),
+                Ok(HangUp::AlreadyEnded) => (ActionOutcome::AlreadyEnded, None),
                 Err(e) => {
                     warn!(error = %e, "cannot hang up through Twilio; closing the stream instead");
                     self.close(1000, "").await;
                     (
-                        "end_call",
-                        format!("{e}; closed the stream"),
+                        ActionOutcome::StreamClosed(format!("{e}; closed the stream")),
                         Some(End::AgentHungUp),
                     )
                 }
@@ -347,48 +340,48 @@ impl Session {
                 // TwiML has nothing after <Connect>.
                 self.close(1000, "").await;
                 (
-                    "end_call",
-                    "closed the stream (no TWILIO_ACCOUNT_SID for REST)".to_string(),
+                    ActionOutcome::StreamClosed(
+                        "closed the stream (no TWILIO_ACCOUNT_SID for REST)".into(),
+                    ),
                     Some(End::AgentHungUp),
                 )
             }
             (CallAction::Transfer { to }, Some(rest)) => {
                 match rest.redirect(&call_sid, &twiml::dial(to)).await {
                     // Twilio now leaves the stream and sends `stop`.
-                    Ok(()) => ("transfer_call", "transferred".to_string(), None),
+                    Ok(()) => (ActionOutcome::Transferred, None),
                     Err(e) => {
                         warn!(error = %e, "cannot transfer the call");
-                        ("transfer_call", e.to_string(), None)
+                        (ActionOutcome::Failed(e.to_string()), None)
                     }
                 }
             }
             (CallAction::Transfer { .. }, None) => {
                 warn!("transfer_call needs TWILIO_ACCOUNT_SID; the call goes on");
                 (
-                    "transfer_call",
-                    "not possible without TWILIO_ACCOUNT_SID".to_string(),
+                    ActionOutcome::Failed("not possible without TWILIO_ACCOUNT_SID".into()),
                     None,
                 )
             }
         };
+        let name = action.name();
         info!(action = name, outcome = %outcome, "agent action");
-        self.ctx.journal.event(
-            &call_sid,
-            "action",
-            serde_json::json!({ "action": name, "outcome": outcome }),
-        );
-        if matches!(action, CallAction::Transfer { .. }) && outcome == "transferred" {
-            self.ending = Some("transferred");
-        } else if matches!(action, CallAction::EndCall) && self.ending.is_none() {
-            self.ending = Some("agent_hung_up");
+        match (&action, &outcome) {
+            (CallAction::Transfer { .. }, ActionOutcome::Transferred) => {
+                self.ending = Some(EndReason::Transferred);
+            }
+            (CallAction::EndCall, _) if self.ending.is_none() => {
+                self.ending = Some(EndReason::AgentHungUp);
+            }
+            _ => {}
         }
-        self.publish(|s| {
-            s.push_event(CallEvent::Action {
-                at_ms,
+        self.log_event(
+            at_ms,
+            CallEvent::Action {
                 action: name.into(),
-                outcome,
-            })
-        });
+                outcome: outcome.to_string(),
+            },
+        );
         end
     }
 }

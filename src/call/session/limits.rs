@@ -9,6 +9,7 @@ use tracing::info;
 
 use super::Session;
 use crate::call::responder::{Announcement, CallAction};
+use crate::model::EndReason;
 
 impl Session {
     /// When the next limit falls due, if any.
@@ -50,12 +51,12 @@ impl Session {
             .is_some_and(|d| now >= started + d)
         {
             info!("maximum call duration reached");
-            self.end_politely("max_duration").await;
+            self.end_politely(EndReason::MaxDuration).await;
             return;
         }
         if self.idle_prompted {
             info!("the caller stayed silent");
-            self.end_politely("idle").await;
+            self.end_politely(EndReason::Idle).await;
             return;
         }
         info!("caller silent: asking whether they are still there");
@@ -68,13 +69,13 @@ impl Session {
     pub(super) async fn on_server_closing(&mut self) {
         if !self.closing_started {
             info!("server shutting down: ending the call");
-            self.end_politely("shutdown").await;
+            self.end_politely(EndReason::Shutdown).await;
         }
     }
 
     /// Stops what the agent is saying, says the closing line, then hangs up
     /// (at once in echo mode, which has no voice of its own).
-    async fn end_politely(&mut self, reason: &'static str) {
+    async fn end_politely(&mut self, reason: EndReason) {
         self.closing_started = true;
         self.ending = Some(reason);
         if self.current.is_some() {

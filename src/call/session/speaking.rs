@@ -13,9 +13,9 @@ use super::Session;
 /// The longest caller audio carried over into the next turn (30 s at 8 kHz).
 const MAX_CARRY_OVER: usize = 30 * 8000;
 use crate::call::playback::{MarkEcho, Outbound};
-use crate::call::registry::{CallEvent, SessionState};
 use crate::call::responder::ResponseEvent;
-use crate::call::turn::{ActiveTurn, millis};
+use crate::call::turn::ActiveTurn;
+use crate::model::{CallEvent, SessionState, millis};
 
 impl Session {
     pub(super) fn on_response(&mut self, turn: u32, event: ResponseEvent) {
@@ -39,18 +39,13 @@ impl Session {
                 warn!(turn, reason = %reason, "responder failed");
                 current.responder_done = true;
                 let at_ms = millis(self.opened.elapsed());
-                self.ctx.journal.event(
-                    &self.expected_call_sid,
-                    "provider_error",
-                    serde_json::json!({ "turn": turn, "error": reason }),
-                );
-                self.publish(|s| {
-                    s.push_event(CallEvent::ProviderError {
-                        at_ms,
+                self.log_event(
+                    at_ms,
+                    CallEvent::ProviderError {
                         turn,
                         error: reason,
-                    })
-                });
+                    },
+                );
             }
         }
     }
@@ -80,17 +75,7 @@ impl Session {
             heard_segments = turn.segments_heard,
             "barge-in"
         );
-        self.ctx.journal.event(
-            &self.expected_call_sid,
-            "barge_in",
-            serde_json::json!({ "turn": turn_id }),
-        );
-        self.publish(|s| {
-            s.push_event(CallEvent::BargeIn {
-                at_ms,
-                turn: turn_id,
-            })
-        });
+        self.log_event(at_ms, CallEvent::BargeIn { turn: turn_id });
         let Some(mut turn) = self.stop_turn().await else {
             return;
         };

@@ -8,7 +8,7 @@ use std::time::Instant;
 use tracing::{info, warn};
 
 use super::{End, Session};
-use crate::call::registry::{CallInfo, SessionState};
+use crate::model::{CallInfo, Direction, SessionState};
 use crate::twilio::media::{OutboundWriter, Start};
 
 impl Session {
@@ -33,14 +33,11 @@ impl Session {
             call_sid: start.call_sid.clone(),
             from: param("From"),
             to: param("To"),
-            direction: Some(param("Direction"))
-                .filter(|d| !d.is_empty())
-                .unwrap_or_else(|| "inbound".into()),
+            direction: Direction::parse(&param("Direction")),
             started_at: chrono::Utc::now(),
-            ..Default::default()
         };
         self.publish(|s| {
-            s.stream_sid = start.stream_sid.clone();
+            s.stream_sid = Some(start.stream_sid.clone());
             s.state = SessionState::Listening;
         });
         self._attachment = Some(

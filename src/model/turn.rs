@@ -1,0 +1,85 @@
+//! One turn of the conversation as it went: what the caller said, what the
+//! agent said and what the caller heard of it, and how long each stage took.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// The latency of one caller turn, as Pronto measured it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TurnLatency {
+    pub turn: u32,
+    /// Length of the caller's utterance, pre-roll included.
+    pub utterance_ms: u64,
+    /// Silence waited before deciding the caller had finished (the hangover).
+    pub endpoint_wait_ms: u64,
+    /// The speech-to-text request.
+    pub stt_ms: Option<u64>,
+    /// LLM request → first token.
+    pub llm_first_token_ms: Option<u64>,
+    /// LLM request → first complete sentence.
+    pub first_sentence_ms: Option<u64>,
+    /// The first sentence's TTS request → its first audio byte.
+    pub tts_first_byte_ms: Option<u64>,
+    /// End of the caller's speech → first audio frame sent to Twilio.
+    pub voice_to_voice_ms: Option<u64>,
+    /// What Pronto itself added: voice-to-voice minus the endpoint wait, STT,
+    /// time to the first sentence and TTS first byte. Only when all are known.
+    pub pipeline_overhead_ms: Option<i64>,
+    /// The caller spoke over the answer and it was cleared.
+    pub interrupted: bool,
+}
+
+/// One exchange of the conversation, as it went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TurnRecord {
+    /// 0 is the greeting.
+    pub turn: u32,
+    /// What the caller said (transcript or keypad), if anything was understood.
+    pub caller: Option<String>,
+    /// Everything the agent produced for this turn.
+    pub agent_said: String,
+    /// What the caller heard of it: the sentences whose marks came back.
+    pub agent_heard: String,
+    pub interrupted: bool,
+    pub latency: TurnLatency,
+}
+
+/// How long one stage of a turn took (ms), reported by the engine as soon as
+/// it is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timing {
+    /// The speech-to-text request.
+    Stt(u64),
+    /// LLM request sent → its first token.
+    LlmFirstToken(u64),
+    /// LLM request sent → its first complete sentence.
+    FirstSentence(u64),
+    /// The first sentence's TTS request → its first audio byte.
+    TtsFirstByte(u64),
+}
+
+/// The stage timings reported for one turn (ms).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StageTimings {
+    pub stt: Option<u64>,
+    pub llm_first_token: Option<u64>,
+    pub first_sentence: Option<u64>,
+    pub tts_first_byte: Option<u64>,
+}
+
+impl StageTimings {
+    pub fn record(&mut self, timing: Timing) {
+        match timing {
+            Timing::Stt(ms) => self.stt = Some(ms),
+            Timing::LlmFirstToken(ms) => self.llm_first_token = Some(ms),
+            Timing::FirstSentence(ms) => self.first_sentence = Some(ms),
+            Timing::TtsFirstByte(ms) => self.tts_first_byte = Some(ms),
+        }
+    }
+}
+
+/// Whole milliseconds of `d`, saturating.
+pub fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}

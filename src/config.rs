@@ -18,6 +18,7 @@ use serde::Deserialize;
 use toml::{Table, Value};
 
 use crate::audio::vad::EndpointerConfig;
+use crate::redact::Secret;
 use agent::{AgentSettings, AiStages, Lines, LlmSection, SttSection, TtsSection};
 use std::collections::BTreeMap;
 
@@ -42,25 +43,6 @@ pub struct ConfigError(pub String);
 
 fn err<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
     Err(ConfigError(msg.into()))
-}
-
-/// A value that must never be printed: `Debug` shows only whether it is set.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

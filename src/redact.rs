@@ -1,6 +1,6 @@
 //! What may appear in logs and in `/api/status`: phone numbers masked to their
 //! last four digits, so a log file never holds a caller's full number; URLs
-//! without the password some people put in them.
+//! without the password some people put in them; secrets not at all.
 
 /// Masks every digit but the last four: `+14155551234` → `+*******1234`.
 /// Other characters (`+`, spaces) are kept so the shape stays recognisable. A
@@ -44,6 +44,25 @@ pub fn redact_userinfo(url: &str) -> String {
     match userinfo.split_once(':') {
         Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
         None => url.to_string(),
+    }
+}
+
+/// A value that must never be printed: `Debug` shows only whether it is set.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
     }
 }
 

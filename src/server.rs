@@ -81,9 +81,12 @@ pub async fn services_for(
         None => Arc::new(Echo),
     };
     let url = &config.deployment.database_url;
-    let store = Store::open(url)
-        .await
-        .map_err(|e| ConfigError(format!("DATABASE_URL={}: {e}", redact_url(url))))?;
+    let store = Store::open(url).await.map_err(|e| {
+        ConfigError(format!(
+            "DATABASE_URL={}: {e}",
+            crate::redact::redact_userinfo(url)
+        ))
+    })?;
     match store
         .end_abandoned(chrono::Utc::now(), &config.deployment.replica_id)
         .await
@@ -105,18 +108,6 @@ pub async fn services_for(
         },
         Some(writer),
     ))
-}
-
-/// A database URL without its password, for messages.
-fn redact_url(url: &str) -> String {
-    match (url.split_once("://"), url.rfind('@')) {
-        (Some((scheme, rest)), Some(at)) if at > scheme.len() => {
-            let host = &url[at + 1..];
-            let user = rest.split(['@', ':']).next().unwrap_or_default();
-            format!("{scheme}://{user}:***@{host}")
-        }
-        _ => url.to_string(),
-    }
 }
 
 impl AppState {

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use pronto::config::Secret;
 use pronto::providers::{BoxStream, Endpoint, ProviderError, TtsSettings, http};
+use pronto::redact::Secret;
 
 use fakes::Fault;
 

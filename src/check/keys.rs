@@ -13,11 +13,11 @@ use reqwest::header::HeaderValue;
 use super::finding::Finding;
 use super::probe::{self, Answer, Failure};
 use super::url;
-use crate::config::Secret;
 use crate::config::agent::{
     ANTHROPIC_BASE, AiStages, ELEVENLABS_BASE, LlmProvider, OPENAI_BASE, TtsProvider,
 };
 use crate::providers::http::is_quota_error;
+use crate::redact::Secret;
 
 /// Sent by Anthropic's SDKs (reference/providers.md §4).
 const ANTHROPIC_VERSION: &str = "2023-06-01";

@@ -15,7 +15,8 @@ use super::finding::Finding;
 use super::offline::is_account_sid;
 use super::probe::{self, Answer, Failure};
 use super::url;
-use crate::config::{Deployment, Secret};
+use crate::config::Deployment;
+use crate::redact::Secret;
 
 pub async fn check(client: &Client, d: &Deployment, timeout: Duration) -> Vec<Finding> {
     // Without a token, or with a malformed SID, the offline check has said it.

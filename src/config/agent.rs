@@ -9,8 +9,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::validate::in_range;
-use super::{ConfigError, Secret, err, non_empty};
+use super::{ConfigError, err, non_empty};
 use crate::providers::{Endpoint, LlmSettings, SttSettings, TtsSettings};
+use crate::redact::Secret;
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]

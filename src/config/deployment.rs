@@ -3,7 +3,8 @@
 
 use std::collections::HashMap;
 
-use super::{ConfigError, Deployment, Secret, agent, err, non_empty, parse_bool};
+use super::{ConfigError, Deployment, agent, err, non_empty, parse_bool};
+use crate::redact::Secret;
 
 pub(super) fn deployment(
     env: &HashMap<String, String>,

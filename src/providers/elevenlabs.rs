@@ -114,7 +114,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::config::Secret;
+    use crate::redact::Secret;
 
     fn eleven(base_url: &str, voice: &str, speed: f32) -> ElevenLabs {
         let endpoint = Endpoint {

@@ -19,7 +19,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use serde_json::Value;
 
-use crate::config::Secret;
+use crate::redact::Secret;
 
 pub mod anthropic;
 pub mod elevenlabs;

@@ -279,7 +279,7 @@ impl<D> Body<D> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Secret;
+    use crate::redact::Secret;
 
     fn tts(model: &str, instructions: &str, speed: f32) -> OpenAiTts {
         let endpoint = Endpoint {

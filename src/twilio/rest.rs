@@ -7,7 +7,8 @@
 
 use std::time::Duration;
 
-use crate::config::{Config, Secret};
+use crate::config::Config;
+use crate::redact::Secret;
 
 /// A call update that did not happen.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

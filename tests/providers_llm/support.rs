@@ -4,13 +4,13 @@ use std::ops::Deref;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use pronto::config::Secret;
 use pronto::providers::anthropic::Anthropic;
 use pronto::providers::openai_chat::OpenAiChat;
 use pronto::providers::{
     ChatMessage, ChatRequest, Endpoint, LanguageModel, LlmEvent, LlmSettings, ProviderError, Role,
     http,
 };
+use pronto::redact::Secret;
 
 use crate::fakes::anthropic::FakeAnthropic;
 use crate::fakes::llm_reply::LlmFake;

@@ -13,6 +13,7 @@ pub mod bench;
 pub mod call;
 pub mod check;
 pub mod config;
+pub mod engine;
 pub mod http;
 pub mod model;
 pub mod providers;

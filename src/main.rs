@@ -134,7 +134,7 @@ async fn serve() -> ExitCode {
             return ExitCode::from(BAD_CONFIG);
         }
     };
-    let mode = services.responder.mode();
+    let mode = services.engine.mode();
     let public = config.deployment.public_base_url.clone();
     let state = AppState::with_services(config, services);
     let listener = match tokio::net::TcpListener::bind(addr).await {

@@ -16,11 +16,12 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::call::journal::Journal;
+use crate::call::machine::Settings;
 use crate::call::registry::Registry;
-use crate::call::responder::{Echo, Responder};
-use crate::call::session::{SessionConfig, SessionContext};
+use crate::call::session::SessionContext;
 use crate::config::{Config, ConfigError};
-use crate::providers::LanguageModel;
+use crate::engine::Engine;
+use crate::engine::echo::Echo;
 use crate::recordings::Recordings;
 use crate::store::Store;
 use crate::twilio::rest::TwilioRest;
@@ -45,23 +46,28 @@ pub struct AppState {
 
 /// The parts a server is assembled from, besides its configuration.
 pub struct Services {
-    pub responder: Arc<dyn Responder>,
-    /// Writes caller-memory summaries (the agent's LLM, when caller memory is on).
-    pub summarizer: Option<Arc<dyn LanguageModel>>,
+    pub engine: Arc<dyn Engine>,
     pub store: Option<Store>,
     pub journal: Journal,
 }
 
 impl Services {
-    /// Just a responder: no store, no summaries.
-    pub fn bare(responder: Arc<dyn Responder>) -> Services {
+    /// Just an engine: no store.
+    pub fn bare(engine: Arc<dyn Engine>) -> Services {
         Services {
-            responder,
-            summarizer: None,
+            engine,
             store: None,
             journal: Journal::disabled(),
         }
     }
+}
+
+/// Echo mode's engine for `config`.
+pub fn echo(config: &Config) -> Result<Arc<dyn Engine>, ConfigError> {
+    let t = &config.tunables;
+    let echo =
+        Echo::new(t.vad.clone(), t.call.barge_in_min_ms).map_err(|e| ConfigError(e.to_string()))?;
+    Ok(Arc::new(echo))
 }
 
 /// Builds the services `config` asks for: the responder (the agent when the AI
@@ -71,14 +77,9 @@ impl Services {
 pub async fn services_for(
     config: &Config,
 ) -> Result<(Services, Option<JoinHandle<()>>), ConfigError> {
-    let agent = crate::agent::setup::build(config)?;
-    let summarizer = agent
-        .as_ref()
-        .filter(|_| config.tunables.store.caller_memory)
-        .map(|a| a.llm());
-    let responder: Arc<dyn Responder> = match agent {
+    let engine: Arc<dyn Engine> = match crate::agent::setup::build(config)? {
         Some(agent) => Arc::new(agent),
-        None => Arc::new(Echo),
+        None => echo(config)?,
     };
     let url = &config.deployment.database_url;
     let store = Store::open(url).await.map_err(|e| {
@@ -101,8 +102,7 @@ pub async fn services_for(
     let (journal, writer) = Journal::start(store.clone());
     Ok((
         Services {
-            responder,
-            summarizer,
+            engine,
             store: Some(store),
             journal,
         },
@@ -111,12 +111,7 @@ pub async fn services_for(
 }
 
 impl AppState {
-    pub fn new(config: Config, responder: Arc<dyn Responder>) -> Arc<AppState> {
-        AppState::with_services(config, Services::bare(responder))
-    }
-
     pub fn with_services(config: Config, services: Services) -> Arc<AppState> {
-        let responder = services.responder;
         let t = &config.tunables;
         let tokens = StreamTokens::new(
             &stream_token_key(&config),
@@ -125,29 +120,25 @@ impl AppState {
         let registry = Registry::default();
         let closing = watch::Sender::new(false);
         let sessions = SessionContext {
-            config: Arc::new(SessionConfig {
-                vad: t.vad.clone(),
-                barge_in_min_ms: t.call.barge_in_min_ms,
+            settings: Arc::new(Settings {
                 max_playback_lead: Duration::from_millis(u64::from(t.call.max_playback_lead_ms)),
                 start_timeout: Duration::from_secs(t.twilio.start_timeout_secs),
-                max_message_bytes: t.twilio.max_message_bytes,
                 greeting_interruptible: t.agent.greeting_interruptible,
                 dtmf_timeout: Duration::from_millis(u64::from(t.agent.dtmf_timeout_ms)),
-                max_history_turns: usize::try_from(t.agent.max_history_turns).unwrap_or(20),
                 max_duration: secs(t.limits.max_call_duration_secs),
                 idle_prompt: secs(t.limits.idle_prompt_secs),
                 idle_hangup: secs(t.limits.idle_hangup_secs),
-                memory_summaries: t
-                    .store
-                    .caller_memory
-                    .then_some(t.store.caller_memory_summaries),
             }),
+            engine: services.engine,
             registry: registry.clone(),
-            responder,
-            twilio: twilio_rest(&config),
             journal: services.journal.clone(),
             store: services.store.clone(),
-            summarizer: services.summarizer,
+            memory_summaries: t
+                .store
+                .caller_memory
+                .then_some(t.store.caller_memory_summaries),
+            twilio: twilio_rest(&config),
+            max_message_bytes: t.twilio.max_message_bytes,
             recordings: t.store.recordings.then(|| {
                 Recordings::new(
                     PathBuf::from(&t.store.recordings_dir),

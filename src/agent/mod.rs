@@ -1,7 +1,26 @@
-//! The AI agent: the pipeline that answers a caller turn with STT, an LLM and
-//! TTS, and what it needs (sentences, prompt, conversation, fixed lines, tools).
+//! The agent: the engine that answers with speech-to-text, an LLM and
+//! text-to-speech, one after the other, sentence by sentence (a cascade).
+//!
+//! It hears the caller with [`Endpointing`] (the turn ends after a
+//! silence), answers each turn in a child task ([`pipeline`]), and keeps
+//! the conversation as the caller heard it ([`history`]). What it needs is
+//! here too: the sentence splitter, the prompt, the fixed lines, the tools,
+//! caller memory.
 
-pub mod conversation;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::sync::mpsc;
+
+use crate::audio::vad::{EndpointerConfig, VadError};
+use crate::engine::endpointing::Endpointing;
+use crate::engine::{
+    Abilities, Command, Conversation, Engine, Event, Output, Speak, SummaryFuture,
+};
+use crate::model::CallBrief;
+use crate::providers::{LanguageModel, SpeechToText, TextToSpeech};
+
+pub mod history;
 pub mod lines;
 pub mod memory;
 pub mod pipeline;
@@ -9,6 +28,159 @@ pub mod prompt;
 pub mod sentences;
 pub mod setup;
 pub mod speaker;
+pub mod task;
 pub mod tools;
 
-pub use pipeline::{Agent, AgentParts};
+use history::History;
+use lines::{Line, SpokenLines};
+use pipeline::TurnRequest;
+use prompt::Prompt;
+use task::{AbortOnDrop, Sink, spawn_turn};
+use tools::Tools;
+
+/// Output a call's turns may queue before their work waits for the call.
+const QUEUED_OUTPUT: usize = 64;
+
+/// The parts the agent is made of.
+pub struct AgentParts {
+    pub stt: Arc<dyn SpeechToText>,
+    pub llm: Arc<dyn LanguageModel>,
+    pub tts: Arc<dyn TextToSpeech>,
+    pub prompt: Prompt,
+    pub lines: Arc<SpokenLines>,
+    pub tools: Tools,
+    pub tts_lookahead: usize,
+    /// How the agent hears turns.
+    pub vad: EndpointerConfig,
+    pub barge_in_min_ms: u32,
+    /// Conversation turns kept for the LLM.
+    pub max_history_turns: usize,
+    /// Caller memory on: the agent summarizes each call.
+    pub remembers: bool,
+}
+
+/// The agent engine.
+#[derive(Clone)]
+pub struct Agent(Arc<AgentParts>);
+
+impl Agent {
+    /// Checks the endpointer settings once, so that opening a call cannot fail.
+    pub fn new(parts: AgentParts) -> Result<Agent, VadError> {
+        Endpointing::new(&parts.vad, parts.barge_in_min_ms)?;
+        Ok(Agent(Arc::new(parts)))
+    }
+
+    pub fn lines(&self) -> Arc<SpokenLines> {
+        Arc::clone(&self.0.lines)
+    }
+}
+
+impl Engine for Agent {
+    fn mode(&self) -> &'static str {
+        "agent"
+    }
+
+    fn open(&self, brief: Arc<CallBrief>) -> Box<dyn Conversation> {
+        let parts = Arc::clone(&self.0);
+        let hearing = Endpointing::new(&parts.vad, parts.barge_in_min_ms)
+            .unwrap_or_else(|_| unreachable!("checked in Agent::new"));
+        let (tx, rx) = mpsc::channel(QUEUED_OUTPUT);
+        Box::new(AgentCall {
+            history: History::new(parts.max_history_turns),
+            parts,
+            brief,
+            hearing,
+            turn: None,
+            tx,
+            rx,
+        })
+    }
+}
+
+/// The agent's side of one call.
+struct AgentCall {
+    parts: Arc<AgentParts>,
+    brief: Arc<CallBrief>,
+    hearing: Endpointing,
+    history: History,
+    /// The turn being produced and its task (aborted when replaced or dropped).
+    turn: Option<(u32, AbortOnDrop)>,
+    tx: mpsc::Sender<(u32, Output)>,
+    rx: mpsc::Receiver<(u32, Output)>,
+}
+
+impl Conversation for AgentCall {
+    fn abilities(&self) -> Abilities {
+        let own_greeting = self
+            .brief
+            .greeting
+            .as_deref()
+            .is_some_and(|g| !g.trim().is_empty());
+        Abilities {
+            greets: own_greeting || !self.parts.lines.text(Line::Greeting).trim().is_empty(),
+            speaks: true,
+        }
+    }
+
+    fn hear(&mut self, mulaw: &[u8], events: &mut Vec<Event>) {
+        self.hearing.hear(mulaw, events);
+    }
+
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Start { turn, speak } => {
+                let sink = Sink::new(turn, self.tx.clone());
+                let parts = Arc::clone(&self.parts);
+                let task = match speak {
+                    Speak::Greeting => spawn_turn(
+                        sink.clone(),
+                        pipeline::greet(parts, Arc::clone(&self.brief), sink),
+                    ),
+                    Speak::Announcement(what) => {
+                        spawn_turn(sink.clone(), pipeline::announce(parts, what, sink))
+                    }
+                    Speak::Answer(input) => {
+                        let request = TurnRequest {
+                            brief: Arc::clone(&self.brief),
+                            input,
+                            history: self.history.messages(),
+                        };
+                        spawn_turn(sink.clone(), pipeline::answer(parts, request, sink))
+                    }
+                };
+                self.turn = Some((turn, task));
+            }
+            Command::Cancel { turn } => {
+                if self.turn.as_ref().is_some_and(|(t, _)| *t == turn) {
+                    self.turn = None;
+                }
+            }
+            Command::Heard(record) => self
+                .history
+                .add_turn(record.caller.as_deref(), &record.agent_heard),
+        }
+    }
+
+    fn poll_event(&mut self, cx: &mut Context<'_>, room: bool) -> Poll<Event> {
+        // Everything on the channel is turn output: it waits for room.
+        if !room {
+            return Poll::Pending;
+        }
+        match self.rx.poll_recv(cx) {
+            Poll::Ready(Some((turn, output))) => Poll::Ready(Event::Turn { turn, output }),
+            // The conversation holds a sender: the channel never closes.
+            Poll::Ready(None) | Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn summary(&mut self) -> Option<SummaryFuture> {
+        if !self.parts.remembers {
+            return None;
+        }
+        let llm = Arc::clone(&self.parts.llm);
+        let history = self.history.messages();
+        Some(Box::pin(async move {
+            memory::summarize(llm.as_ref(), &history).await
+        }))
+    }
+}

@@ -1,11 +1,11 @@
-//! The agent: answers a caller turn with speech-to-text, a streaming LLM and
-//! sentence-by-sentence text-to-speech (DESIGN.md §1).
+//! How the agent produces one turn: the greeting, an announcement, or the
+//! answer to what the caller said.
 //!
-//! End of caller turn → STT → LLM stream → sentence splitter → one TTS
-//! request per sentence, started the moment the sentence is complete → audio
-//! to the session as it arrives. Nothing waits to fill a buffer, and nothing
-//! polls. When a stage fails the caller hears the cached fallback line and the
-//! call goes on; the failure is reported to the session for the record.
+//! An answer: speech-to-text → LLM stream → sentence splitter → one TTS
+//! request per sentence, started the moment the sentence is complete →
+//! audio to the call as it arrives. Nothing waits to fill a buffer, and
+//! nothing polls. When a stage fails the caller hears the cached fallback
+//! line and the call goes on; the failure is reported for the record.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,142 +14,76 @@ use chrono::Local;
 use futures_util::StreamExt;
 use tracing::{info, warn};
 
-use super::conversation::split_opening;
+use super::AgentParts;
+use super::history::split_opening;
 use super::lines::{Line, SpokenLines};
-use super::prompt::Prompt;
 use super::sentences::{DEFAULT_MAX_CHARS, SentenceSplitter};
 use super::speaker::{Speaker, Spoken};
-use super::tools::Tools;
-use crate::call::responder::{
-    Announcement, CallAction, Responder, ResponseEvent, ResponseFuture, ResponseSink, Timing,
-    TurnInput, TurnRequest,
-};
-use crate::model::CallBrief;
-use crate::model::millis;
-use crate::providers::{
-    ChatMessage, ChatRequest, LanguageModel, LlmEvent, ProviderError, Role, SpeechToText,
-    TextToSpeech,
-};
+use super::task::{Sink, Stop};
+use crate::engine::{Announcement, Output, TurnError, TurnInput};
+use crate::model::{CallAction, CallBrief, Timing, millis};
+use crate::providers::{ChatMessage, ChatRequest, LlmEvent, Role};
 
-/// The parts the agent is made of.
-pub struct AgentParts {
-    pub stt: Arc<dyn SpeechToText>,
-    pub llm: Arc<dyn LanguageModel>,
-    pub tts: Arc<dyn TextToSpeech>,
-    pub prompt: Prompt,
-    pub lines: Arc<SpokenLines>,
-    pub tools: Tools,
-    pub tts_lookahead: usize,
-}
-
-#[derive(Clone)]
-pub struct Agent(Arc<AgentParts>);
-
-impl Agent {
-    pub fn new(parts: AgentParts) -> Agent {
-        Agent(Arc::new(parts))
-    }
-
-    pub fn lines(&self) -> Arc<SpokenLines> {
-        Arc::clone(&self.0.lines)
-    }
-
-    /// The language model (also used for caller-memory summaries).
-    pub fn llm(&self) -> Arc<dyn LanguageModel> {
-        Arc::clone(&self.0.llm)
-    }
-}
-
-/// Why a turn stopped early.
-enum Stop {
-    /// The session is gone (barge-in or hang-up): stop quietly.
-    Gone,
-    Provider(ProviderError),
-}
-
-impl From<ProviderError> for Stop {
-    fn from(e: ProviderError) -> Self {
-        Stop::Provider(e)
-    }
+/// One caller turn to answer.
+pub struct TurnRequest {
+    pub brief: Arc<CallBrief>,
+    pub input: TurnInput,
+    /// The conversation before this turn: what was said, and of the agent's
+    /// answers only what the caller heard.
+    pub history: Arc<[ChatMessage]>,
 }
 
 type Step<T = ()> = Result<T, Stop>;
 
-async fn send(sink: &ResponseSink, event: ResponseEvent) -> Step {
-    sink.send(event).await.map_err(|_| Stop::Gone)
+/// The greeting: an outbound call's own (synthesized for it), else the
+/// configured one (cached).
+pub async fn greet(parts: Arc<AgentParts>, brief: Arc<CallBrief>, sink: Sink) -> Step {
+    let step = match brief.greeting.clone().filter(|t| !t.trim().is_empty()) {
+        Some(text) => {
+            let mut speaker = Speaker::new(Arc::clone(&parts.tts), 0);
+            sink.send(Output::Planned(text.clone())).await?;
+            speaker.say(text);
+            speak_all(&mut speaker, &sink).await
+        }
+        None => say_line(&parts.lines, Line::Greeting, &sink).await,
+    };
+    as_line(step, "greeting")
 }
 
-impl Responder for Agent {
-    fn mode(&self) -> &'static str {
-        "agent"
-    }
+/// One of Pronto's announcements, in its fixed line.
+pub async fn announce(parts: Arc<AgentParts>, what: Announcement, sink: Sink) -> Step {
+    let line = match what {
+        Announcement::StillThere => Line::StillThere,
+        Announcement::Closing => Line::Closing,
+    };
+    as_line(say_line(&parts.lines, line, &sink).await, "announcement")
+}
 
-    fn greet(&self, call: Arc<CallBrief>, sink: ResponseSink) -> Option<ResponseFuture> {
-        let parts = Arc::clone(&self.0);
-        // An outbound call's own greeting is synthesized for it; the
-        // configured one comes from the cache.
-        if let Some(text) = call.greeting.clone().filter(|t| !t.trim().is_empty()) {
-            return Some(Box::pin(async move {
-                let mut speaker = Speaker::new(Arc::clone(&parts.tts), 0);
-                send(&sink, ResponseEvent::Planned(text.clone()))
-                    .await
-                    .map_err(|_| "call ended".to_string())?;
-                speaker.say(text);
-                finish_line(speak_all(&mut speaker, &sink).await, "greeting")
-            }));
-        }
-        if self.0.lines.text(Line::Greeting).trim().is_empty() {
-            return None;
-        }
-        Some(Box::pin(async move {
-            finish_line(
-                say_line(&parts.lines, Line::Greeting, &sink).await,
-                "greeting",
-            )
-        }))
-    }
-
-    fn announce(&self, what: Announcement, sink: ResponseSink) -> Option<ResponseFuture> {
-        let parts = Arc::clone(&self.0);
-        let line = match what {
-            Announcement::StillThere => Line::StillThere,
-            Announcement::Closing => Line::Closing,
-        };
-        Some(Box::pin(async move {
-            finish_line(say_line(&parts.lines, line, &sink).await, "announcement")
-        }))
-    }
-
-    fn respond(&self, request: TurnRequest, sink: ResponseSink) -> ResponseFuture {
-        let parts = Arc::clone(&self.0);
-        Box::pin(async move {
-            match answer(&parts, request, &sink).await {
-                Ok(()) => Ok(()),
-                Err(Stop::Gone) => Err("call ended".into()),
-                Err(Stop::Provider(e)) => {
-                    warn!(error = %e, "a provider failed; the caller hears the fallback line");
-                    if let Err(Stop::Provider(e2)) =
-                        say_line(&parts.lines, Line::Fallback, &sink).await
-                    {
-                        warn!(error = %e2, "cannot play the fallback line either");
-                    }
-                    Err(e.to_string())
-                }
+/// The answer to one caller turn; when a provider fails, the caller hears
+/// the fallback line.
+pub async fn answer(parts: Arc<AgentParts>, request: TurnRequest, sink: Sink) -> Step {
+    match answer_with(&parts, request, &sink).await {
+        Err(Stop::Failed(e)) => {
+            warn!(error = %e, "a provider failed; the caller hears the fallback line");
+            if let Err(Stop::Failed(e2)) = say_line(&parts.lines, Line::Fallback, &sink).await {
+                warn!(error = %e2, "cannot play the fallback line either");
             }
-        })
+            Err(Stop::Failed(e))
+        }
+        other => other,
     }
 }
 
-fn finish_line(step: Step, what: &str) -> Result<(), String> {
-    match step {
-        Ok(()) => Ok(()),
-        Err(Stop::Gone) => Err("call ended".into()),
-        Err(Stop::Provider(e)) => Err(format!("{what}: {e}")),
-    }
+/// A fixed line's failure, named after the line.
+fn as_line(step: Step, line: &'static str) -> Step {
+    step.map_err(|stop| match stop {
+        Stop::Failed(TurnError::Provider(error)) => Stop::Failed(TurnError::Line { line, error }),
+        other => other,
+    })
 }
 
 /// Forwards everything the speaker has queued until it is idle.
-async fn speak_all(speaker: &mut Speaker, sink: &ResponseSink) -> Step {
+async fn speak_all(speaker: &mut Speaker, sink: &Sink) -> Step {
     while speaker.busy() {
         forward(speaker.next().await?, sink).await?;
     }
@@ -157,40 +91,37 @@ async fn speak_all(speaker: &mut Speaker, sink: &ResponseSink) -> Step {
 }
 
 /// Sends what the head sentence produced.
-async fn forward(spoken: Spoken, sink: &ResponseSink) -> Step {
+async fn forward(spoken: Spoken, sink: &Sink) -> Step {
     match spoken {
         Spoken::Audio {
             audio,
             first_byte_ms,
         } => {
             if let Some(ms) = first_byte_ms {
-                send(sink, ResponseEvent::Timing(Timing::TtsFirstByte(ms))).await?;
+                sink.send(Output::Timing(Timing::TtsFirstByte(ms))).await?;
             }
-            send(sink, ResponseEvent::Audio(audio)).await
+            Ok(sink.send(Output::Audio(audio)).await?)
         }
-        Spoken::SentenceEnd { text } => send(sink, ResponseEvent::SegmentEnd { text }).await,
+        Spoken::SentenceEnd { text } => Ok(sink.send(Output::SegmentEnd { text }).await?),
     }
 }
 
 /// Plays one of the fixed lines as a segment.
-async fn say_line(lines: &SpokenLines, line: Line, sink: &ResponseSink) -> Step {
+async fn say_line(lines: &SpokenLines, line: Line, sink: &Sink) -> Step {
     let audio = lines.audio(line).await?;
     let text = lines.text(line).to_string();
-    send(sink, ResponseEvent::Planned(text.clone())).await?;
-    send(sink, ResponseEvent::Audio(audio)).await?;
-    send(sink, ResponseEvent::SegmentEnd { text }).await
+    sink.send(Output::Planned(text.clone())).await?;
+    sink.send(Output::Audio(audio)).await?;
+    Ok(sink.send(Output::SegmentEnd { text }).await?)
 }
 
-async fn answer(parts: &AgentParts, request: TurnRequest, sink: &ResponseSink) -> Step {
+async fn answer_with(parts: &AgentParts, request: TurnRequest, sink: &Sink) -> Step {
     let said = match request.input {
         TurnInput::Speech(audio) => {
             let started = Instant::now();
             let text = parts.stt.transcribe(audio).await?;
-            send(
-                sink,
-                ResponseEvent::Timing(Timing::Stt(millis(started.elapsed()))),
-            )
-            .await?;
+            sink.send(Output::Timing(Timing::Stt(millis(started.elapsed()))))
+                .await?;
             text
         }
         TurnInput::Keypad(text) => text,
@@ -202,7 +133,7 @@ async fn answer(parts: &AgentParts, request: TurnRequest, sink: &ResponseSink) -
         );
         return Ok(());
     }
-    send(sink, ResponseEvent::Transcript(said.clone())).await?;
+    sink.send(Output::Transcript(said.clone())).await?;
 
     let (opening, earlier) = split_opening(&request.history);
     let mut messages = earlier.to_vec();
@@ -218,7 +149,7 @@ async fn answer(parts: &AgentParts, request: TurnRequest, sink: &ResponseSink) -
         }),
     }
     let chat = ChatRequest {
-        system: parts.prompt.system(&request.call, opening, Local::now()),
+        system: parts.prompt.system(&request.brief, opening, Local::now()),
         messages,
         tools: parts.tools.specs(),
     };
@@ -226,7 +157,7 @@ async fn answer(parts: &AgentParts, request: TurnRequest, sink: &ResponseSink) -
 }
 
 /// Streams the LLM's answer into sentences, each into TTS, each into the sink.
-async fn speak_answer(parts: &AgentParts, chat: ChatRequest, sink: &ResponseSink) -> Step {
+async fn speak_answer(parts: &AgentParts, chat: ChatRequest, sink: &Sink) -> Step {
     let started = Instant::now();
     let mut llm = parts.llm.stream(chat);
     let mut llm_done = false;
@@ -243,7 +174,7 @@ async fn speak_answer(parts: &AgentParts, chat: ChatRequest, sink: &ResponseSink
                         llm_done = true;
                         if let Some(rest) = splitter.finish() {
                             sentences += 1;
-                            send(sink, ResponseEvent::Planned(rest.clone())).await?;
+                            sink.send(Output::Planned(rest.clone())).await?;
                             speaker.say(rest);
                         }
                         continue;
@@ -253,17 +184,17 @@ async fn speak_answer(parts: &AgentParts, chat: ChatRequest, sink: &ResponseSink
                 if first_token {
                     first_token = false;
                     let ms = millis(started.elapsed());
-                    send(sink, ResponseEvent::Timing(Timing::LlmFirstToken(ms))).await?;
+                    sink.send(Output::Timing(Timing::LlmFirstToken(ms))).await?;
                 }
                 match event {
                     LlmEvent::Text(delta) => {
                         for sentence in splitter.push(&delta) {
                             if sentences == 0 {
                                 let ms = millis(started.elapsed());
-                                send(sink, ResponseEvent::Timing(Timing::FirstSentence(ms))).await?;
+                                sink.send(Output::Timing(Timing::FirstSentence(ms))).await?;
                             }
                             sentences += 1;
-                            send(sink, ResponseEvent::Planned(sentence.clone())).await?;
+                            sink.send(Output::Planned(sentence.clone())).await?;
                             speaker.say(sentence);
                         }
                     }
@@ -288,7 +219,7 @@ async fn speak_answer(parts: &AgentParts, chat: ChatRequest, sink: &ResponseSink
             };
             say_line(&parts.lines, line, sink).await?;
         }
-        send(sink, ResponseEvent::Action(action)).await?;
+        sink.send(Output::Action(action)).await?;
     }
     Ok(())
 }

@@ -50,17 +50,22 @@ pub fn build(config: &Config) -> Result<Option<Agent>, ConfigError> {
         language = %t.agent.language,
         "agent ready"
     );
-    let warm = Arc::clone(&lines);
-    tokio::spawn(async move { warm.warm_up().await }.instrument(info_span!("lines")));
-    Ok(Some(Agent::new(AgentParts {
+    let agent = Agent::new(AgentParts {
         stt,
         llm,
         tts,
         prompt,
-        lines,
+        lines: Arc::clone(&lines),
         tools,
         tts_lookahead: usize::try_from(t.agent.tts_lookahead).unwrap_or(1),
-    })))
+        vad: t.vad.clone(),
+        barge_in_min_ms: t.call.barge_in_min_ms,
+        max_history_turns: usize::try_from(t.agent.max_history_turns).unwrap_or(20),
+        remembers: t.store.caller_memory,
+    })
+    .map_err(|e| ConfigError(e.to_string()))?;
+    tokio::spawn(async move { lines.warm_up().await }.instrument(info_span!("lines")));
+    Ok(Some(agent))
 }
 
 type Providers = (

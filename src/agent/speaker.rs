@@ -15,7 +15,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::call::turn::AbortOnDrop;
+use super::task::AbortOnDrop;
 use crate::providers::{ProviderError, TextToSpeech};
 
 /// Chunks a lookahead request may buffer before its HTTP stream waits (a few

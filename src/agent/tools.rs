@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::call::responder::CallAction;
+use crate::model::CallAction;
 use crate::providers::ToolSpec;
 
 pub const END_CALL: &str = "end_call";

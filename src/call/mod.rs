@@ -1,11 +1,13 @@
-//! One call: the session actor, its outbound playback queue, the turn in
-//! progress, the responder seam, and the registry of calls in progress.
+//! One call: its state machine and the session task that runs it, with the
+//! pure parts it is made of (the turn in progress, playback pacing and
+//! marks, keypad digits), the record it leaves (journal, recording) and the
+//! registry of calls in progress.
 
 pub mod journal;
 pub mod keypad;
+pub mod machine;
 pub mod playback;
 pub mod recording;
 pub mod registry;
-pub mod responder;
 pub mod session;
 pub mod turn;

@@ -38,9 +38,10 @@ use std::path::Path;
 
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::sync::oneshot;
-use tracing::warn;
+use tracing::{Instrument, warn};
 
 use crate::audio::{SAMPLE_RATE, mulaw};
+use crate::recordings::{Recordings, Writing};
 use writer::{Block, Msg};
 
 /// Stereo frames (samples per channel) in one millisecond of the call clock.
@@ -254,6 +255,53 @@ impl Recorder {
     #[cfg(test)]
     fn window_frames(&self) -> usize {
         self.window.len()
+    }
+}
+
+/// A call's recording: its recorder, and its file's place among the
+/// recordings (kept out of the size cap while it is written).
+pub struct Recording {
+    pub recorder: Recorder,
+    writing: Writing,
+}
+
+impl Recording {
+    /// Starts recording `call_sid`. A recording that cannot start never
+    /// stops the call: it is logged, and the call goes on unrecorded.
+    pub fn begin(recordings: &Recordings, call_sid: &str) -> Option<Recording> {
+        let started = recordings
+            .begin(call_sid)
+            .map_err(|e| e.to_string())
+            .and_then(|writing| {
+                let recorder = Recorder::create(writing.path()).map_err(|e| e.to_string())?;
+                Ok(Recording { recorder, writing })
+            });
+        match started {
+            Ok(recording) => Some(recording),
+            Err(e) => {
+                warn!(error = %e, "cannot record this call");
+                None
+            }
+        }
+    }
+
+    /// Finishes the file at `at_ms` on the call's clock, in the background
+    /// (the disk must not hold up the end of the call), then keeps the
+    /// recordings within their size cap.
+    pub fn finish(self, at_ms: u64, recordings: Option<Recordings>) {
+        let Recording { recorder, writing } = self;
+        tokio::spawn(
+            async move {
+                if let Err(e) = recorder.finish(at_ms).await {
+                    warn!(error = %e, "the recording could not be finished");
+                }
+                drop(writing);
+                if let Some(recordings) = recordings {
+                    let _ = tokio::task::spawn_blocking(move || recordings.enforce_cap()).await;
+                }
+            }
+            .in_current_span(),
+        );
     }
 }
 

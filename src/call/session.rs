@@ -1,108 +1,63 @@
-//! `CallSession`: the actor that owns one call (DESIGN.md §1).
+//! The session: the task that runs one call. It owns the call's socket,
+//! its one timer, its engine conversation and its recording, and does what
+//! the call's state machine ([`Call`]) decides: every Twilio message, engine
+//! event and timer becomes an [`Input`], every [`Effect`] an action here.
 //!
-//! One task per call runs a single `select!` loop over the WebSocket, the
-//! running turn's responder events and the pacing timer. All of the call's
-//! state lives here, touched by nothing else: the registry only sees what the
-//! session publishes through a `watch` channel. Bad input from Twilio is
-//! logged, counted and skipped; it can end this call (oversized message, wrong
-//! call) but never another.
-//!
-//! Conversation loop: listening → (end of caller turn) responding → (first
-//! audio) speaking → (last mark back) listening. Caller speech of
-//! `barge_in_min_ms` while responding or speaking is a barge-in: `clear`, abort
-//! the responder, listen, and keep the interrupting speech as the next turn.
+//! Bad input from Twilio is logged, counted and skipped; it can end this
+//! call (an oversized message, the wrong call) but never another. Whatever
+//! ends the call, the record gets its end and the engine stops with it: the
+//! conversation is dropped with the session.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use tokio::sync::{mpsc, watch};
+use bytes::Bytes;
+use futures_util::SinkExt;
+use tokio::sync::watch;
 use tokio::time::sleep_until;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use crate::agent::conversation::Conversation;
-use crate::audio::framer::Framer;
-use crate::audio::vad::{EndpointEvent, Endpointer, EndpointerConfig};
 use crate::call::journal::Journal;
-use crate::call::keypad::Keypad;
-use crate::call::playback::Playback;
-use crate::call::recording::Recorder;
+use crate::call::machine::{ActionResult, Call, Disconnect, Effect, Input, Record, Settings};
+use crate::call::playback::Outbound;
+use crate::call::recording::Recording;
 use crate::call::registry::{Attachment, Registry};
-use crate::call::responder::{CallAction, Responder, ResponseEvent};
-use crate::call::turn::ActiveTurn;
-use crate::model::{CallBrief, CallEvent, EndReason, LiveEvent, LiveState, millis};
-use crate::providers::LanguageModel;
-use crate::recordings::{Recordings, Writing};
+use crate::engine::{Conversation, Engine, Event};
+use crate::model::{CallAction, CallBrief, CallInfo, Direction, EndReason, LiveState, millis};
+use crate::recordings::Recordings;
 use crate::store::Store;
-use crate::twilio::media::{self, Inbound, OutboundWriter};
-use crate::twilio::rest::TwilioRest;
-
-mod conversing;
-mod hearing;
-mod limits;
-mod speaking;
-mod start;
-mod timers;
-
-/// Responder audio buffered in the session beyond this is left in the
-/// responder's channel, which slows the responder down instead of growing memory.
-const MAX_BUFFERED_AUDIO: Duration = Duration::from_secs(2);
+use crate::twilio::media::{self, Inbound, OutboundWriter, Start};
+use crate::twilio::rest::{HangUp, TwilioRest};
+use crate::twilio::twiml;
 
 /// Bad messages logged per call before logging only every thousandth.
 const BAD_MESSAGES_LOGGED: u64 = 5;
 
-/// Settings of a session, from `config/pronto.toml`.
-#[derive(Debug, Clone)]
-pub struct SessionConfig {
-    pub vad: EndpointerConfig,
-    pub barge_in_min_ms: u32,
-    pub max_playback_lead: Duration,
-    pub start_timeout: Duration,
-    /// Enforced by the WebSocket itself (set on the upgrade); a bigger message
-    /// surfaces as a read error, answered with close code 1009.
-    pub max_message_bytes: usize,
-    pub greeting_interruptible: bool,
-    pub dtmf_timeout: Duration,
-    pub max_history_turns: usize,
-    /// Calls end politely after this long.
-    pub max_duration: Option<Duration>,
-    /// Caller silence before "are you still there?".
-    pub idle_prompt: Option<Duration>,
-    /// Further silence before the call is ended.
-    pub idle_hangup: Option<Duration>,
-    /// Caller memory on: how many summaries of earlier calls the agent gets.
-    pub memory_summaries: Option<u32>,
-}
+/// The longest the start of a call waits for the store (plan, memory).
+const STORE_LOOKUP: Duration = Duration::from_millis(800);
 
 /// What every session shares.
 #[derive(Clone)]
 pub struct SessionContext {
-    pub config: Arc<SessionConfig>,
+    pub settings: Arc<Settings>,
+    pub engine: Arc<dyn Engine>,
     pub registry: Registry,
-    pub responder: Arc<dyn Responder>,
+    pub journal: Journal,
+    /// For an outbound call's plan and caller memory.
+    pub store: Option<Store>,
+    /// Caller memory on: how many summaries of earlier calls the agent gets.
+    pub memory_summaries: Option<u32>,
     /// For hanging up and transferring; `None` without an account SID.
     pub twilio: Option<Arc<TwilioRest>>,
-    pub journal: Journal,
-    pub store: Option<Store>,
-    pub summarizer: Option<Arc<dyn LanguageModel>>,
     /// Where calls are recorded, when recordings are on.
     pub recordings: Option<Recordings>,
+    /// Enforced by the WebSocket itself (set on the upgrade); a bigger
+    /// message surfaces as a read error, answered with close code 1009.
+    pub max_message_bytes: usize,
     /// Turns true when the server's drain time is over.
     pub closing: watch::Receiver<bool>,
-}
-
-/// Why a call's stream ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum End {
-    Stop,
-    SocketClosed,
-    StartTimeout,
-    WrongCall,
-    MessageTooBig,
-    SocketError(String),
-    Internal(String),
-    /// The agent ended the call by closing the stream.
-    AgentHungUp,
 }
 
 /// Runs the session for an upgraded socket whose stream token named `call_sid`.
@@ -110,19 +65,23 @@ pub async fn run(socket: WebSocket, call_sid: String, ctx: SessionContext) {
     let span = info_span!("call", call_sid = %call_sid);
     async move {
         let opened = Instant::now();
-        // Not split into a sink and a stream: the split's lock is taken on
-        // every read and write, and the session is the socket's only user.
-        let (mut session, turn_rx) = match Session::new(socket, call_sid, ctx) {
-            Ok(pair) => pair,
-            Err(e) => {
-                warn!(error = %e, "cannot start a session");
-                return;
-            }
+        let call = Call::new(Arc::clone(&ctx.settings), call_sid.clone(), opened);
+        let mut session = Session {
+            socket,
+            call,
+            call_sid,
+            opened,
+            start: None,
+            line: None,
+            engine: None,
+            live: watch::Sender::new(LiveState::default()),
+            buffers: Buffers::default(),
+            ctx,
         };
-        let end = session.run(turn_rx).await;
-        session.end_of_call(&end);
-        let live = session.live.borrow().clone();
-        info!(end = ?end, turns = live.turns, bad_messages = live.bad_messages, duration_ms = millis(opened.elapsed()), "stream ended");
+        let reason = session.run().await;
+        session.finish();
+        let live = session.live.borrow();
+        info!(end = %reason, turns = live.turns, bad_messages = live.bad_messages, duration_ms = millis(opened.elapsed()), "stream ended");
     }
     .instrument(span)
     .await
@@ -130,160 +89,151 @@ pub async fn run(socket: WebSocket, call_sid: String, ctx: SessionContext) {
 
 struct Session {
     ctx: SessionContext,
-    expected_call_sid: String,
     socket: WebSocket,
-    /// Present once `start` has arrived.
-    writer: Option<OutboundWriter>,
-    live: watch::Sender<LiveState>,
-    _attachment: Option<Attachment>,
+    call: Call,
+    call_sid: String,
     opened: Instant,
-    framer: Framer,
-    endpointer: Endpointer,
-    endpoint_events: Vec<EndpointEvent>,
+    /// Twilio's `start`, from its arrival until the call connects it.
+    start: Option<Start>,
+    /// The stream, once connected.
+    line: Option<Line>,
+    /// The agent's side, once the call is ready.
+    engine: Option<Box<dyn Conversation>>,
+    /// What `/api/status` shows of this call.
+    live: watch::Sender<LiveState>,
+    buffers: Buffers,
+}
+
+/// What exists once the stream has started.
+struct Line {
+    /// When the stream started: the recording's clock.
+    started: Instant,
+    writer: OutboundWriter,
+    /// Keeps the call in the registry while the session runs.
+    _attachment: Attachment,
+    recording: Option<Recording>,
+    brief: Option<Arc<CallBrief>>,
+}
+
+/// Allocations reused for every message.
+#[derive(Default)]
+struct Buffers {
+    /// The caller's latest media payload, decoded.
     payload: Vec<u8>,
-    playback: Playback,
-    turn_tx: mpsc::Sender<(u32, ResponseEvent)>,
-    turns_started: u32,
-    current: Option<ActiveTurn>,
-    /// Present once `start` has arrived.
-    call: Option<Arc<CallBrief>>,
-    conversation: Conversation,
-    keypad: Keypad,
-    /// The caller's audio of a turn whose answer they spoke over before
-    /// hearing any of it: it is answered together with what they say next.
-    carry_over: Vec<i16>,
-    /// An action whose turn has been heard, to perform now.
-    due_action: Option<CallAction>,
-    /// When `start` arrived.
-    stream_started: Option<Instant>,
-    /// The last caller speech or agent turn: idle time counts from here.
-    last_activity: Instant,
-    /// "Are you still there?" has been asked since the caller last spoke.
-    idle_prompted: bool,
-    /// Pronto is ending the call (closing line, then hang-up).
-    closing_started: bool,
-    /// Why Pronto ended the call, when it did (else the caller hung up).
-    ending: Option<EndReason>,
-    /// The two-channel recording, when recordings are on.
-    recorder: Option<Recorder>,
-    /// Keeps the recording's file out of the size cap while it is written.
-    recording: Option<Writing>,
+    /// What the engine heard in it.
+    heard: Vec<Event>,
+    /// The call's effects not carried out yet.
+    effects: Vec<Effect>,
+    queue: VecDeque<Effect>,
 }
 
 impl Session {
-    fn new(
-        socket: WebSocket,
-        call_sid: String,
-        ctx: SessionContext,
-    ) -> Result<(Self, mpsc::Receiver<(u32, ResponseEvent)>), String> {
-        let endpointer = Endpointer::new(&ctx.config.vad).map_err(|e| e.to_string())?;
-        let (turn_tx, turn_rx) = mpsc::channel(64);
-        let playback = Playback::new(ctx.config.max_playback_lead);
-        let session = Session {
-            expected_call_sid: call_sid,
-            socket,
-            writer: None,
-            live: watch::Sender::new(LiveState::default()),
-            _attachment: None,
-            opened: Instant::now(),
-            framer: Framer::default(),
-            endpointer,
-            endpoint_events: Vec::with_capacity(4),
-            payload: Vec::with_capacity(512),
-            playback,
-            turn_tx,
-            turns_started: 0,
-            current: None,
-            call: None,
-            conversation: Conversation::new(ctx.config.max_history_turns),
-            keypad: Keypad::default(),
-            carry_over: Vec::new(),
-            due_action: None,
-            stream_started: None,
-            last_activity: Instant::now(),
-            idle_prompted: false,
-            closing_started: false,
-            ending: None,
-            recorder: None,
-            recording: None,
-            ctx,
-        };
-        Ok((session, turn_rx))
-    }
-
-    async fn run(&mut self, mut turn_rx: mpsc::Receiver<(u32, ResponseEvent)>) -> End {
-        let start_deadline = self.opened + self.ctx.config.start_timeout;
-        // One timer for every deadline (start, pacing, keypad, limits),
-        // reset only when the earliest one changes: building and dropping a
-        // timer per branch on every 20 ms message was a visible CPU cost.
-        let timer = sleep_until(tokio::time::Instant::from_std(start_deadline));
+    async fn run(&mut self) -> EndReason {
+        // One timer for every deadline (start, pacing, keypad, limits), reset
+        // only when the earliest one changes: building and dropping a timer
+        // per wakeup on every 20 ms message was a visible CPU cost.
+        let first = self.opened + self.ctx.settings.start_timeout;
+        let timer = sleep_until(tokio::time::Instant::from_std(first));
         tokio::pin!(timer);
-        let mut armed = start_deadline;
-        let closing = timers::server_closing(self.ctx.closing.clone());
+        let mut armed = Some(first);
+        let closing = server_closing(self.ctx.closing.clone());
         tokio::pin!(closing);
         loop {
-            let now = Instant::now();
-            let next = [
-                self.writer.is_none().then_some(start_deadline),
-                self.next_wake(now),
-                self.keypad.deadline(),
-                self.limits_due(),
-            ]
-            .into_iter()
-            .flatten()
-            .min();
-            if let Some(next) = next
+            let next = self.call.next_deadline(Instant::now());
+            if let Some(at) = next
                 && next != armed
             {
-                timer.as_mut().reset(tokio::time::Instant::from_std(next));
+                timer.as_mut().reset(tokio::time::Instant::from_std(at));
                 armed = next;
             }
-            let accepting = self.current.is_some() && self.playback.queued() < MAX_BUFFERED_AUDIO;
+            let room = self.call.room_for_audio();
+            let engine = &mut self.engine;
             tokio::select! {
-                message = self.socket.recv() => {
-                    let ended = match message {
-                        None => Some(End::SocketClosed),
-                        Some(Err(e)) => Some(self.on_socket_error(e).await),
-                        Some(Ok(m)) => self.on_message(m).await,
-                    };
-                    if let Some(end) = ended {
-                        return end;
-                    }
-                }
-                Some((turn, event)) = turn_rx.recv(), if accepting => self.on_response(turn, event),
-                () = &mut timer, if next.is_some() => {
-                    if let Some(end) = self.on_timer(start_deadline).await {
-                        return end;
-                    }
-                }
-                () = &mut closing, if self.writer.is_some() && !self.closing_started => {
-                    self.on_server_closing().await;
+                message = self.socket.recv() => self.on_message(message),
+                event = next_event(engine, room) => self.input(Input::Engine(event)),
+                () = &mut timer, if next.is_some() => {}
+                () = &mut closing, if self.call.started() && !self.call.ending() => {
+                    self.input(Input::ServerClosing);
                 }
             }
-            if let Err(e) = self.pump().await {
-                return End::SocketError(e);
-            }
-            if let Some(action) = self.due_action.take()
-                && let Some(end) = self.perform(action).await
-            {
-                return end;
+            // Whatever woke the session, what is due now happens now.
+            self.input(Input::Tick);
+            self.carry_out().await;
+            if let Some(reason) = self.call.ended() {
+                return reason;
             }
         }
     }
 
-    fn publish(&self, update: impl FnOnce(&mut LiveState)) {
-        self.live.send_modify(update);
+    /// Gives the call one input now; its effects wait in the queue.
+    fn input(&mut self, input: Input<'_>) {
+        self.call
+            .handle(input, Instant::now(), &mut self.buffers.effects);
+        self.buffers.queue.extend(self.buffers.effects.drain(..));
     }
 
-    /// Writes `event` to the call's record and its live view.
-    fn log_event(&self, at_ms: u64, event: CallEvent) {
-        self.ctx.journal.event(&self.expected_call_sid, &event);
-        self.publish(|s| s.push_event(LiveEvent { at_ms, event }));
+    fn on_message(&mut self, message: Option<Result<Message, axum::Error>>) {
+        let text = match message {
+            None | Some(Ok(Message::Close(_))) => {
+                return self.input(Input::Disconnected(Disconnect::Closed));
+            }
+            Some(Err(e)) => return self.on_socket_error(e),
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Binary(b))) => {
+                return self.count_bad("binary frame", &format_args!("{} bytes", b.len()));
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => return,
+        };
+        let parsed = match media::parse(text.as_str()) {
+            Ok(p) => p,
+            Err(e) => return self.count_bad("message", &e),
+        };
+        match parsed.message {
+            Inbound::Media(m) => {
+                let mut payload = std::mem::take(&mut self.buffers.payload);
+                match m.decode_into(&mut payload) {
+                    Ok(()) => self.input(Input::Media {
+                        timestamp_ms: m.timestamp_ms,
+                    }),
+                    Err(e) => self.count_bad("media", &e),
+                }
+                self.buffers.payload = payload;
+            }
+            Inbound::Start(start) => {
+                let call_sid = start.call_sid.clone();
+                self.start = Some(*start);
+                self.input(Input::Start {
+                    call_sid: &call_sid,
+                });
+            }
+            Inbound::Mark { name } => self.input(Input::Mark(&name)),
+            Inbound::Dtmf { digit } => self.input(Input::Dtmf(&digit)),
+            Inbound::Connected => debug!("connected"),
+            Inbound::Stop => self.input(Input::Stop),
+        }
+    }
+
+    fn on_socket_error(&mut self, e: axum::Error) {
+        use tokio_tungstenite::tungstenite::Error as WsError;
+        let too_big = e
+            .into_inner()
+            .downcast_ref::<WsError>()
+            .is_some_and(|inner| matches!(inner, WsError::Capacity(_)));
+        if too_big {
+            warn!(
+                max_bytes = self.ctx.max_message_bytes,
+                "message too big; closing"
+            );
+            self.input(Input::Disconnected(Disconnect::TooBig));
+        } else {
+            debug!("websocket read failed");
+            self.input(Input::Disconnected(Disconnect::Failed));
+        }
     }
 
     fn count_bad(&self, what: &str, detail: &dyn std::fmt::Display) {
         let mut n = 0;
-        self.publish(|s| {
+        self.live.send_modify(|s| {
             s.bad_messages += 1;
             n = s.bad_messages;
         });
@@ -292,80 +242,221 @@ impl Session {
         }
     }
 
-    async fn on_socket_error(&mut self, e: axum::Error) -> End {
-        use tokio_tungstenite::tungstenite::Error as WsError;
-        let too_big = e
-            .into_inner()
-            .downcast_ref::<WsError>()
-            .map(|inner| matches!(inner, WsError::Capacity(_)));
-        if too_big == Some(true) {
-            warn!(
-                max_bytes = self.ctx.config.max_message_bytes,
-                "message too big; closing"
-            );
-            self.close(1009, "message too big").await;
-            return End::MessageTooBig;
+    /// Carries out the call's effects in order, with the inputs they cause,
+    /// then publishes what changed.
+    async fn carry_out(&mut self) {
+        loop {
+            let mut fed = false;
+            while let Some(effect) = self.buffers.queue.pop_front() {
+                let delivered = match effect {
+                    Effect::Send(next) => {
+                        fed = true;
+                        self.send(next).await
+                    }
+                    Effect::Clear => self.send_clear().await,
+                    Effect::Close(code, reason) => {
+                        self.close(code, reason).await;
+                        true
+                    }
+                    Effect::Connect => {
+                        if let Some(start) = self.start.take() {
+                            self.connect(start).await;
+                        }
+                        true
+                    }
+                    Effect::Hear { at_ms } => {
+                        self.hear(at_ms);
+                        true
+                    }
+                    Effect::Engine(command) => {
+                        if let Some(engine) = self.engine.as_mut() {
+                            engine.command(command);
+                        }
+                        true
+                    }
+                    Effect::Record(record) => {
+                        self.record(record);
+                        true
+                    }
+                    Effect::Perform(action) => {
+                        let result = self.perform(&action).await;
+                        self.input(Input::Performed(action, result));
+                        true
+                    }
+                };
+                if !delivered {
+                    self.input(Input::Disconnected(Disconnect::Failed));
+                }
+            }
+            if fed && let Err(e) = self.socket.flush().await {
+                debug!(error = %e, "cannot flush");
+                self.input(Input::Disconnected(Disconnect::Failed));
+            }
+            if self.buffers.queue.is_empty() {
+                break;
+            }
         }
-        End::SocketError("websocket read failed".into())
+        self.publish();
     }
 
-    /// Handles one WebSocket message; `Some` ends the session.
-    async fn on_message(&mut self, message: Message) -> Option<End> {
-        let text = match message {
-            Message::Text(text) => text,
-            Message::Binary(b) => {
-                self.count_bad("binary frame", &format_args!("{} bytes", b.len()));
-                return None;
-            }
-            Message::Close(_) => return Some(End::SocketClosed),
-            Message::Ping(_) | Message::Pong(_) => return None,
+    /// Queues the agent's audio or a mark for Twilio (sent with the next
+    /// flush). False when the socket failed.
+    async fn send(&mut self, next: Outbound) -> bool {
+        let Some(line) = self.line.as_mut() else {
+            return true;
         };
-        let parsed = match media::parse(text.as_str()) {
-            Ok(p) => p,
+        let text = match next {
+            Outbound::Media(frame) => {
+                if let Some(recording) = line.recording.as_mut() {
+                    recording
+                        .recorder
+                        .agent_audio_sent(millis(self.opened.elapsed()), &frame);
+                }
+                line.writer.media(&frame)
+            }
+            Outbound::Mark(name) => line.writer.mark(&name),
+        };
+        match to_message(text) {
+            Some(message) => self.socket.feed(message).await.is_ok(),
+            None => false,
+        }
+    }
+
+    /// Tells Twilio to drop the agent's audio it has not played.
+    async fn send_clear(&mut self) -> bool {
+        let Some(line) = self.line.as_mut() else {
+            return true;
+        };
+        if let Some(recording) = line.recording.as_mut() {
+            recording.recorder.cleared(millis(self.opened.elapsed()));
+        }
+        let Some(clear) = to_message(line.writer.clear()) else {
+            return false;
+        };
+        match self.socket.send(clear).await {
+            Ok(()) => true,
             Err(e) => {
-                self.count_bad("message", &e);
-                return None;
-            }
-        };
-        match parsed.message {
-            Inbound::Media(m) => {
-                if self.writer.is_none() {
-                    debug!("media before start; ignored");
-                    return None;
-                }
-                let mut payload = std::mem::take(&mut self.payload);
-                match m.decode_into(&mut payload) {
-                    Ok(()) => {
-                        let at = m.timestamp_ms.unwrap_or_else(|| self.call_clock_ms());
-                        if let Some(recorder) = self.recorder.as_mut() {
-                            recorder.caller_audio(at, &payload);
-                        }
-                        self.on_audio(&payload).await
-                    }
-                    Err(e) => self.count_bad("media", &e),
-                }
-                self.payload = payload;
-            }
-            Inbound::Start(start) => return self.on_start(*start).await,
-            Inbound::Mark { name } => self.on_mark(&name),
-            Inbound::Dtmf { digit } => {
-                let at_ms = millis(self.opened.elapsed());
-                info!(digit = %digit, "dtmf");
-                let digit_text: String = digit.chars().take(4).collect();
-                self.log_event(at_ms, CallEvent::Dtmf { digit: digit_text });
-                let timeout = self.ctx.config.dtmf_timeout;
-                if self.keypad.push(&digit, Instant::now(), timeout) {
-                    self.on_keypad_due().await;
-                }
-            }
-            Inbound::Connected => debug!("connected"),
-            Inbound::Stop => {
-                info!("stop received");
-                self.close(1000, "").await;
-                return Some(End::Stop);
+                warn!(error = %e, "cannot send clear");
+                false
             }
         }
-        None
+    }
+
+    /// The caller's latest frame: into the recording, then the engine, whose
+    /// events the call hears at once.
+    fn hear(&mut self, at_ms: u64) {
+        let payload = std::mem::take(&mut self.buffers.payload);
+        if let Some(recording) = self.line.as_mut().and_then(|l| l.recording.as_mut()) {
+            recording.recorder.caller_audio(at_ms, &payload);
+        }
+        let mut heard = std::mem::take(&mut self.buffers.heard);
+        if let Some(engine) = self.engine.as_mut() {
+            engine.hear(&payload, &mut heard);
+        }
+        for event in heard.drain(..) {
+            self.input(Input::Engine(event));
+        }
+        self.buffers.heard = heard;
+        self.buffers.payload = payload;
+    }
+
+    /// The stream started: the call is registered and recorded, its brief
+    /// read, and its engine opened.
+    async fn connect(&mut self, start: Start) {
+        let param = |name: &str| {
+            start
+                .custom_parameters
+                .get(name)
+                .cloned()
+                .unwrap_or_default()
+        };
+        let info = CallInfo {
+            call_sid: start.call_sid.clone(),
+            from: param("From"),
+            to: param("To"),
+            direction: Direction::parse(&param("Direction")),
+            started_at: chrono::Utc::now(),
+        };
+        self.live
+            .send_modify(|s| s.stream_sid = Some(start.stream_sid.clone()));
+        let attachment = self
+            .ctx
+            .registry
+            .attach(info.clone(), self.live.subscribe());
+        info!(stream_sid = %start.stream_sid, "stream started");
+        self.ctx
+            .journal
+            .call_answered(&info.call_sid, chrono::Utc::now());
+        let recording = self
+            .ctx
+            .recordings
+            .as_ref()
+            .and_then(|r| Recording::begin(r, &self.call_sid));
+        self.line = Some(Line {
+            started: Instant::now(),
+            writer: OutboundWriter::new(start.stream_sid.clone()),
+            _attachment: attachment,
+            recording,
+            brief: None,
+        });
+        self.publish();
+        let brief = Arc::new(brief(self.ctx.store.clone(), self.ctx.memory_summaries, info).await);
+        let engine = self.ctx.engine.open(Arc::clone(&brief));
+        let abilities = engine.abilities();
+        self.engine = Some(engine);
+        if let Some(line) = self.line.as_mut() {
+            line.brief = Some(brief);
+        }
+        self.input(Input::Ready(abilities));
+    }
+
+    fn record(&mut self, record: Record) {
+        let journal = &self.ctx.journal;
+        match record {
+            Record::Event(event) => {
+                journal.event(&self.call_sid, &event.event);
+                self.live.send_modify(|s| s.push_event(event));
+            }
+            Record::Turn(turn) => {
+                journal.turn(&self.call_sid, turn.clone());
+                self.live.send_modify(|s| s.push_turn(turn));
+            }
+            Record::Ended(reason) => journal.call_ended(&self.call_sid, chrono::Utc::now(), reason),
+        }
+    }
+
+    /// Asks Twilio's REST API to carry out the agent's action.
+    async fn perform(&mut self, action: &CallAction) -> ActionResult {
+        let Some(rest) = self.ctx.twilio.clone() else {
+            return ActionResult::NoAccount;
+        };
+        let sid = &self.call_sid;
+        match action {
+            CallAction::EndCall => match rest.hang_up(sid).await {
+                Ok(HangUp::Ended) => ActionResult::HungUp,
+                Ok(HangUp::AlreadyEnded) => ActionResult::AlreadyEnded,
+                Err(e) => ActionResult::Failed(e.to_string()),
+            },
+            CallAction::Transfer { to } => match rest.redirect(sid, &twiml::dial(to)).await {
+                Ok(()) => ActionResult::Redirected,
+                Err(e) => ActionResult::Failed(e.to_string()),
+            },
+        }
+    }
+
+    /// Copies what the call derives about itself into the live view, if it
+    /// changed.
+    fn publish(&self) {
+        let (state, turns, greeting_ms) = (
+            self.call.state(),
+            self.call.turns(),
+            self.call.greeting_ms(),
+        );
+        self.live.send_if_modified(|s| {
+            let changed = (s.state, s.turns, s.greeting_ms) != (state, turns, greeting_ms);
+            (s.state, s.turns, s.greeting_ms) = (state, turns, greeting_ms);
+            changed
+        });
     }
 
     async fn close(&mut self, code: u16, reason: &'static str) {
@@ -377,4 +468,93 @@ impl Session {
             debug!(error = %e, "close frame not sent");
         }
     }
+
+    /// The call is over: its recording is finished, and (caller memory) the
+    /// engine's summary of it is kept for the caller's next call.
+    fn finish(&mut self) {
+        let Some(line) = self.line.take() else {
+            return;
+        };
+        if let Some(recording) = line.recording {
+            recording.finish(millis(line.started.elapsed()), self.ctx.recordings.clone());
+        }
+        let (Some(brief), Some(engine)) = (line.brief, self.engine.as_mut()) else {
+            return;
+        };
+        let caller = brief.call.caller().to_string();
+        if caller.is_empty() {
+            return;
+        }
+        let Some(summary) = engine.summary() else {
+            return;
+        };
+        let journal = self.ctx.journal.clone();
+        tokio::spawn(
+            async move {
+                match summary.await {
+                    Ok(Some(text)) => journal.summary(&brief.call.call_sid, &caller, text),
+                    Ok(None) => {}
+                    Err(e) => warn!(error = %e, "no caller-memory summary"),
+                }
+            }
+            .in_current_span(),
+        );
+    }
+}
+
+/// The engine's next event; pending until the call is ready.
+async fn next_event(engine: &mut Option<Box<dyn Conversation>>, room: bool) -> Event {
+    std::future::poll_fn(|cx| match engine.as_mut() {
+        Some(engine) => engine.poll_event(cx, room),
+        None => std::task::Poll::Pending,
+    })
+    .await
+}
+
+/// Adds what the store knows to the call: an outbound call's own greeting
+/// and instructions, and (caller memory) summaries of earlier calls.
+/// Bounded in time: the greeting waits for it.
+async fn brief(store: Option<Store>, memory_summaries: Option<u32>, info: CallInfo) -> CallBrief {
+    let mut brief = CallBrief::of(info);
+    let Some(store) = store else {
+        return brief;
+    };
+    let lookups = async {
+        let call = &brief.call;
+        if call.direction.is_outbound() {
+            match store.outbound_plan(&call.call_sid).await {
+                Ok(Some((greeting, instructions))) => {
+                    brief.greeting = greeting;
+                    brief.instructions = instructions;
+                }
+                Ok(None) => {}
+                Err(e) => warn!(error = %e, "cannot read the outbound call's plan"),
+            }
+        }
+        let caller = brief.call.caller().to_string();
+        if let Some(n) = memory_summaries.filter(|_| !caller.is_empty()) {
+            match store.recent_summaries(&caller, n).await {
+                Ok(summaries) => brief.memory = summaries,
+                Err(e) => warn!(error = %e, "cannot read caller memory"),
+            }
+        }
+    };
+    if tokio::time::timeout(STORE_LOOKUP, lookups).await.is_err() {
+        warn!("the store was too slow; the call starts without its plan or memory");
+    }
+    brief
+}
+
+/// Resolves once the server's drain time is over (never, if the server
+/// goes away without closing).
+async fn server_closing(mut closing: watch::Receiver<bool>) {
+    if closing.wait_for(|closed| *closed).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// An outbound message as a text frame. `OutboundWriter` writes JSON, which
+/// is UTF-8; `None` would be a bug there, and ends the call.
+fn to_message(text: Bytes) -> Option<Message> {
+    Utf8Bytes::try_from(text).ok().map(Message::Text)
 }

@@ -1,32 +1,22 @@
-//! One answer in progress: the responder task, and what is known about its
-//! timing and its segments.
+//! The agent's turn in progress, as the call sees it: when the caller
+//! stopped speaking, what the engine produced (its sentences, its timings),
+//! what was sent and what Twilio says was heard. Pure: times are given.
 
 use std::time::{Duration, Instant};
 
-use tokio::task::JoinHandle;
+use crate::engine::TurnInput;
 
 use crate::model::{CallAction, StageTimings, TurnLatency, TurnRecord, millis};
 
-/// Aborts the task when dropped, so a cancelled or finished turn, or a call
-/// that ends for any reason, never leaves a responder running.
-pub struct AbortOnDrop(pub JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-pub struct ActiveTurn {
+pub struct Turn {
     pub id: u32,
-    _task: AbortOnDrop,
     /// When the caller stopped speaking (the last voiced frame), by the local clock.
     pub speech_ended_at: Instant,
     pub endpoint_wait: Duration,
     pub utterance: Duration,
     pub first_audio_sent_at: Option<Instant>,
-    /// The responder has finished producing audio.
-    pub responder_done: bool,
+    /// The engine has produced all of it.
+    pub produced: bool,
     /// Segments completed by the responder (a mark was queued for each).
     pub segments: u32,
     /// Segments whose mark came back: the caller heard them.
@@ -43,28 +33,26 @@ pub struct ActiveTurn {
     pub timings: StageTimings,
     /// To do once every segment has been heard.
     pub action: Option<CallAction>,
-    /// The caller's audio, kept until the answer is heard in part: if the
-    /// caller speaks again before that, they had only paused, and both parts
-    /// are answered together.
-    pub input_audio: Option<Vec<i16>>,
+    /// The caller's speech it answers, kept until the answer is heard in
+    /// part: if the caller speaks again before that, they had only paused,
+    /// and both parts are answered together.
+    pub speech: Option<TurnInput>,
 }
 
-impl ActiveTurn {
+impl Turn {
     pub fn new(
         id: u32,
-        task: JoinHandle<()>,
         speech_ended_at: Instant,
         endpoint_wait: Duration,
         utterance: Duration,
     ) -> Self {
-        ActiveTurn {
+        Turn {
             id,
-            _task: AbortOnDrop(task),
             speech_ended_at,
             endpoint_wait,
             utterance,
             first_audio_sent_at: None,
-            responder_done: false,
+            produced: false,
             segments: 0,
             segments_heard: 0,
             interrupted: false,
@@ -74,13 +62,8 @@ impl ActiveTurn {
             planned: Vec::new(),
             timings: StageTimings::default(),
             action: None,
-            input_audio: None,
+            speech: None,
         }
-    }
-
-    /// Stops the responder now (it is also stopped when the turn is dropped).
-    pub fn abort_responder(&self) {
-        self._task.0.abort();
     }
 
     /// Whether the caller has heard any of the answer yet.
@@ -168,15 +151,9 @@ mod tests {
     use super::*;
     use crate::model::Timing;
 
-    #[tokio::test]
-    async fn marks_are_named_by_turn_and_segment() {
-        let turn = ActiveTurn::new(
-            12,
-            tokio::spawn(async {}),
-            Instant::now(),
-            Duration::ZERO,
-            Duration::ZERO,
-        );
+    #[test]
+    fn marks_are_named_by_turn_and_segment() {
+        let turn = Turn::new(12, Instant::now(), Duration::ZERO, Duration::ZERO);
         assert_eq!(turn.mark_name(0), "t12-s0");
         assert!(turn.owns_mark("t12-s3"));
         assert!(!turn.owns_mark("t1-s0"));
@@ -184,15 +161,9 @@ mod tests {
         assert!(!turn.owns_mark("greeting"));
     }
 
-    #[tokio::test]
-    async fn heard_text_is_the_segments_whose_marks_came_back() {
-        let mut turn = ActiveTurn::new(
-            2,
-            tokio::spawn(async {}),
-            Instant::now(),
-            Duration::ZERO,
-            Duration::ZERO,
-        );
+    #[test]
+    fn heard_text_is_the_segments_whose_marks_came_back() {
+        let mut turn = Turn::new(2, Instant::now(), Duration::ZERO, Duration::ZERO);
         turn.texts = vec![
             "We open at nine.".into(),
             "On Sundays".into(),
@@ -206,16 +177,10 @@ mod tests {
         assert!(r.interrupted);
     }
 
-    #[tokio::test]
-    async fn pipeline_overhead_is_what_the_stages_do_not_explain() {
+    #[test]
+    fn pipeline_overhead_is_what_the_stages_do_not_explain() {
         let t0 = Instant::now();
-        let mut turn = ActiveTurn::new(
-            1,
-            tokio::spawn(async {}),
-            t0,
-            Duration::from_millis(600),
-            Duration::ZERO,
-        );
+        let mut turn = Turn::new(1, t0, Duration::from_millis(600), Duration::ZERO);
         turn.timings.record(Timing::Stt(300));
         turn.timings.record(Timing::FirstSentence(400));
         assert_eq!(turn.latency().pipeline_overhead_ms, None);
@@ -224,25 +189,11 @@ mod tests {
         assert_eq!(turn.latency().pipeline_overhead_ms, Some(8));
     }
 
-    #[tokio::test]
-    async fn dropping_a_turn_aborts_its_task() {
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            std::future::pending::<()>().await;
-            drop(tx);
-        });
-        let turn = ActiveTurn::new(1, task, Instant::now(), Duration::ZERO, Duration::ZERO);
-        drop(turn);
-        // The sender is dropped when the aborted task's future is dropped.
-        assert!(rx.await.is_err());
-    }
-
-    #[tokio::test]
-    async fn latency_is_measured_from_the_end_of_speech() {
+    #[test]
+    fn latency_is_measured_from_the_end_of_speech() {
         let t0 = Instant::now();
-        let mut turn = ActiveTurn::new(
+        let mut turn = Turn::new(
             1,
-            tokio::spawn(async {}),
             t0,
             Duration::from_millis(600),
             Duration::from_millis(1500),

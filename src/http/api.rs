@@ -67,7 +67,7 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Response {
     Json(json!({
         "status": if state.draining.load(Ordering::Relaxed) { "draining" } else { "ok" },
         "version": env!("CARGO_PKG_VERSION"),
-        "mode": state.sessions.responder.mode(),
+        "mode": state.sessions.engine.mode(),
         "public_base_url": crate::redact::redact_userinfo(&d.public_base_url),
         "signature_checks": !d.skip_signature,
         "active_calls": state.registry.len(),

@@ -67,7 +67,7 @@ pub async fn upgrade(
         return reject(&e.to_string());
     }
     let ctx = state.sessions.clone();
-    let limit = ctx.config.max_message_bytes;
+    let limit = ctx.max_message_bytes;
     // Twilio's messages are a few hundred bytes. tungstenite zero-fills its read
     // buffer up to this size on every read (128 KiB by default), which cost 17 %
     // of the server's CPU with 50 calls, and that buffer is per call.

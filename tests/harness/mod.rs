@@ -13,7 +13,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pronto::call::responder::Echo;
 use pronto::config::Config;
 use pronto::server::{self, AppState};
 use pronto::sim::{Call, Closer, Event, SimConfig, TimedEvent};
@@ -92,7 +91,7 @@ impl TestServer {
             .await
             .expect("services for the test configuration");
         if !from_config {
-            services.responder = Arc::new(Echo);
+            services.engine = server::echo(&config).expect("echo mode");
         }
         let state = AppState::with_services(config, services);
         let (stop, stopped) = oneshot::channel::<()>();

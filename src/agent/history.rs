@@ -1,6 +1,6 @@
-//! The conversation of one call as the LLM sees it, owned by the call's
-//! session: what the caller said, and of the agent's answers only what the
-//! caller heard. The LLM never "remembers" saying what was cleared.
+//! The conversation of one call as the LLM sees it: what the caller said,
+//! and of the agent's answers only what the caller heard (the call tells the
+//! agent after each turn). The LLM never "remembers" saying what was cleared.
 //!
 //! Kept as alternating user/assistant messages (consecutive messages of one
 //! role are merged, as both Claude and GPT want), bounded to the last
@@ -13,14 +13,14 @@ use std::sync::Arc;
 use crate::providers::{ChatMessage, Role};
 
 #[derive(Debug, Clone)]
-pub struct Conversation {
+pub struct History {
     messages: Vec<ChatMessage>,
     max_turns: usize,
 }
 
-impl Conversation {
+impl History {
     pub fn new(max_turns: usize) -> Self {
-        Conversation {
+        History {
             messages: Vec::new(),
             max_turns: max_turns.max(1),
         }
@@ -98,7 +98,7 @@ pub fn split_opening(history: &[ChatMessage]) -> (Option<&str>, &[ChatMessage]) 
 mod tests {
     use super::*;
 
-    fn roles(c: &Conversation) -> Vec<(Role, String)> {
+    fn roles(c: &History) -> Vec<(Role, String)> {
         c.messages()
             .iter()
             .map(|m| (m.role, m.content.clone()))
@@ -107,7 +107,7 @@ mod tests {
 
     #[test]
     fn turns_alternate_and_keep_only_heard_text() {
-        let mut c = Conversation::new(10);
+        let mut c = History::new(10);
         c.add_turn(None, "Hello, how can I help?");
         c.add_turn(Some("What time do you open?"), "We open at nine.");
         c.add_turn(Some("And on Sunday?"), "");
@@ -130,7 +130,7 @@ mod tests {
 
     #[test]
     fn an_empty_turn_changes_nothing() {
-        let mut c = Conversation::new(10);
+        let mut c = History::new(10);
         c.add_turn(Some("   "), "  ");
         c.add_turn(None, "");
         assert!(c.messages().is_empty());
@@ -138,7 +138,7 @@ mod tests {
 
     #[test]
     fn old_turns_are_dropped_and_the_rest_starts_with_the_caller() {
-        let mut c = Conversation::new(2);
+        let mut c = History::new(2);
         c.add_turn(None, "Hi!");
         for i in 1..=4 {
             c.add_turn(Some(&format!("q{i}")), &format!("a{i}"));

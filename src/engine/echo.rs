@@ -1,0 +1,173 @@
+//! Echo mode: after each pause the caller hears their own utterance played
+//! back. It proves the whole phone path (Twilio → tunnel → Pronto → Twilio)
+//! before any AI key is configured: no greeting, no announcements, no
+//! provider, nothing to wait for.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+
+use super::endpointing::Endpointing;
+use super::{Abilities, Command, Conversation, Engine, Event, Output, Speak, TurnInput};
+use crate::audio::mulaw;
+use crate::audio::vad::{EndpointerConfig, VadError};
+use crate::model::CallBrief;
+
+/// The echo engine: how it hears turns.
+pub struct Echo {
+    vad: EndpointerConfig,
+    barge_in_min_ms: u32,
+}
+
+impl Echo {
+    /// Checks the endpointer settings once, so that opening a call cannot fail.
+    pub fn new(vad: EndpointerConfig, barge_in_min_ms: u32) -> Result<Echo, VadError> {
+        Endpointing::new(&vad, barge_in_min_ms)?;
+        Ok(Echo {
+            vad,
+            barge_in_min_ms,
+        })
+    }
+}
+
+impl Engine for Echo {
+    fn mode(&self) -> &'static str {
+        "echo"
+    }
+
+    fn open(&self, _brief: Arc<CallBrief>) -> Box<dyn Conversation> {
+        let hearing = Endpointing::new(&self.vad, self.barge_in_min_ms)
+            .unwrap_or_else(|_| unreachable!("checked in Echo::new"));
+        Box::new(EchoCall {
+            hearing,
+            queued: VecDeque::new(),
+        })
+    }
+}
+
+struct EchoCall {
+    hearing: Endpointing,
+    /// The output of the turn in progress (the echo is ready at once).
+    queued: VecDeque<(u32, Output)>,
+}
+
+impl Conversation for EchoCall {
+    fn abilities(&self) -> Abilities {
+        Abilities {
+            greets: false,
+            speaks: false,
+        }
+    }
+
+    fn hear(&mut self, mulaw: &[u8], events: &mut Vec<Event>) {
+        self.hearing.hear(mulaw, events);
+    }
+
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Start { turn, speak } => {
+                if let Speak::Answer(TurnInput::Speech(audio)) = speak {
+                    let audio = Bytes::from(mulaw::encode(&audio));
+                    self.queued.push_back((turn, Output::Audio(audio)));
+                    self.queued.push_back((
+                        turn,
+                        Output::SegmentEnd {
+                            text: String::new(),
+                        },
+                    ));
+                }
+                // Keypad digits have no sound to echo; echo says nothing else.
+                self.queued.push_back((turn, Output::Finished));
+            }
+            Command::Cancel { turn } => self.queued.retain(|(t, _)| *t != turn),
+            Command::Heard(_) => {}
+        }
+    }
+
+    fn poll_event(&mut self, _cx: &mut Context<'_>, room: bool) -> Poll<Event> {
+        // Nothing is pending but the echo itself, and it waits for room. The
+        // call polls again whenever it is woken, so no waker is needed.
+        match self.queued.pop_front() {
+            Some((turn, output)) if room => Poll::Ready(Event::Turn { turn, output }),
+            Some(item) => {
+                self.queued.push_front(item);
+                Poll::Pending
+            }
+            None => Poll::Pending,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::CallInfo;
+    use std::task::Waker;
+
+    fn open() -> Box<dyn Conversation> {
+        let echo = Echo::new(EndpointerConfig::default(), 300).expect("valid");
+        echo.open(Arc::new(CallBrief::of(CallInfo {
+            call_sid: "CA1".into(),
+            from: "+15550001111".into(),
+            to: "+15550002222".into(),
+            direction: "inbound".into(),
+            started_at: chrono::Utc::now(),
+        })))
+    }
+
+    fn next(c: &mut dyn Conversation, room: bool) -> Option<Event> {
+        match c.poll_event(&mut Context::from_waker(Waker::noop()), room) {
+            Poll::Ready(e) => Some(e),
+            Poll::Pending => None,
+        }
+    }
+
+    #[test]
+    fn echo_plays_the_utterance_back_as_one_segment() {
+        let mut c = open();
+        assert_eq!(c.abilities(), Abilities::default(), "no greeting, no voice");
+        let audio: Vec<i16> = (0..800).map(|i| ((i % 50) * 300 - 7000) as i16).collect();
+        c.command(Command::Start {
+            turn: 3,
+            speak: Speak::Answer(TurnInput::Speech(audio.clone())),
+        });
+        assert_eq!(next(c.as_mut(), false), None, "audio waits for room");
+        let turn = |output| Some(Event::Turn { turn: 3, output });
+        assert_eq!(
+            next(c.as_mut(), true),
+            turn(Output::Audio(Bytes::from(mulaw::encode(&audio))))
+        );
+        assert_eq!(
+            next(c.as_mut(), true),
+            turn(Output::SegmentEnd {
+                text: String::new()
+            })
+        );
+        assert_eq!(next(c.as_mut(), true), turn(Output::Finished));
+        assert_eq!(next(c.as_mut(), true), None);
+    }
+
+    #[test]
+    fn keypad_digits_have_nothing_to_echo_and_a_cancelled_echo_says_nothing() {
+        let mut c = open();
+        c.command(Command::Start {
+            turn: 1,
+            speak: Speak::Answer(TurnInput::Keypad("[keypad: 1]".into())),
+        });
+        assert_eq!(
+            next(c.as_mut(), true),
+            Some(Event::Turn {
+                turn: 1,
+                output: Output::Finished
+            })
+        );
+        c.command(Command::Start {
+            turn: 2,
+            speak: Speak::Answer(TurnInput::Speech(vec![1000; 160])),
+        });
+        c.command(Command::Cancel { turn: 2 });
+        assert_eq!(next(c.as_mut(), true), None);
+    }
+}

@@ -83,7 +83,9 @@ pub enum Input<'a> {
     Stop,
     /// The socket is gone.
     Disconnected(Disconnect),
-    /// The deadline [`Call::next_deadline`] gave has passed.
+    /// Time has passed: what is due now happens (the deadline
+    /// [`Call::next_deadline`] gave, pacing). The session ticks after every
+    /// input, so that what an input makes possible is sent at once.
     Tick,
     /// The server's drain time is over: live calls end.
     ServerClosing,
@@ -242,9 +244,6 @@ impl Call {
                 }
             }
         }
-        if let Phase::Live(live) = &mut self.phase {
-            live.pump(now, out);
-        }
     }
 
     /// When [`Input::Tick`] is next due, if anything is waiting.
@@ -385,8 +384,9 @@ impl Call {
                     live.on_keypad_due(now, at_ms, out);
                 }
                 if live.limits_due(&self.settings).is_some_and(|d| now >= d) {
-                    live.on_limits_due(&self.settings, now, at_ms, out);
+                    live.on_limits_due(&self.settings, now, out);
                 }
+                live.pump(now, out);
             }
             _ => {}
         }
@@ -722,14 +722,7 @@ impl Live {
         }
     }
 
-    fn on_limits_due(
-        &mut self,
-        settings: &Settings,
-        now: Instant,
-        at_ms: u64,
-        out: &mut Vec<Effect>,
-    ) {
-        let _ = at_ms;
+    fn on_limits_due(&mut self, settings: &Settings, now: Instant, out: &mut Vec<Effect>) {
         if settings
             .max_duration
             .is_some_and(|d| now >= self.started + d)

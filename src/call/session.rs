@@ -156,9 +156,12 @@ impl Session {
                     self.input(Input::ServerClosing);
                 }
             }
-            // Whatever woke the session, what is due now happens now.
+            self.carry_out().await;
+            // Whatever woke the session, what is due now happens now, and
+            // what it made possible is sent.
             self.input(Input::Tick);
             self.carry_out().await;
+            self.publish();
             if let Some(reason) = self.call.ended() {
                 return reason;
             }
@@ -242,8 +245,7 @@ impl Session {
         }
     }
 
-    /// Carries out the call's effects in order, with the inputs they cause,
-    /// then publishes what changed.
+    /// Carries out the call's effects in order, with the inputs they cause.
     async fn carry_out(&mut self) {
         loop {
             let mut fed = false;
@@ -296,7 +298,6 @@ impl Session {
                 break;
             }
         }
-        self.publish();
     }
 
     /// Queues the agent's audio or a mark for Twilio (sent with the next
@@ -445,18 +446,21 @@ impl Session {
     }
 
     /// Copies what the call derives about itself into the live view, if it
-    /// changed.
+    /// changed (compared under the read lock: most wakeups change nothing).
     fn publish(&self) {
-        let (state, turns, greeting_ms) = (
+        let now = (
             self.call.state(),
             self.call.turns(),
             self.call.greeting_ms(),
         );
-        self.live.send_if_modified(|s| {
-            let changed = (s.state, s.turns, s.greeting_ms) != (state, turns, greeting_ms);
-            (s.state, s.turns, s.greeting_ms) = (state, turns, greeting_ms);
-            changed
-        });
+        let shown = {
+            let s = self.live.borrow();
+            (s.state, s.turns, s.greeting_ms)
+        };
+        if now != shown {
+            self.live
+                .send_modify(|s| (s.state, s.turns, s.greeting_ms) = now);
+        }
     }
 
     async fn close(&mut self, code: u16, reason: &'static str) {

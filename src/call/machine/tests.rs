@@ -127,35 +127,24 @@ fn media_frames(effects: &[Effect]) -> usize {
     sent(effects).iter().filter(|s| *s == "media").count()
 }
 
-fn commands(effects: &[Effect]) -> Vec<&Command> {
-    effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Engine(c) => Some(c),
-            _ => None,
-        })
-        .collect()
+/// The effects of one kind, in order.
+macro_rules! picker {
+    ($name:ident, $t:ty, $pattern:pat => $value:expr) => {
+        fn $name(effects: &[Effect]) -> Vec<&$t> {
+            effects
+                .iter()
+                .filter_map(|e| match e {
+                    $pattern => Some($value),
+                    _ => None,
+                })
+                .collect()
+        }
+    };
 }
 
-fn turns(effects: &[Effect]) -> Vec<&TurnRecord> {
-    effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Record(Record::Turn(t)) => Some(t),
-            _ => None,
-        })
-        .collect()
-}
-
-fn events(effects: &[Effect]) -> Vec<&CallEvent> {
-    effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Record(Record::Event(e)) => Some(&e.event),
-            _ => None,
-        })
-        .collect()
-}
+picker!(commands, Command, Effect::Engine(c) => c);
+picker!(turns, TurnRecord, Effect::Record(Record::Turn(t)) => t);
+picker!(events, CallEvent, Effect::Record(Record::Event(e)) => &e.event);
 
 fn start(turn: u32, speak: Speak) -> Command {
     Command::Start { turn, speak }
@@ -584,25 +573,39 @@ fn stop_in_the_middle_of_a_turn_records_it_as_cut_and_ends_the_call() {
     assert_eq!(t.call.ended(), Some(EndReason::CallerHungUp));
 }
 
-#[test]
-fn the_agent_hangs_up_once_its_goodbye_is_heard() {
+/// A greeted call in which the agent answers the caller with `line` and
+/// asks for `action`; returns what happens once the caller heard the line.
+fn agent_acts(line: &str, action: CallAction) -> (Test, Vec<Effect>) {
     let mut t = greeted();
     t.caller_says(&[1; 100]);
     let said = t.output(
         1,
         [
-            Output::Transcript("That's all, thanks.".into()),
+            Output::Transcript("That's all.".into()),
             audio(100),
-            segment("Goodbye!"),
-            Output::Action(CallAction::EndCall),
+            segment(line),
+            Output::Action(action.clone()),
             Output::Finished,
         ],
     );
-    assert!(!said.contains(&Effect::Perform(CallAction::EndCall)));
     assert!(
-        t.mark("t1-s0")
-            .contains(&Effect::Perform(CallAction::EndCall))
+        !said.contains(&Effect::Perform(action)),
+        "not before it is heard"
     );
+    let heard = t.mark("t1-s0");
+    (t, heard)
+}
+
+fn transfer() -> CallAction {
+    CallAction::Transfer {
+        to: "+15551234567".into(),
+    }
+}
+
+#[test]
+fn the_agent_hangs_up_once_its_goodbye_is_heard() {
+    let (mut t, heard) = agent_acts("Goodbye!", CallAction::EndCall);
+    assert!(heard.contains(&Effect::Perform(CallAction::EndCall)));
     // Without REST access, closing the stream ends the call.
     let closed = t.step(Input::Performed(
         CallAction::EndCall,
@@ -621,19 +624,7 @@ fn the_agent_hangs_up_once_its_goodbye_is_heard() {
 
 #[test]
 fn a_failed_hang_up_closes_the_stream_instead() {
-    let mut t = greeted();
-    t.caller_says(&[1; 100]);
-    t.output(
-        1,
-        [
-            Output::Transcript("Bye".into()),
-            audio(100),
-            segment("Goodbye!"),
-            Output::Action(CallAction::EndCall),
-            Output::Finished,
-        ],
-    );
-    t.mark("t1-s0");
+    let (mut t, _) = agent_acts("Goodbye!", CallAction::EndCall);
     let closed = t.step(Input::Performed(
         CallAction::EndCall,
         ActionResult::Failed("Twilio REST: HTTP 500".into()),
@@ -650,23 +641,9 @@ fn a_failed_hang_up_closes_the_stream_instead() {
 
 #[test]
 fn a_transfer_happens_after_the_handover_line_and_ends_as_transferred() {
-    let mut t = greeted();
-    t.caller_says(&[1; 100]);
-    let to = CallAction::Transfer {
-        to: "+15551234567".into(),
-    };
-    t.output(
-        1,
-        [
-            Output::Transcript("A person, please.".into()),
-            audio(100),
-            segment("One moment please."),
-            Output::Action(to.clone()),
-            Output::Finished,
-        ],
-    );
-    assert!(t.mark("t1-s0").contains(&Effect::Perform(to.clone())));
-    let done = t.step(Input::Performed(to.clone(), ActionResult::Redirected));
+    let (mut t, heard) = agent_acts("One moment please.", transfer());
+    assert!(heard.contains(&Effect::Perform(transfer())));
+    let done = t.step(Input::Performed(transfer(), ActionResult::Redirected));
     assert_eq!(
         events(&done),
         [&CallEvent::Action {
@@ -681,23 +658,8 @@ fn a_transfer_happens_after_the_handover_line_and_ends_as_transferred() {
 
 #[test]
 fn a_transfer_that_fails_leaves_the_call_going() {
-    let mut t = greeted();
-    t.caller_says(&[1; 100]);
-    let to = CallAction::Transfer {
-        to: "+15551234567".into(),
-    };
-    t.output(
-        1,
-        [
-            Output::Transcript("A person".into()),
-            audio(100),
-            segment("One moment."),
-            Output::Action(to.clone()),
-            Output::Finished,
-        ],
-    );
-    t.mark("t1-s0");
-    let failed = t.step(Input::Performed(to, ActionResult::NoAccount));
+    let (mut t, _) = agent_acts("One moment.", transfer());
+    let failed = t.step(Input::Performed(transfer(), ActionResult::NoAccount));
     assert_eq!(
         events(&failed),
         [&CallEvent::Action {

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use pronto::config::Config;
-use pronto::server::{self, AppState};
+use pronto::server;
 use tracing::{error, info, warn};
 
 #[derive(Parser)]
@@ -127,16 +127,7 @@ async fn serve() -> ExitCode {
         );
     }
     let addr = config.listen_addr();
-    let (services, writer) = match server::services_for(&config).await {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("pronto: configuration error: {e}");
-            return ExitCode::from(BAD_CONFIG);
-        }
-    };
-    let mode = services.engine.mode();
     let public = config.deployment.public_base_url.clone();
-    let state = AppState::with_services(config, services);
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) => {
@@ -144,12 +135,18 @@ async fn serve() -> ExitCode {
             return ExitCode::from(BAD_CONFIG);
         }
     };
+    let mut server = match server::start(config, listener, None).await {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("pronto: configuration error: {e}");
+            return ExitCode::from(BAD_CONFIG);
+        }
+    };
+    let mode = server.state().switchboard.mode();
     info!(%addr, mode, voice_url = %format!("{public}/voice"), "Pronto is listening");
-    let served = server::serve(listener, state, server::shutdown_signal()).await;
-    if let Some(writer) = writer {
-        writer.abort();
-    }
-    match served {
+    server::shutdown_signal().await;
+    server.shutdown();
+    match server.stopped().await {
         Ok(()) => {
             info!("stopped");
             ExitCode::SUCCESS

@@ -1,17 +1,16 @@
-//! The server: shared state, binding, and graceful shutdown.
+//! The server: everything a deployment needs, built from its configuration,
+//! serving on a listener until asked to stop, then draining. `pronto
+//! serve`, `pronto self-test` and the tests all start it with [`start`].
 
-use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::Router;
 use axum::serve::ListenerExt;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
@@ -19,47 +18,129 @@ use crate::call::journal::Journal;
 use crate::call::machine::Settings;
 use crate::call::registry::Registry;
 use crate::call::session::SessionContext;
+use crate::call::switchboard::Switchboard;
 use crate::config::{Config, ConfigError};
 use crate::engine::Engine;
 use crate::engine::echo::Echo;
+use crate::http::AppState;
 use crate::recordings::Recordings;
 use crate::store::Store;
 use crate::twilio::rest::TwilioRest;
-use crate::twilio::stream_token::{ReplayGuard, StreamTokens};
+use crate::twilio::stream_token::StreamTokens;
 
-/// What every handler shares.
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub tokens: StreamTokens,
-    pub replay: ReplayGuard,
-    pub registry: Registry,
-    pub sessions: SessionContext,
-    /// Set on SIGTERM/SIGINT: new callers get the busy message.
-    pub draining: AtomicBool,
-    /// The call history; `None` only in tests that do without one.
-    pub store: Option<Store>,
-    pub journal: Journal,
-    /// Set when the drain time is over: live calls say the closing line and
-    /// end.
-    pub closing: watch::Sender<bool>,
+/// Time the calls still live after the drain get to hear the closing line.
+const CLOSING_TIME: Duration = Duration::from_secs(10);
+/// How often a replica tells the store it is alive (the store treats a
+/// replica silent for 15 s as dead).
+const HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// A running server. Dropping it (or [`Server::shutdown`]) stops it as
+/// SIGTERM would: the drain begins.
+pub struct Server {
+    state: Arc<AppState>,
+    /// Its sender dropping is the signal to stop.
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
 }
 
-/// The parts a server is assembled from, besides its configuration.
-pub struct Services {
-    pub engine: Arc<dyn Engine>,
-    pub store: Option<Store>,
-    pub journal: Journal,
-}
+impl Server {
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
 
-impl Services {
-    /// Just an engine: no store.
-    pub fn bare(engine: Arc<dyn Engine>) -> Services {
-        Services {
-            engine,
-            store: None,
-            journal: Journal::disabled(),
+    /// Begins the shutdown: new callers hear the busy message, live calls
+    /// get `server.drain_timeout_secs`, then the closing line.
+    pub fn shutdown(&mut self) {
+        self.stop = None;
+    }
+
+    /// Waits for the server to stop: after [`Server::shutdown`], once every
+    /// record is written, or when serving fails.
+    pub async fn stopped(mut self) -> std::io::Result<()> {
+        match (&mut self.task).await {
+            Ok(result) => result,
+            Err(e) => Err(std::io::Error::other(e)),
         }
     }
+}
+
+/// Starts serving on `listener` what `config` asks for: the store at
+/// `DATABASE_URL` (calls a dead earlier run of this replica left open are
+/// ended as abnormal), the engine (the agent when the AI keys are set,
+/// else echo; `engine` overrides that choice), the call sessions. Runs
+/// inside the runtime.
+pub async fn start(
+    config: Config,
+    listener: TcpListener,
+    engine: Option<Arc<dyn Engine>>,
+) -> Result<Server, ConfigError> {
+    let engine = match engine {
+        Some(engine) => engine,
+        None => engine_for(&config)?,
+    };
+    let store = open_store(&config).await?;
+    let (journal, writer) = Journal::start(store.clone());
+    let (closing, closing_rx) = watch::channel(false);
+    let t = &config.tunables;
+    let sessions = SessionContext {
+        settings: Arc::new(Settings {
+            max_playback_lead: Duration::from_millis(u64::from(t.call.max_playback_lead_ms)),
+            start_timeout: Duration::from_secs(t.twilio.start_timeout_secs),
+            greeting_interruptible: t.agent.greeting_interruptible,
+            dtmf_timeout: Duration::from_millis(u64::from(t.agent.dtmf_timeout_ms)),
+            max_duration: secs(t.limits.max_call_duration_secs),
+            idle_prompt: secs(t.limits.idle_prompt_secs),
+            idle_hangup: secs(t.limits.idle_hangup_secs),
+        }),
+        engine,
+        registry: Registry::default(),
+        journal,
+        store: store.clone(),
+        memory_summaries: t
+            .store
+            .caller_memory
+            .then_some(t.store.caller_memory_summaries),
+        twilio: twilio_rest(&config),
+        recordings: t.store.recordings.then(|| {
+            Recordings::new(
+                PathBuf::from(&t.store.recordings_dir),
+                t.store.recordings_max_mb.saturating_mul(1024 * 1024),
+            )
+        }),
+        max_message_bytes: t.twilio.max_message_bytes,
+        closing: closing_rx,
+    };
+    let tokens = StreamTokens::new(
+        &stream_token_key(&config),
+        Duration::from_secs(t.twilio.stream_token_ttl_secs),
+    );
+    let switchboard = Switchboard::new(&config, sessions, tokens);
+    let state = Arc::new(AppState {
+        config,
+        switchboard,
+        store,
+    });
+    let (stop, stopped) = oneshot::channel();
+    let task = tokio::spawn(serve(
+        listener,
+        Arc::clone(&state),
+        stopped,
+        closing,
+        writer,
+    ));
+    Ok(Server {
+        state,
+        stop: Some(stop),
+        task,
+    })
+}
+
+/// The engine `config` asks for: the agent when its keys are set, else echo.
+fn engine_for(config: &Config) -> Result<Arc<dyn Engine>, ConfigError> {
+    Ok(match crate::agent::setup::build(config)? {
+        Some(agent) => Arc::new(agent),
+        None => echo(config)?,
+    })
 }
 
 /// Echo mode's engine for `config`.
@@ -70,17 +151,9 @@ pub fn echo(config: &Config) -> Result<Arc<dyn Engine>, ConfigError> {
     Ok(Arc::new(echo))
 }
 
-/// Builds the services `config` asks for: the responder (the agent when the AI
-/// keys are set, else echo), and the store at `DATABASE_URL` with its writer.
-/// Calls a dead earlier run of this replica left open are ended as abnormal.
-/// Runs inside the runtime.
-pub async fn services_for(
-    config: &Config,
-) -> Result<(Services, Option<JoinHandle<()>>), ConfigError> {
-    let engine: Arc<dyn Engine> = match crate::agent::setup::build(config)? {
-        Some(agent) => Arc::new(agent),
-        None => echo(config)?,
-    };
+/// The call history at `DATABASE_URL`, with what a dead earlier run of this
+/// replica left open ended as abnormal.
+async fn open_store(config: &Config) -> Result<Store, ConfigError> {
     let url = &config.deployment.database_url;
     let store = Store::open(url).await.map_err(|e| {
         ConfigError(format!(
@@ -99,66 +172,7 @@ pub async fn services_for(
         ),
         Err(e) => warn!(error = %e, "cannot close abandoned calls"),
     }
-    let (journal, writer) = Journal::start(store.clone());
-    Ok((
-        Services {
-            engine,
-            store: Some(store),
-            journal,
-        },
-        Some(writer),
-    ))
-}
-
-impl AppState {
-    pub fn with_services(config: Config, services: Services) -> Arc<AppState> {
-        let t = &config.tunables;
-        let tokens = StreamTokens::new(
-            &stream_token_key(&config),
-            Duration::from_secs(t.twilio.stream_token_ttl_secs),
-        );
-        let registry = Registry::default();
-        let closing = watch::Sender::new(false);
-        let sessions = SessionContext {
-            settings: Arc::new(Settings {
-                max_playback_lead: Duration::from_millis(u64::from(t.call.max_playback_lead_ms)),
-                start_timeout: Duration::from_secs(t.twilio.start_timeout_secs),
-                greeting_interruptible: t.agent.greeting_interruptible,
-                dtmf_timeout: Duration::from_millis(u64::from(t.agent.dtmf_timeout_ms)),
-                max_duration: secs(t.limits.max_call_duration_secs),
-                idle_prompt: secs(t.limits.idle_prompt_secs),
-                idle_hangup: secs(t.limits.idle_hangup_secs),
-            }),
-            engine: services.engine,
-            registry: registry.clone(),
-            journal: services.journal.clone(),
-            store: services.store.clone(),
-            memory_summaries: t
-                .store
-                .caller_memory
-                .then_some(t.store.caller_memory_summaries),
-            twilio: twilio_rest(&config),
-            max_message_bytes: t.twilio.max_message_bytes,
-            recordings: t.store.recordings.then(|| {
-                Recordings::new(
-                    PathBuf::from(&t.store.recordings_dir),
-                    t.store.recordings_max_mb.saturating_mul(1024 * 1024),
-                )
-            }),
-            closing: closing.subscribe(),
-        };
-        Arc::new(AppState {
-            config: Arc::new(config),
-            tokens,
-            replay: ReplayGuard::default(),
-            registry,
-            sessions,
-            draining: AtomicBool::new(false),
-            store: services.store,
-            journal: services.journal,
-            closing,
-        })
-    }
+    Ok(store)
 }
 
 /// The key that signs stream tokens. Every replica must derive the same one,
@@ -196,18 +210,18 @@ fn secs(n: u64) -> Option<Duration> {
     (n > 0).then(|| Duration::from_secs(n))
 }
 
-pub fn app(state: Arc<AppState>) -> Router {
-    crate::http::router(state)
-}
-
-/// Serves until `shutdown` resolves, then drains: new callers hear the busy
-/// message while live calls get `server.drain_timeout_secs` to finish.
-pub async fn serve(
+/// Serves until `stop` resolves (its sender sent or dropped), then drains:
+/// new callers hear the busy message while live calls get
+/// `server.drain_timeout_secs` to finish, then the closing line; every
+/// record is written before it returns.
+async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
-    shutdown: impl Future<Output = ()>,
+    stop: oneshot::Receiver<()>,
+    closing: watch::Sender<bool>,
+    writer: JoinHandle<()>,
 ) -> std::io::Result<()> {
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (stop_serving, serving_stopped) = oneshot::channel::<()>();
     // TCP_NODELAY: a small `mark` or `clear` must not wait behind Nagle's
     // algorithm for the previous media frame's ACK (20–40 ms late otherwise).
     let listener = listener.tap_io(|tcp| {
@@ -215,67 +229,56 @@ pub async fn serve(
             warn!(error = %e, "cannot set TCP_NODELAY");
         }
     });
-    let server = axum::serve(listener, app(state.clone())).with_graceful_shutdown(async {
-        let _ = stop_rx.await;
-    });
+    let server = axum::serve(listener, crate::http::router(Arc::clone(&state)))
+        .with_graceful_shutdown(async {
+            let _ = serving_stopped.await;
+        });
     let server = tokio::spawn(async move { server.await });
-    let heartbeat = tokio::spawn(heartbeat(state.clone()));
-    shutdown.await;
-    state.draining.store(true, Ordering::Relaxed);
+    let heartbeat = tokio::spawn(heartbeat(Arc::clone(&state)));
+    let _ = stop.await;
+    let calls = &state.switchboard;
+    calls.drain();
     let drain = Duration::from_secs(state.config.tunables.server.drain_timeout_secs);
-    let live = state.registry.live_count();
     info!(
-        live_calls = live,
+        live_calls = calls.live_calls(),
         drain_secs = drain.as_secs(),
         "shutting down: new calls get the busy message"
     );
-    let deadline = Instant::now() + drain;
-    while state.registry.live_count() > 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let left = state.registry.live_count();
-    if left > 0 {
+    if tokio::time::timeout(drain, calls.calls_ended())
+        .await
+        .is_err()
+    {
         warn!(
-            live_calls = left,
+            live_calls = calls.live_calls(),
             "drain timeout: live calls hear the closing line and end"
         );
-        state.closing.send_replace(true);
-        let deadline = Instant::now() + CLOSING_TIME;
-        while state.registry.live_count() > 0 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        closing.send_replace(true);
+        let _ = tokio::time::timeout(CLOSING_TIME, calls.calls_ended()).await;
     }
     heartbeat.abort();
-    state.journal.flush().await;
-    let _ = stop_tx.send(());
+    calls.flush_records().await;
+    writer.abort();
+    let _ = stop_serving.send(());
     match server.await {
         Ok(result) => result,
         Err(e) => Err(std::io::Error::other(e)),
     }
 }
 
-/// Time the calls still live after the drain get to hear the closing line.
-const CLOSING_TIME: Duration = Duration::from_secs(10);
-/// How often a replica tells the store it is alive (the store treats a
-/// replica silent for 15 s as dead).
-const HEARTBEAT: Duration = Duration::from_secs(5);
-
 /// Tells the store this replica is alive, so that its calls count as live,
 /// and ends the calls of replicas that have stopped.
 async fn heartbeat(state: Arc<AppState>) {
-    let Some(store) = state.store.clone() else {
-        return;
-    };
-    let replica = state.config.deployment.replica_id.clone();
+    let store = &state.store;
+    let replica = &state.config.deployment.replica_id;
     let mut tick = tokio::time::interval(HEARTBEAT);
     loop {
         tick.tick().await;
         let now = chrono::Utc::now();
-        if let Err(e) = store.heartbeat(&replica, now).await {
+        if let Err(e) = store.heartbeat(replica, now).await {
             warn!(error = %e, "heartbeat not written");
         }
         // A replica that died for good leaves calls nobody else would end.
-        match store.end_stale(now, &replica).await {
+        match store.end_stale(now, replica).await {
             Ok(0) => {}
             Ok(n) => warn!(
                 calls = n,

@@ -296,7 +296,7 @@ async fn a_caller_is_remembered_on_the_next_call_when_memory_is_on() {
     );
 
     // Once the summary is kept, the same number calls again.
-    let store = w.server.state.store.clone().expect("a store");
+    let store = w.server.state.store.clone();
     let deadline = tokio::time::Instant::now() + WAIT;
     while store
         .recent_summaries("+15551230001", 3)
@@ -356,9 +356,9 @@ async fn shutdown_lets_calls_finish_then_says_goodbye() {
 /// The server stops: the record is read from its database file afterwards.
 async fn end_reason_after_stop(w: &mut World, sid: &str) -> String {
     let url = w.server.state.config.deployment.database_url.clone();
-    let store = w.server.state.store.clone().expect("a store");
+    let store = w.server.state.store.clone();
     let _ = tokio::time::timeout(WAIT, async {
-        while w.server.state.registry.live_count() > 0 {
+        while w.server.state.switchboard.live_calls() > 0 {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     })

@@ -1,13 +1,16 @@
-//! One call: its state machine and the session task that runs it, with the
-//! pure parts it is made of (the turn in progress, playback pacing and
-//! marks, keypad digits), the record it leaves (journal, recording) and the
-//! registry of calls in progress.
+//! The calls: the switchboard where they come in (and go out), each call's
+//! state machine and the session task that runs it, the pure parts a call is
+//! made of (the turn in progress, playback pacing and marks, keypad digits),
+//! the record it leaves (journal, recording) and the registry of calls in
+//! progress.
 
 pub mod journal;
 pub mod keypad;
 pub mod machine;
+pub mod outbound;
 pub mod playback;
 pub mod recording;
 pub mod registry;
 pub mod session;
+pub mod switchboard;
 pub mod turn;

@@ -12,6 +12,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
+use tokio_util::task::TaskTracker;
+use tokio_util::task::task_tracker::TaskTrackerToken;
 
 use crate::model::{CallInfo, CallSnapshot, CallStatus, LiveState};
 
@@ -60,6 +62,9 @@ pub enum StatusOutcome {
 pub struct Registry {
     calls: Arc<Mutex<HashMap<String, Entry>>>,
     next_id: Arc<AtomicU64>,
+    /// One token per live call, held by its attachment: the server's drain
+    /// waits for the last one to be dropped.
+    live: TaskTracker,
 }
 
 impl Registry {
@@ -117,6 +122,7 @@ impl Registry {
             registry: self.clone(),
             call_sid: info.call_sid,
             id,
+            _live: self.live.token(),
         }
     }
 
@@ -163,6 +169,13 @@ impl Registry {
         self.len() == 0
     }
 
+    /// Resolves once no call is live (calls attached meanwhile are waited
+    /// for too). For the server's shutdown: it is not meant to be reused.
+    pub async fn all_ended(&self) {
+        self.live.close();
+        self.live.wait().await;
+    }
+
     /// Calls with a running media stream.
     pub fn live_count(&self) -> usize {
         self.lock().values().filter(|e| e.live.is_some()).count()
@@ -200,6 +213,7 @@ pub struct Attachment {
     registry: Registry,
     call_sid: String,
     id: u64,
+    _live: TaskTrackerToken,
 }
 
 impl Drop for Attachment {

@@ -46,7 +46,7 @@ pub struct SessionContext {
     pub registry: Registry,
     pub journal: Journal,
     /// For an outbound call's plan and caller memory.
-    pub store: Option<Store>,
+    pub store: Store,
     /// Caller memory on: how many summaries of earlier calls the agent gets.
     pub memory_summaries: Option<u32>,
     /// For hanging up and transferring; `None` without an account SID.
@@ -401,7 +401,7 @@ impl Session {
             brief: None,
         });
         self.publish();
-        let brief = Arc::new(brief(self.ctx.store.clone(), self.ctx.memory_summaries, info).await);
+        let brief = Arc::new(brief(&self.ctx.store, self.ctx.memory_summaries, info).await);
         let engine = self.ctx.engine.open(Arc::clone(&brief));
         let abilities = engine.abilities();
         self.engine = Some(engine);
@@ -518,11 +518,8 @@ async fn next_event(engine: &mut Option<Box<dyn Conversation>>, room: bool) -> E
 /// Adds what the store knows to the call: an outbound call's own greeting
 /// and instructions, and (caller memory) summaries of earlier calls.
 /// Bounded in time: the greeting waits for it.
-async fn brief(store: Option<Store>, memory_summaries: Option<u32>, info: CallInfo) -> CallBrief {
+async fn brief(store: &Store, memory_summaries: Option<u32>, info: CallInfo) -> CallBrief {
     let mut brief = CallBrief::of(info);
-    let Some(store) = store else {
-        return brief;
-    };
     let lookups = async {
         let call = &brief.call;
         if call.direction.is_outbound() {

@@ -1,7 +1,6 @@
 //! `/health` (open) and `/api/*` (bearer token).
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use axum::Json;
 use axum::extract::{Request, State};
@@ -12,8 +11,8 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::http::AppState;
 use crate::model::CallSnapshot;
-use crate::server::AppState;
 use crate::store::CallRow;
 
 pub fn json_error(status: StatusCode, message: &str) -> Response {
@@ -65,12 +64,12 @@ pub async fn require_bearer(
 pub async fn health(State(state): State<Arc<AppState>>) -> Response {
     let d = &state.config.deployment;
     Json(json!({
-        "status": if state.draining.load(Ordering::Relaxed) { "draining" } else { "ok" },
+        "status": if state.switchboard.draining() { "draining" } else { "ok" },
         "version": env!("CARGO_PKG_VERSION"),
-        "mode": state.sessions.engine.mode(),
+        "mode": state.switchboard.mode(),
         "public_base_url": crate::redact::redact_userinfo(&d.public_base_url),
         "signature_checks": !d.skip_signature,
-        "active_calls": state.registry.len(),
+        "active_calls": state.switchboard.active_calls(),
         "warnings": state.config.warnings,
     }))
     .into_response()
@@ -92,22 +91,20 @@ pub struct Status {
 #[utoipa::path(get, path = "/api/status", security(("bearer" = [])),
     responses((status = 200, body = Status), (status = 401, body = crate::http::calls::ErrorBody)))]
 pub async fn status(State(state): State<Arc<AppState>>) -> Response {
-    let calls = state.registry.snapshot();
-    let mut other_replicas = Vec::new();
-    if let Some(store) = &state.store {
-        match store.live_calls(chrono::Utc::now()).await {
-            Ok(rows) => {
-                other_replicas = rows
-                    .into_iter()
-                    // In progress means connected: a call whose stream never
-                    // started is not live here, whatever its row says.
-                    .filter(|row| row.answered_at.is_some())
-                    .filter(|row| !calls.iter().any(|c| c.call_sid == row.call_sid))
-                    .collect();
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot read other replicas' calls"),
+    let calls = state.switchboard.calls();
+    let other_replicas = match state.store.live_calls(chrono::Utc::now()).await {
+        Ok(rows) => rows
+            .into_iter()
+            // In progress means connected: a call whose stream never
+            // started is not live here, whatever its row says.
+            .filter(|row| row.answered_at.is_some())
+            .filter(|row| !calls.iter().any(|c| c.call_sid == row.call_sid))
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read other replicas' calls");
+            Vec::new()
         }
-    }
+    };
     Json(Status {
         active_calls: calls.len() + other_replicas.len(),
         calls,

@@ -16,12 +16,10 @@ use tracing::{info, warn};
 use utoipa::{IntoParams, ToSchema};
 
 use super::api::json_error;
+use crate::call::outbound::{OutboundCall, PlaceError};
 use crate::config::agent::is_e164;
-use crate::model::{CallInfo, CallStatus, Direction};
-use crate::redact::mask_phone;
-use crate::server::AppState;
-use crate::store::{CallDetail, CallFilter, NewCall, Page, Store, StoreError};
-use crate::twilio::rest::{RestError, TwilioRest};
+use crate::http::AppState;
+use crate::store::{CallDetail, CallFilter, Page, StoreError};
 
 /// An error answer: `{"error": "..."}`.
 #[derive(Serialize, ToSchema)]
@@ -97,15 +95,6 @@ impl From<StoreError> for ApiError {
 
 type ApiResult = Result<Response, ApiError>;
 
-fn the_store(state: &AppState) -> Result<&Store, ApiError> {
-    state.store.as_ref().ok_or_else(|| {
-        ApiError(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no call history on this server".into(),
-        )
-    })
-}
-
 /// A call SID in a path: `CA` and 32 hex digits.
 fn call_sid(sid: &str) -> Result<&str, ApiError> {
     let ok = sid.len() == 34
@@ -173,7 +162,8 @@ pub async fn list(
     if !(1..=200).contains(&limit) {
         return Err(ApiError::bad("limit must be between 1 and 200"));
     }
-    match the_store(&state)?
+    match state
+        .store
         .list_calls(&filter, limit, q.before.as_deref())
         .await?
     {
@@ -188,7 +178,7 @@ pub async fn list(
     responses((status = 200, body = CallDetail), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn one(State(state): State<Arc<AppState>>, Path(sid): Path<String>) -> ApiResult {
     let sid = call_sid(&sid)?;
-    match the_store(&state)?.get_call(sid).await? {
+    match state.store.get_call(sid).await? {
         Some(call) => Ok(Json(call).into_response()),
         None => Err(ApiError(StatusCode::NOT_FOUND, "no such call".into())),
     }
@@ -201,8 +191,7 @@ pub async fn one(State(state): State<Arc<AppState>>, Path(sid): Path<String>) ->
     responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn erase(State(state): State<Arc<AppState>>, Path(sid): Path<String>) -> ApiResult {
     let sid = call_sid(&sid)?.to_string();
-    let store = the_store(&state)?;
-    let recording_deleted = match state.sessions.recordings.clone() {
+    let recording_deleted = match state.switchboard.recordings().cloned() {
         Some(recordings) => {
             let sid = sid.clone();
             matches!(
@@ -212,7 +201,7 @@ pub async fn erase(State(state): State<Arc<AppState>>, Path(sid): Path<String>) 
         }
         None => false,
     };
-    if store.delete_call(&sid).await? || recording_deleted {
+    if state.store.delete_call(&sid).await? || recording_deleted {
         info!(call_sid = %sid, recording_deleted, "call erased");
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
@@ -226,7 +215,7 @@ pub async fn erase(State(state): State<Arc<AppState>>, Path(sid): Path<String>) 
 pub async fn recording(State(state): State<Arc<AppState>>, Path(sid): Path<String>) -> ApiResult {
     let sid = call_sid(&sid)?.to_string();
     let not_found = |m: &str| ApiError(StatusCode::NOT_FOUND, m.into());
-    let Some(recordings) = state.sessions.recordings.clone() else {
+    let Some(recordings) = state.switchboard.recordings().cloned() else {
         return Err(not_found("recordings are off ([store] recordings)"));
     };
     let path = tokio::task::spawn_blocking(move || recordings.open(&sid))
@@ -287,12 +276,6 @@ pub async fn create(
             ));
         }
     };
-    let rest = state.sessions.twilio.clone().ok_or_else(|| {
-        ApiError(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "outbound calls need TWILIO_ACCOUNT_SID (and TWILIO_AUTH_TOKEN or an API key)".into(),
-        )
-    })?;
     for (name, text) in [
         ("greeting", &req.greeting),
         ("instructions", &req.instructions),
@@ -303,70 +286,20 @@ pub async fn create(
             )));
         }
     }
-    place_call(&state, &rest, req, from).await
-}
-
-async fn place_call(
-    state: &AppState,
-    rest: &TwilioRest,
-    req: OutboundRequest,
-    from: String,
-) -> ApiResult {
-    let base = &state.config.deployment.public_base_url;
-    let to = req.to.trim().to_string();
-    let created = rest
-        .create_call(
-            &to,
-            &from,
-            &format!("{base}/voice"),
-            &format!("{base}/voice/status"),
-        )
-        .await;
-    let created = match created {
-        Ok(c) => c,
-        Err(RestError::Twilio {
-            status,
-            code,
-            message,
-        }) if (400..500).contains(&status) && status != 401 && status != 403 => {
-            // The request was wrong (a number Twilio will not call, a From the
-            // account does not own): the client's problem, in Twilio's words.
-            info!(to = %mask_phone(&to), status, code, "Twilio refused the outbound call");
-            return Err(ApiError(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("Twilio: {message}"),
-            ));
-        }
-        Err(e) => {
-            // Twilio unreachable, or refusing Pronto's own credentials.
-            warn!(error = %e, "outbound call failed");
-            return Err(ApiError(StatusCode::BAD_GATEWAY, e.to_string()));
-        }
+    let call = OutboundCall {
+        to: req.to.trim().to_string(),
+        from,
+        greeting: req.greeting,
+        instructions: req.instructions,
     };
-    if let Some(store) = &state.store
-        && (req.greeting.is_some() || req.instructions.is_some())
-        && let Err(e) = store
-            .save_outbound_plan(
-                &created.call_sid,
-                req.greeting.as_deref(),
-                req.instructions.as_deref(),
-            )
-            .await
-    {
-        warn!(error = %e, "the outbound call's greeting and instructions were not kept");
-    }
-    state.journal.call_started(NewCall {
-        call: CallInfo {
-            call_sid: created.call_sid.clone(),
-            direction: Direction::OutboundApi,
-            from,
-            to: to.clone(),
-            started_at: Utc::now(),
-        },
-        status: Some(CallStatus::parse(&created.status)),
-        replica: state.config.deployment.replica_id.clone(),
-    });
-    info!(call_sid = %created.call_sid, to = %mask_phone(&to), "outbound call placed");
+    let created = state.switchboard.place(call).await.map_err(|e| {
+        let status = match e {
+            PlaceError::NoAccount => StatusCode::SERVICE_UNAVAILABLE,
+            PlaceError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            PlaceError::Unavailable(_) => StatusCode::BAD_GATEWAY,
+        };
+        ApiError(status, e.to_string())
+    })?;
     Ok((
         StatusCode::CREATED,
         Json(OutboundCreated {

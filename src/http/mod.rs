@@ -1,4 +1,5 @@
-//! The HTTP edge: thin axum handlers that check, parse and hand off.
+//! The HTTP edge: thin axum handlers that check and parse what arrives,
+//! hand it to the switchboard or the store, and answer.
 
 pub mod api;
 pub mod calls;
@@ -13,7 +14,18 @@ use axum::Router;
 use axum::middleware;
 use axum::routing::{get, post};
 
-use crate::server::AppState;
+use crate::call::switchboard::Switchboard;
+use crate::config::Config;
+use crate::store::Store;
+
+/// What every handler shares.
+pub struct AppState {
+    pub config: Config,
+    /// The calls: admission, streams, outbound, those in progress.
+    pub switchboard: Switchboard,
+    /// The call history.
+    pub store: Store,
+}
 
 /// Every route Pronto serves.
 pub fn router(state: Arc<AppState>) -> Router {

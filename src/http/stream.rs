@@ -6,7 +6,6 @@
 //! unused). Any failure is a 403 (Twilio reports error 31920) and one log line.
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{OriginalUri, Path, State, WebSocketUpgrade};
@@ -14,9 +13,8 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use tracing::warn;
 
-use crate::call::session;
+use crate::http::AppState;
 use crate::http::twilio_request::{SIGNATURE_HEADER, forbidden};
-use crate::server::AppState;
 use crate::twilio::signature::{self, websocket_url};
 
 /// The WebSocket read buffer per call.
@@ -58,16 +56,11 @@ pub async fn upgrade(
         Ok(ws) => ws,
         Err(rejection) => return rejection.into_response(),
     };
-    let now = SystemTime::now();
-    let verified = match state.tokens.verify(&token, now) {
-        Ok(v) => v,
+    let call_sid = match state.switchboard.redeem(&token) {
+        Ok(call_sid) => call_sid,
         Err(e) => return reject(&e.to_string()),
     };
-    if let Err(e) = state.replay.redeem(&verified, now) {
-        return reject(&e.to_string());
-    }
-    let ctx = state.sessions.clone();
-    let limit = ctx.max_message_bytes;
+    let limit = state.switchboard.max_message_bytes();
     // Twilio's messages are a few hundred bytes. tungstenite zero-fills its read
     // buffer up to this size on every read (128 KiB by default), which cost 17 %
     // of the server's CPU with 50 calls, and that buffer is per call.
@@ -75,5 +68,5 @@ pub async fn upgrade(
         .max_message_size(limit)
         .max_frame_size(limit)
         .on_failed_upgrade(|e| warn!(error = %e, "stream upgrade failed"))
-        .on_upgrade(move |socket| session::run(socket, verified.call_sid, ctx))
+        .on_upgrade(move |socket| async move { state.switchboard.connect(socket, call_sid).await })
 }

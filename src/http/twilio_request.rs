@@ -13,7 +13,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tracing::warn;
 
-use crate::server::AppState;
+use crate::http::AppState;
 use crate::twilio::signature::{self, SignatureError};
 
 /// Twilio's webhooks are a few kilobytes; anything far larger is not Twilio.

@@ -7,14 +7,10 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-
 use crate::config::Config;
-use crate::server::{self, AppState};
+use crate::server::{self, Server};
 
 /// The `PUBLIC_BASE_URL` the server believes Twilio uses. `.invalid` is
 /// reserved (RFC 2606): it can never reach anything. The simulator signs
@@ -102,10 +98,7 @@ pub fn environment(dir: &Path, secrets: &Secrets) -> Result<HashMap<String, Stri
 pub struct LocalServer {
     /// Where it listens: `http://127.0.0.1:<port>`.
     pub url: String,
-    state: Arc<AppState>,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<std::io::Result<()>>,
-    writer: Option<JoinHandle<()>>,
+    server: Server,
 }
 
 impl LocalServer {
@@ -113,44 +106,31 @@ impl LocalServer {
     /// on an ephemeral loopback port.
     pub async fn start(env: &HashMap<String, String>) -> Result<LocalServer, String> {
         let config = Config::from_sources(None, env).map_err(|e| format!("configuration: {e}"))?;
-        let (services, writer) = server::services_for(&config)
-            .await
-            .map_err(|e| format!("store: {e}"))?;
-        let state = AppState::with_services(config, services);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(|e| format!("cannot listen on 127.0.0.1: {e}"))?;
         let addr = listener
             .local_addr()
             .map_err(|e| format!("cannot read the listening address: {e}"))?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server::serve(listener, state.clone(), async {
-            let _ = stopped.await;
-        }));
+        let server = server::start(config, listener, None)
+            .await
+            .map_err(|e| format!("store: {e}"))?;
         Ok(LocalServer {
             url: format!("http://{addr}"),
-            state,
-            stop,
-            task,
-            writer,
+            server,
         })
     }
 
     /// Shuts down as on SIGTERM (live calls drain, the journal is flushed)
     /// and closes the database, so its files can be removed.
-    pub async fn stop(self, within: Duration) -> Result<(), String> {
-        let _ = self.stop.send(());
-        let served = tokio::time::timeout(within, self.task).await;
-        if let Some(writer) = self.writer {
-            writer.abort();
-        }
-        if let Some(store) = &self.state.store {
-            store.close().await;
-        }
+    pub async fn stop(mut self, within: Duration) -> Result<(), String> {
+        let store = self.server.state().store.clone();
+        self.server.shutdown();
+        let served = tokio::time::timeout(within, self.server.stopped()).await;
+        store.close().await;
         match served {
-            Ok(Ok(Ok(()))) => Ok(()),
-            Ok(Ok(Err(e))) => Err(format!("the server failed: {e}")),
-            Ok(Err(e)) => Err(format!("the server task failed: {e}")),
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("the server failed: {e}")),
             Err(_) => Err(format!("the server did not stop within {within:?}")),
         }
     }

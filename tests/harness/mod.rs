@@ -14,11 +14,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pronto::config::Config;
-use pronto::server::{self, AppState};
+use pronto::http::AppState;
+use pronto::server::{self, Server};
 use pronto::sim::{Call, Closer, Event, SimConfig, TimedEvent};
 use serde_json::Value;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 pub const PUBLIC: &str = "https://pronto.test";
 pub const AUTH_TOKEN: &str = "test-auth-token";
@@ -36,8 +35,7 @@ pub const OWN_URL: &str = "{own_url}";
 pub struct TestServer {
     pub url: String,
     pub state: Arc<AppState>,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<std::io::Result<()>>,
+    server: Server,
     http: reqwest::Client,
 }
 
@@ -87,22 +85,14 @@ impl TestServer {
         }
         let config = Config::from_sources(toml.map(|t| ("test.toml", t)), &vars)
             .expect("test configuration");
-        let (mut services, _writer) = server::services_for(&config)
+        let engine = (!from_config).then(|| server::echo(&config).expect("echo mode"));
+        let server = server::start(config, listener, engine)
             .await
-            .expect("services for the test configuration");
-        if !from_config {
-            services.engine = server::echo(&config).expect("echo mode");
-        }
-        let state = AppState::with_services(config, services);
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server::serve(listener, state.clone(), async {
-            let _ = stopped.await;
-        }));
+            .expect("a server for the test configuration");
         TestServer {
             url,
-            state,
-            stop: Some(stop),
-            task,
+            state: Arc::clone(server.state()),
+            server,
             http: reqwest::Client::new(),
         }
     }
@@ -220,18 +210,15 @@ impl TestServer {
 
     /// Signals shutdown (as SIGTERM would) without waiting for it.
     pub fn begin_shutdown(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        self.server.shutdown();
     }
 
     /// Signals shutdown and waits for the server to exit.
     pub async fn stop(mut self) -> std::io::Result<()> {
         self.begin_shutdown();
-        tokio::time::timeout(WAIT, &mut self.task)
+        tokio::time::timeout(WAIT, self.server.stopped())
             .await
             .expect("server stops")
-            .expect("server task")
     }
 }
 

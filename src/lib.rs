@@ -16,6 +16,8 @@ pub mod config;
 pub mod engine;
 pub mod http;
 pub mod model;
+#[cfg(test)]
+mod module_graph;
 pub mod providers;
 pub mod recordings;
 pub mod redact;

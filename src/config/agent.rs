@@ -3,12 +3,11 @@
 //! at which base URL, with which key. A stage without its key leaves Pronto in
 //! echo mode, with a start-up warning naming the missing variable.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::validate::in_range;
 use super::{ConfigError, err, non_empty};
 use crate::providers::{Endpoint, LlmSettings, SttSettings, TtsSettings};
 use crate::redact::Secret;
@@ -109,91 +108,6 @@ pub struct AiStages {
 pub const OPENAI_BASE: &str = "https://api.openai.com/v1";
 pub const ANTHROPIC_BASE: &str = "https://api.anthropic.com";
 pub const ELEVENLABS_BASE: &str = "https://api.elevenlabs.io";
-
-pub(super) fn validate(
-    agent: &AgentSettings,
-    lines: &BTreeMap<String, Lines>,
-    stt: &SttSection,
-    llm: &LlmSection,
-    tts: &TtsSection,
-) -> Result<(), ConfigError> {
-    let language = &agent.language;
-    if language.len() < 2
-        || !language
-            .chars()
-            .all(|c| c.is_ascii_alphabetic() || c == '-')
-    {
-        return err(format!(
-            "agent.language must be a language code such as \"en\" or \"it\" (it is {language:?})"
-        ));
-    }
-    if !lines.contains_key(language) {
-        return err(format!(
-            "agent.language = {language:?} has no [lines.{language}] with greeting, fallback, goodbye, transfer, still_there and closing"
-        ));
-    }
-    for (lang, l) in lines {
-        for (key, text) in [
-            ("fallback", &l.fallback),
-            ("goodbye", &l.goodbye),
-            ("transfer", &l.transfer),
-        ] {
-            if text.trim().is_empty() {
-                return err(format!("lines.{lang}.{key} must not be empty"));
-            }
-        }
-    }
-    in_range("agent.max_history_turns", agent.max_history_turns, 1, 200)?;
-    in_range("agent.dtmf_timeout_ms", agent.dtmf_timeout_ms, 200, 30_000)?;
-    in_range("agent.tts_lookahead", agent.tts_lookahead, 0, 4)?;
-    let number = &agent.transfer_number;
-    if !number.is_empty() && !is_e164(number) {
-        return err(format!(
-            "agent.transfer_number must be an E.164 number such as +15551234567 (it is {number:?})"
-        ));
-    }
-    if stt.provider != "openai" {
-        return err(format!(
-            "stt.provider must be \"openai\" (OpenAI or a compatible server; it is {:?})",
-            stt.provider
-        ));
-    }
-    in_range("stt.timeout_ms", stt.timeout_ms, 500, 120_000)?;
-    if !["", "anthropic", "openai"].contains(&llm.provider.as_str()) {
-        return err(format!(
-            "llm.provider must be \"anthropic\", \"openai\" or empty (it is {:?})",
-            llm.provider
-        ));
-    }
-    in_range("llm.max_tokens", llm.max_tokens, 16, 32_000)?;
-    in_range("llm.temperature", llm.temperature, -1.0, 2.0)?;
-    in_range(
-        "llm.first_token_timeout_ms",
-        llm.first_token_timeout_ms,
-        500,
-        120_000,
-    )?;
-    if !["openai", "elevenlabs"].contains(&tts.provider.as_str()) {
-        return err(format!(
-            "tts.provider must be \"openai\" or \"elevenlabs\" (it is {:?})",
-            tts.provider
-        ));
-    }
-    in_range("tts.speed", tts.speed, 0.25, 4.0)?;
-    in_range(
-        "tts.first_byte_timeout_ms",
-        tts.first_byte_timeout_ms,
-        500,
-        120_000,
-    )
-}
-
-/// `+` then 8 to 15 digits.
-pub fn is_e164(number: &str) -> bool {
-    number.strip_prefix('+').is_some_and(|d| {
-        (8..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()) && !d.starts_with('0')
-    })
-}
 
 /// The stages if every key is present; otherwise the variables that are missing.
 pub(super) fn resolve(

@@ -3,9 +3,13 @@
 
 use std::net::IpAddr;
 
-use super::{ConfigError, Tunables, agent, err};
+use std::collections::BTreeMap;
 
-pub(super) fn in_range<T: PartialOrd + std::fmt::Display>(
+use super::agent::{AgentSettings, Lines, LlmSection, SttSection, TtsSection};
+use super::{ConfigError, Tunables, err};
+use crate::model::is_e164;
+
+fn in_range<T: PartialOrd + std::fmt::Display>(
     name: &str,
     v: T,
     lo: T,
@@ -76,7 +80,7 @@ pub(super) fn validate(t: &Tunables) -> Result<(), ConfigError> {
         ("limits.allow_numbers", &t.limits.allow_numbers),
         ("limits.deny_numbers", &t.limits.deny_numbers),
     ] {
-        if let Some(bad) = list.iter().find(|n| !agent::is_e164(n)) {
+        if let Some(bad) = list.iter().find(|n| !is_e164(n)) {
             return err(format!(
                 "{name}: {bad:?} is not an E.164 number such as +15551234567"
             ));
@@ -106,5 +110,85 @@ pub(super) fn validate(t: &Tunables) -> Result<(), ConfigError> {
         1,
         20,
     )?;
-    agent::validate(&t.agent, &t.lines, &t.stt, &t.llm, &t.tts)
+    agent(&t.agent, &t.lines, &t.stt, &t.llm, &t.tts)
+}
+
+/// The agent's sections: its language and its lines, its stages' providers
+/// and limits.
+fn agent(
+    agent: &AgentSettings,
+    lines: &BTreeMap<String, Lines>,
+    stt: &SttSection,
+    llm: &LlmSection,
+    tts: &TtsSection,
+) -> Result<(), ConfigError> {
+    let language = &agent.language;
+    if language.len() < 2
+        || !language
+            .chars()
+            .all(|c| c.is_ascii_alphabetic() || c == '-')
+    {
+        return err(format!(
+            "agent.language must be a language code such as \"en\" or \"it\" (it is {language:?})"
+        ));
+    }
+    if !lines.contains_key(language) {
+        return err(format!(
+            "agent.language = {language:?} has no [lines.{language}] with greeting, fallback, goodbye, transfer, still_there and closing"
+        ));
+    }
+    for (lang, l) in lines {
+        for (key, text) in [
+            ("fallback", &l.fallback),
+            ("goodbye", &l.goodbye),
+            ("transfer", &l.transfer),
+        ] {
+            if text.trim().is_empty() {
+                return err(format!("lines.{lang}.{key} must not be empty"));
+            }
+        }
+    }
+    in_range("agent.max_history_turns", agent.max_history_turns, 1, 200)?;
+    in_range("agent.dtmf_timeout_ms", agent.dtmf_timeout_ms, 200, 30_000)?;
+    in_range("agent.tts_lookahead", agent.tts_lookahead, 0, 4)?;
+    let number = &agent.transfer_number;
+    if !number.is_empty() && !is_e164(number) {
+        return err(format!(
+            "agent.transfer_number must be an E.164 number such as +15551234567 (it is {number:?})"
+        ));
+    }
+    if stt.provider != "openai" {
+        return err(format!(
+            "stt.provider must be \"openai\" (OpenAI or a compatible server; it is {:?})",
+            stt.provider
+        ));
+    }
+    in_range("stt.timeout_ms", stt.timeout_ms, 500, 120_000)?;
+    if !["", "anthropic", "openai"].contains(&llm.provider.as_str()) {
+        return err(format!(
+            "llm.provider must be \"anthropic\", \"openai\" or empty (it is {:?})",
+            llm.provider
+        ));
+    }
+    in_range("llm.max_tokens", llm.max_tokens, 16, 32_000)?;
+    in_range("llm.temperature", llm.temperature, -1.0, 2.0)?;
+    in_range(
+        "llm.first_token_timeout_ms",
+        llm.first_token_timeout_ms,
+        500,
+        120_000,
+    )?;
+    if !["openai", "elevenlabs"].contains(&tts.provider.as_str()) {
+        return err(format!(
+            "tts.provider must be \"openai\" or \"elevenlabs\" (it is {:?})",
+            tts.provider
+        ));
+    }
+    in_range("tts.speed", tts.speed, 0.25, 4.0)?;
+    in_range(
+        "tts.first_byte_timeout_ms",
+        tts.first_byte_timeout_ms,
+        500,
+        120_000,
+    )
 }

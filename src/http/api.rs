@@ -11,13 +11,10 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::error::json_error;
 use crate::http::AppState;
 use crate::model::CallSnapshot;
 use crate::store::CallRow;
-
-pub fn json_error(status: StatusCode, message: &str) -> Response {
-    (status, Json(json!({ "error": message }))).into_response()
-}
 
 /// Lets a request through only with `Authorization: Bearer $API_TOKEN`.
 /// Without `API_TOKEN` set, the API is closed and says how to open it.
@@ -89,7 +86,7 @@ pub struct Status {
 
 /// The calls in progress: this replica's in detail, the others' from the store.
 #[utoipa::path(get, path = "/api/status", security(("bearer" = [])),
-    responses((status = 200, body = Status), (status = 401, body = crate::http::calls::ErrorBody)))]
+    responses((status = 200, body = Status), (status = 401, body = crate::http::error::ErrorBody)))]
 pub async fn status(State(state): State<Arc<AppState>>) -> Response {
     let calls = state.switchboard.calls();
     let other_replicas = match state.store.live_calls(chrono::Utc::now()).await {

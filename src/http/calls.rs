@@ -12,20 +12,14 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tracing::{info, warn};
+use tracing::info;
 use utoipa::{IntoParams, ToSchema};
 
-use super::api::json_error;
+use super::error::{ApiError, ErrorBody};
 use crate::call::outbound::{OutboundCall, PlaceError};
-use crate::config::agent::is_e164;
 use crate::http::AppState;
-use crate::store::{CallDetail, CallFilter, Page, StoreError};
-
-/// An error answer: `{"error": "..."}`.
-#[derive(Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: String,
-}
+use crate::model::is_e164;
+use crate::store::{CallDetail, CallFilter, Page};
 
 /// Query of `GET /api/calls`.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -66,31 +60,6 @@ pub struct OutboundCreated {
     pub call_sid: String,
     /// Twilio's status for the new call, usually `queued`.
     pub status: String,
-}
-
-/// A refused request: its status and the message of its JSON body.
-pub struct ApiError(StatusCode, String);
-
-impl ApiError {
-    fn bad(message: impl Into<String>) -> Self {
-        ApiError(StatusCode::BAD_REQUEST, message.into())
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        json_error(self.0, &self.1)
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        warn!(error = %e, "store request failed");
-        ApiError(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the call history is unavailable right now".into(),
-        )
-    }
 }
 
 type ApiResult = Result<Response, ApiError>;

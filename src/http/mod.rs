@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod calls;
+pub mod error;
 pub mod openapi;
 pub mod stream;
 pub mod twilio_request;

@@ -237,6 +237,13 @@ impl EndReason {
 
 string_enum_serde!(EndReason);
 
+/// `+` then 8 to 15 digits.
+pub fn is_e164(number: &str) -> bool {
+    number.strip_prefix('+').is_some_and(|d| {
+        (8..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()) && !d.starts_with('0')
+    })
+}
+
 /// Something the agent asked to do once its words have been heard.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallAction {

@@ -13,7 +13,7 @@ mod event;
 mod live;
 mod turn;
 
-pub use call::{CallAction, CallBrief, CallInfo, CallStatus, Direction, EndReason};
+pub use call::{CallAction, CallBrief, CallInfo, CallStatus, Direction, EndReason, is_e164};
 pub use event::{ActionOutcome, CallEvent, EventRow, LiveEvent};
 pub use live::{CallSnapshot, LiveState, MAX_EVENTS, MAX_TURN_RECORDS, SessionState};
 pub use turn::{StageTimings, Timing, TurnLatency, TurnRecord, millis};

@@ -129,7 +129,7 @@ impl Tunables {
     }
 }
 
-/// Per-deployment values from the environment (names in DESIGN.md §4).
+/// Per-deployment values from the environment (every name is in `.env.example`).
 #[derive(Debug, Clone)]
 pub struct Deployment {
     /// `PUBLIC_BASE_URL` without a trailing slash: the URL Twilio calls, exactly

@@ -1,11 +1,12 @@
 //! Pronto: a self-hosted phone agent for Twilio Media Streams.
 //!
-//! The path of a call (DESIGN.md §1): `POST /voice` answers with TwiML that
-//! connects a Media Stream to `/stream/{token}`; the upgrade starts one
-//! [`call::session`] task that owns the call, decodes the caller's μ-law audio,
-//! finds the ends of their turns ([`audio::vad`]) and plays back what a
-//! [`call::responder::Responder`] produces. [`sim`] plays Twilio's part for
-//! `pronto call` and the tests.
+//! The path of a call, in the order ARCHITECTURE.md follows it: `POST /voice`
+//! ([`http::voice`]) asks the [`call::switchboard`] to admit the call and
+//! answers with TwiML that connects a Media Stream to `/stream/{token}`; the
+//! upgrade ([`http::stream`]) starts one [`call::session`] task, which runs
+//! the call's state machine ([`call::machine`]) between the socket and the
+//! call's [`engine`] (echo mode, or the [`agent`]). [`sim`] plays Twilio's
+//! part for `pronto call` and the tests.
 
 pub mod agent;
 pub mod audio;

@@ -77,7 +77,7 @@ impl std::fmt::Debug for TtsResampler {
 impl TtsResampler {
     /// Build the resampler and every buffer it will ever use.
     pub fn new() -> Result<Self, ResampleError> {
-        // Per reference/crates.md: with FixedSync::Input and a 480-frame chunk this is a
+        // With FixedSync::Input and a 480-frame chunk this is a
         // single 480→160 FFT block per call, flat to 3.4 kHz, with an 80-sample (10 ms) delay.
         let fft = Fft::<f32>::new(
             TTS_RATE,

@@ -19,7 +19,7 @@ use crate::config::agent::{
 use crate::providers::http::is_quota_error;
 use crate::redact::Secret;
 
-/// Sent by Anthropic's SDKs (reference/providers.md §4).
+/// Sent by Anthropic's SDKs (<https://docs.anthropic.com/en/api/versioning>).
 const ANTHROPIC_VERSION: &str = "2023-06-01";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

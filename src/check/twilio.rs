@@ -1,6 +1,7 @@
 //! Do Pronto's Twilio credentials belong to the account? `GET
 //! {TWILIO_API_BASE_URL}/2010-04-01/Accounts/{sid}.json` with HTTP Basic auth
-//! (reference/twilio.md §5.1): with `sid:TWILIO_AUTH_TOKEN`, a 200 means the
+//! (<https://www.twilio.com/docs/iam/api/account#fetch-an-account-resource>):
+//! with `sid:TWILIO_AUTH_TOKEN`, a 200 means the
 //! token is the account's, and a 401 means it is not, so Twilio's signatures
 //! would never match and every webhook would get 403. With an API key
 //! configured, the same request with `key:secret` checks the credentials

@@ -3,7 +3,8 @@
 //! port, and whether Twilio could ever reach it.
 //!
 //! Plain string work on purpose: `PUBLIC_BASE_URL` is kept byte for byte
-//! (DESIGN.md §3), so nothing here rewrites a URL, it only reads it.
+//! (<https://www.twilio.com/docs/usage/webhooks/webhooks-security>),
+//! so nothing here rewrites a URL, it only reads it.
 
 /// The authority without userinfo: `https://u:p@Example.com:8443/x` →
 /// `Example.com:8443`.

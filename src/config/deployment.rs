@@ -1,5 +1,5 @@
 //! Per-deployment values from the environment: the public URL Twilio calls,
-//! Twilio credentials, the API token (names in DESIGN.md §4).
+//! Twilio credentials, the API token (every name is in `.env.example`).
 
 use std::collections::HashMap;
 

@@ -1,5 +1,6 @@
 //! Claude through the Anthropic Messages API, streamed
-//! (reference/providers.md §4): text deltas are passed on as they come, tool
+//! (<https://docs.anthropic.com/en/api/messages-streaming>):
+//! text deltas are passed on as they come, tool
 //! calls once their block is complete.
 
 use std::collections::VecDeque;

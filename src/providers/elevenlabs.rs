@@ -1,5 +1,5 @@
 //! Text to speech through ElevenLabs' streaming endpoint
-//! (reference/providers.md §6.3).
+//! (<https://elevenlabs.io/docs/api-reference/text-to-speech/stream>).
 //!
 //! ElevenLabs can answer in the telephone format itself (`ulaw_8000`), so the
 //! body is forwarded chunk by chunk as it arrives: no resampling, no

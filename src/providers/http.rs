@@ -1,6 +1,7 @@
 //! Sending a provider request with a deadline and at most one retry.
 //!
-//! The rules (reference/providers.md §5), tightened for a live caller who is
+//! The rules (<https://platform.openai.com/docs/guides/error-codes>,
+//! <https://docs.anthropic.com/en/api/errors>), tightened for a live caller who is
 //! waiting in silence: retry once on a connection error, 408, 409, 429 and any
 //! 5xx; honour `retry-after`/`retry-after-ms` only up to [`MAX_RETRY_WAIT`]
 //! (a longer wait is worse than the fallback line, so it is not retried);

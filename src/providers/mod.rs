@@ -9,7 +9,7 @@
 //!
 //! Every request has a deadline and at most one retry (see [`http`]); streams
 //! are cancelled by dropping them, which closes the HTTP request at once. Wire
-//! formats: `reference/providers.md`.
+//! formats: each client's module names its provider's API reference.
 
 use std::future::Future;
 use std::pin::Pin;

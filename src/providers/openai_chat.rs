@@ -1,4 +1,6 @@
-//! OpenAI Chat Completions, streamed (reference/providers.md §2), and the
+//! OpenAI Chat Completions, streamed
+//! (<https://platform.openai.com/docs/api-reference/chat-streaming>),
+//! and the
 //! servers that copy it (§6.1: Ollama, vLLM, LM Studio, Groq). Text deltas are
 //! passed on as they come; tool calls, which arrive in pieces per `index`
 //! (OpenAI, vLLM) or whole in one delta (Ollama), once the choice finishes.

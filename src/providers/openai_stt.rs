@@ -1,6 +1,7 @@
 //! Speech to text through OpenAI's `POST /audio/transcriptions`
-//! (reference/providers.md §1), which Groq, vLLM and local Whisper servers
-//! also speak (§6.1): only the endpoint's base URL changes.
+//! (<https://platform.openai.com/docs/api-reference/audio/createTranscription>),
+//! which Groq, vLLM and local Whisper servers also speak: only the
+//! endpoint's base URL changes.
 //!
 //! The utterance goes up as an 8 kHz mono 16-bit WAV: the API takes no raw
 //! μ-law, and Whisper-family models accept 8 kHz directly, so there is no

@@ -1,5 +1,6 @@
-//! Text to speech through OpenAI's `POST /audio/speech` (reference/providers.md
-//! §3), plus the streaming loop both TTS providers share ([`audio_stream`]).
+//! Text to speech through OpenAI's `POST /audio/speech`
+//! (<https://platform.openai.com/docs/api-reference/audio/createSpeech>),
+//! plus the streaming loop both TTS providers share ([`audio_stream`]).
 //!
 //! OpenAI has no telephone format: `pcm` (24 kHz s16le mono, headerless) is
 //! the one that needs no container parsing and streams with the lowest

@@ -1,5 +1,6 @@
 //! Server-sent events: decoding a streamed body into events, and driving a
-//! provider's streamed answer with its deadlines (reference/providers.md §0).
+//! provider's streamed answer with its deadlines
+//! (<https://html.spec.whatwg.org/multipage/server-sent-events.html>).
 //!
 //! The parser is written by hand rather than taken from `eventsource-stream`:
 //! it is small, it yields `event` as an `Option` (OpenAI chat completions

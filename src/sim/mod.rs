@@ -2,7 +2,9 @@
 //! Pronto server, so that anyone can try a call without a phone (`pronto call`)
 //! and so that integration tests can assert exactly what a caller would hear.
 //!
-//! It does what Twilio does (reference/twilio.md §1–§4) and nothing more:
+//! It does what Twilio does (<https://www.twilio.com/docs/usage/webhooks/webhooks-security>,
+//! <https://www.twilio.com/docs/voice/twiml/stream>,
+//! <https://www.twilio.com/docs/voice/media-streams/websocket-messages>) and nothing more:
 //!
 //! 1. [`post_voice`] sends the signed `POST /voice` webhook with Twilio's real
 //!    inbound parameter set and parses the TwiML answer ([`Twiml`]).

@@ -1,5 +1,6 @@
 //! The call status callback Twilio sends when a call changes state
-//! (reference/twilio.md §4.1): on a real number it is what finally marks the
+//! (<https://www.twilio.com/docs/voice/api/call-resource#statuscallback>):
+//! on a real number it is what finally marks the
 //! call `completed` in Pronto's history, so a simulated call that should leave
 //! a finished record must send it too.
 

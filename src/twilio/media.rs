@@ -1,4 +1,5 @@
-//! Media Streams WebSocket messages (reference/twilio.md §3).
+//! Media Streams WebSocket messages
+//! (<https://www.twilio.com/docs/voice/media-streams/websocket-messages>).
 //!
 //! Inbound (Twilio → Pronto) messages are parsed tolerantly: any key order, unknown
 //! fields ignored, counters as JSON strings (numbers accepted too). The `media`

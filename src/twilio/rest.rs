@@ -1,5 +1,6 @@
 //! Twilio's REST API, for the two things a live call needs from it
-//! (reference/twilio.md §5.3): hanging up (`Status=completed`) and
+//! (<https://www.twilio.com/docs/voice/api/call-resource#update-a-call-resource>):
+//! hanging up (`Status=completed`) and
 //! redirecting the call to new TwiML (a transfer's `<Dial>`).
 //!
 //! Authentication is HTTP Basic with an API key (`TWILIO_API_KEY_SID` /

@@ -1,4 +1,5 @@
-//! Twilio request signatures (`X-Twilio-Signature`), as in reference/twilio.md §1.
+//! Twilio request signatures (`X-Twilio-Signature`), as in
+//! <https://www.twilio.com/docs/usage/webhooks/webhooks-security>.
 //!
 //! The signature is `base64(HMAC-SHA1(auth_token, url + sorted params))`. Everything
 //! that goes wrong with it in practice is a mismatch between the URL Twilio signed

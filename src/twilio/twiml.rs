@@ -1,4 +1,4 @@
-//! TwiML documents Pronto answers with (reference/twilio.md §2).
+//! TwiML documents Pronto answers with (<https://www.twilio.com/docs/voice/twiml/stream>).
 //!
 //! Only the handful of verbs Pronto needs, built as strings with every text node
 //! and attribute escaped by `quick_xml::escape::escape` (`&`, `<`, `>`, `'`, `"`).

@@ -89,7 +89,7 @@ fn empty_messages_are_dropped_and_the_turns_they_separated_joined() {
 }
 
 /// anthropic-sdk-python `tests/lib/streaming/fixtures/tool_use_response.txt`
-/// (reference/providers.md §4.2), with an unknown event added.
+/// (<https://docs.anthropic.com/en/api/messages-streaming>), with an unknown event added.
 const TOOL_USE: &str = r#"event: message_start
 data: {"type":"message_start","message":{"id":"msg_019Q1hrJbZG26Fb9BQhrkHEr","type":"message","role":"assistant","model":"claude-sonnet-4-20250514","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":377,"output_tokens":1}}}
 

@@ -99,7 +99,9 @@ fn body_has_the_system_prompt_first_and_tools_as_functions() {
     assert!(body.get("tools").is_none() && body.get("temperature").is_none());
 }
 
-/// openai-python fixture `e2aad469….bin` (reference/providers.md §2.2),
+/// openai-python fixture `e2aad469….bin`
+/// (<https://github.com/openai/openai-python>,
+/// `.inline-snapshot/external/`),
 /// middle chunks elided, with the newer `usage: null` and `obfuscation`.
 #[test]
 fn text_chunks_then_usage_then_done() {

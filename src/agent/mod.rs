@@ -10,13 +10,9 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use tokio::sync::mpsc;
-
 use crate::audio::vad::{EndpointerConfig, VadError};
 use crate::engine::endpointing::Endpointing;
-use crate::engine::{
-    Abilities, Command, Conversation, Engine, Event, Output, Speak, SummaryFuture,
-};
+use crate::engine::{Abilities, Command, Conversation, Engine, Event, Speak, SummaryFuture};
 use crate::model::CallBrief;
 use crate::providers::{LanguageModel, SpeechToText, TextToSpeech};
 
@@ -35,11 +31,8 @@ use history::History;
 use lines::{Line, SpokenLines};
 use pipeline::TurnRequest;
 use prompt::Prompt;
-use task::{AbortOnDrop, Sink, spawn_turn};
+use task::TurnWork;
 use tools::Tools;
-
-/// Output a call's turns may queue before their work waits for the call.
-const QUEUED_OUTPUT: usize = 64;
 
 /// The parts the agent is made of.
 pub struct AgentParts {
@@ -84,15 +77,12 @@ impl Engine for Agent {
         let parts = Arc::clone(&self.0);
         let hearing = Endpointing::new(&parts.vad, parts.barge_in_min_ms)
             .unwrap_or_else(|_| unreachable!("checked in Agent::new"));
-        let (tx, rx) = mpsc::channel(QUEUED_OUTPUT);
         Box::new(AgentCall {
             history: History::new(parts.max_history_turns),
             parts,
             brief,
             hearing,
             turn: None,
-            tx,
-            rx,
         })
     }
 }
@@ -103,10 +93,8 @@ struct AgentCall {
     brief: Arc<CallBrief>,
     hearing: Endpointing,
     history: History,
-    /// The turn being produced and its task (aborted when replaced or dropped).
-    turn: Option<(u32, AbortOnDrop)>,
-    tx: mpsc::Sender<(u32, Output)>,
-    rx: mpsc::Receiver<(u32, Output)>,
+    /// The turn being produced (its work stops when it is replaced or dropped).
+    turn: Option<TurnWork>,
 }
 
 impl Conversation for AgentCall {
@@ -129,15 +117,14 @@ impl Conversation for AgentCall {
     fn command(&mut self, command: Command) {
         match command {
             Command::Start { turn, speak } => {
-                let sink = Sink::new(turn, self.tx.clone());
                 let parts = Arc::clone(&self.parts);
-                let task = match speak {
-                    Speak::Greeting => spawn_turn(
-                        sink.clone(),
-                        pipeline::greet(parts, Arc::clone(&self.brief), sink),
-                    ),
+                self.turn = Some(match speak {
+                    Speak::Greeting => {
+                        let brief = Arc::clone(&self.brief);
+                        TurnWork::new(turn, |sink| pipeline::greet(parts, brief, sink))
+                    }
                     Speak::Announcement(what) => {
-                        spawn_turn(sink.clone(), pipeline::announce(parts, what, sink))
+                        TurnWork::new(turn, |sink| pipeline::announce(parts, what, sink))
                     }
                     Speak::Answer(input) => {
                         let request = TurnRequest {
@@ -145,13 +132,12 @@ impl Conversation for AgentCall {
                             input,
                             history: self.history.messages(),
                         };
-                        spawn_turn(sink.clone(), pipeline::answer(parts, request, sink))
+                        TurnWork::new(turn, |sink| pipeline::answer(parts, request, sink))
                     }
-                };
-                self.turn = Some((turn, task));
+                });
             }
             Command::Cancel { turn } => {
-                if self.turn.as_ref().is_some_and(|(t, _)| *t == turn) {
+                if self.turn.as_ref().is_some_and(|t| t.id == turn) {
                     self.turn = None;
                 }
             }
@@ -162,15 +148,15 @@ impl Conversation for AgentCall {
     }
 
     fn poll_event(&mut self, cx: &mut Context<'_>, room: bool) -> Poll<Event> {
-        // Everything on the channel is turn output: it waits for room.
-        if !room {
+        // The agent's only events after `hear` are its turn's output, which
+        // waits for room: the work runs only when it can be handed over.
+        let Some(turn) = self.turn.as_mut().filter(|_| room) else {
             return Poll::Pending;
-        }
-        match self.rx.poll_recv(cx) {
-            Poll::Ready(Some((turn, output))) => Poll::Ready(Event::Turn { turn, output }),
-            // The conversation holds a sender: the channel never closes.
-            Poll::Ready(None) | Poll::Pending => Poll::Pending,
-        }
+        };
+        turn.poll(cx).map(|output| Event::Turn {
+            turn: turn.id,
+            output,
+        })
     }
 
     fn summary(&mut self) -> Option<SummaryFuture> {

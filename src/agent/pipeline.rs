@@ -19,7 +19,7 @@ use super::history::split_opening;
 use super::lines::{Line, SpokenLines};
 use super::sentences::{DEFAULT_MAX_CHARS, SentenceSplitter};
 use super::speaker::{Speaker, Spoken};
-use super::task::{Sink, Stop};
+use super::task::Sink;
 use crate::engine::{Announcement, Output, TurnError, TurnInput};
 use crate::model::{CallAction, CallBrief, Timing, millis};
 use crate::providers::{ChatMessage, ChatRequest, LlmEvent, Role};
@@ -33,7 +33,7 @@ pub struct TurnRequest {
     pub history: Arc<[ChatMessage]>,
 }
 
-type Step<T = ()> = Result<T, Stop>;
+type Step<T = ()> = Result<T, TurnError>;
 
 /// The greeting: an outbound call's own (synthesized for it), else the
 /// configured one (cached).
@@ -41,7 +41,7 @@ pub async fn greet(parts: Arc<AgentParts>, brief: Arc<CallBrief>, sink: Sink) ->
     let step = match brief.greeting.clone().filter(|t| !t.trim().is_empty()) {
         Some(text) => {
             let mut speaker = Speaker::new(Arc::clone(&parts.tts), 0);
-            sink.send(Output::Planned(text.clone())).await?;
+            sink.send(Output::Planned(text.clone())).await;
             speaker.say(text);
             speak_all(&mut speaker, &sink).await
         }
@@ -62,22 +62,20 @@ pub async fn announce(parts: Arc<AgentParts>, what: Announcement, sink: Sink) ->
 /// The answer to one caller turn; when a provider fails, the caller hears
 /// the fallback line.
 pub async fn answer(parts: Arc<AgentParts>, request: TurnRequest, sink: Sink) -> Step {
-    match answer_with(&parts, request, &sink).await {
-        Err(Stop::Failed(e)) => {
-            warn!(error = %e, "a provider failed; the caller hears the fallback line");
-            if let Err(Stop::Failed(e2)) = say_line(&parts.lines, Line::Fallback, &sink).await {
-                warn!(error = %e2, "cannot play the fallback line either");
-            }
-            Err(Stop::Failed(e))
+    let answered = answer_with(&parts, request, &sink).await;
+    if let Err(e) = &answered {
+        warn!(error = %e, "a provider failed; the caller hears the fallback line");
+        if let Err(e2) = say_line(&parts.lines, Line::Fallback, &sink).await {
+            warn!(error = %e2, "cannot play the fallback line either");
         }
-        other => other,
     }
+    answered
 }
 
 /// A fixed line's failure, named after the line.
 fn as_line(step: Step, line: &'static str) -> Step {
-    step.map_err(|stop| match stop {
-        Stop::Failed(TurnError::Provider(error)) => Stop::Failed(TurnError::Line { line, error }),
+    step.map_err(|e| match e {
+        TurnError::Provider(error) => TurnError::Line { line, error },
         other => other,
     })
 }
@@ -98,11 +96,15 @@ async fn forward(spoken: Spoken, sink: &Sink) -> Step {
             first_byte_ms,
         } => {
             if let Some(ms) = first_byte_ms {
-                sink.send(Output::Timing(Timing::TtsFirstByte(ms))).await?;
+                sink.send(Output::Timing(Timing::TtsFirstByte(ms))).await;
             }
-            Ok(sink.send(Output::Audio(audio)).await?)
+            sink.send(Output::Audio(audio)).await;
+            Ok(())
         }
-        Spoken::SentenceEnd { text } => Ok(sink.send(Output::SegmentEnd { text }).await?),
+        Spoken::SentenceEnd { text } => {
+            sink.send(Output::SegmentEnd { text }).await;
+            Ok(())
+        }
     }
 }
 
@@ -110,9 +112,10 @@ async fn forward(spoken: Spoken, sink: &Sink) -> Step {
 async fn say_line(lines: &SpokenLines, line: Line, sink: &Sink) -> Step {
     let audio = lines.audio(line).await?;
     let text = lines.text(line).to_string();
-    sink.send(Output::Planned(text.clone())).await?;
-    sink.send(Output::Audio(audio)).await?;
-    Ok(sink.send(Output::SegmentEnd { text }).await?)
+    sink.send(Output::Planned(text.clone())).await;
+    sink.send(Output::Audio(audio)).await;
+    sink.send(Output::SegmentEnd { text }).await;
+    Ok(())
 }
 
 async fn answer_with(parts: &AgentParts, request: TurnRequest, sink: &Sink) -> Step {
@@ -121,7 +124,7 @@ async fn answer_with(parts: &AgentParts, request: TurnRequest, sink: &Sink) -> S
             let started = Instant::now();
             let text = parts.stt.transcribe(audio).await?;
             sink.send(Output::Timing(Timing::Stt(millis(started.elapsed()))))
-                .await?;
+                .await;
             text
         }
         TurnInput::Keypad(text) => text,
@@ -133,7 +136,7 @@ async fn answer_with(parts: &AgentParts, request: TurnRequest, sink: &Sink) -> S
         );
         return Ok(());
     }
-    sink.send(Output::Transcript(said.clone())).await?;
+    sink.send(Output::Transcript(said.clone())).await;
 
     let (opening, earlier) = split_opening(&request.history);
     let mut messages = earlier.to_vec();
@@ -174,7 +177,7 @@ async fn speak_answer(parts: &AgentParts, chat: ChatRequest, sink: &Sink) -> Ste
                         llm_done = true;
                         if let Some(rest) = splitter.finish() {
                             sentences += 1;
-                            sink.send(Output::Planned(rest.clone())).await?;
+                            sink.send(Output::Planned(rest.clone())).await;
                             speaker.say(rest);
                         }
                         continue;
@@ -184,17 +187,17 @@ async fn speak_answer(parts: &AgentParts, chat: ChatRequest, sink: &Sink) -> Ste
                 if first_token {
                     first_token = false;
                     let ms = millis(started.elapsed());
-                    sink.send(Output::Timing(Timing::LlmFirstToken(ms))).await?;
+                    sink.send(Output::Timing(Timing::LlmFirstToken(ms))).await;
                 }
                 match event {
                     LlmEvent::Text(delta) => {
                         for sentence in splitter.push(&delta) {
                             if sentences == 0 {
                                 let ms = millis(started.elapsed());
-                                sink.send(Output::Timing(Timing::FirstSentence(ms))).await?;
+                                sink.send(Output::Timing(Timing::FirstSentence(ms))).await;
                             }
                             sentences += 1;
-                            sink.send(Output::Planned(sentence.clone())).await?;
+                            sink.send(Output::Planned(sentence.clone())).await;
                             speaker.say(sentence);
                         }
                     }
@@ -219,7 +222,7 @@ async fn speak_answer(parts: &AgentParts, chat: ChatRequest, sink: &Sink) -> Ste
             };
             say_line(&parts.lines, line, sink).await?;
         }
-        sink.send(Output::Action(action)).await?;
+        sink.send(Output::Action(action)).await;
     }
     Ok(())
 }

@@ -3,30 +3,48 @@
 //! Each sentence gets its own TTS request, started the moment the sentence is
 //! complete, up to `1 + lookahead` at once; the head sentence's audio is
 //! forwarded as it arrives, and the next one's audio is already waiting when
-//! the head ends. Each request runs in its own task (aborted with the speaker,
-//! i.e. on barge-in) so that a lookahead request fills its buffer while the
-//! head plays.
+//! the head ends. Every request is polled from here, each time the head is
+//! (so a lookahead request is sent, and fills its buffer, while the head
+//! plays): no task per request, and dropping the speaker (barge-in) drops
+//! every request at once.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use futures_util::StreamExt;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::task::AbortOnDrop;
-use crate::providers::{ProviderError, TextToSpeech};
+use crate::providers::{BoxStream, ProviderError, TextToSpeech};
 
-/// Chunks a lookahead request may buffer before its HTTP stream waits (a few
+/// Chunks a lookahead request may buffer before it is left to wait (a few
 /// seconds of audio at typical chunk sizes).
 const BUFFERED_CHUNKS: usize = 256;
 
 struct Job {
     text: String,
-    audio: mpsc::Receiver<Result<Bytes, ProviderError>>,
+    audio: BoxStream<Result<Bytes, ProviderError>>,
+    /// What a lookahead request received before it became the head.
+    buffered: VecDeque<Result<Bytes, ProviderError>>,
+    /// The request's stream has ended.
+    ended: bool,
     started: Instant,
-    _task: AbortOnDrop,
+}
+
+impl Job {
+    /// Moves what the request has received into the buffer, up to its cap.
+    fn fill(&mut self, cx: &mut Context<'_>) {
+        while !self.ended && self.buffered.len() < BUFFERED_CHUNKS {
+            match self.audio.as_mut().poll_next(cx) {
+                Poll::Ready(Some(item)) => {
+                    self.ended = item.is_err();
+                    self.buffered.push_back(item);
+                }
+                Poll::Ready(None) => self.ended = true,
+                Poll::Pending => return,
+            }
+        }
+    }
 }
 
 /// What the head sentence produced.
@@ -75,26 +93,35 @@ impl Speaker {
     /// The next thing the head sentence produced. Cancel-safe: nothing is lost
     /// if the future is dropped before it completes. Pending forever when idle.
     pub async fn next(&mut self) -> Result<Spoken, ProviderError> {
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Result<Spoken, ProviderError>> {
+        for job in self.jobs.iter_mut().skip(1) {
+            job.fill(cx);
+        }
         let Some(head) = self.jobs.front_mut() else {
-            return std::future::pending().await;
+            return Poll::Pending;
         };
-        match head.audio.recv().await {
+        head.fill(cx);
+        match head.buffered.pop_front() {
             Some(Ok(audio)) => {
                 let first_byte_ms = (!self.first_audio_seen).then(|| {
                     self.first_audio_seen = true;
                     u64::try_from(head.started.elapsed().as_millis()).unwrap_or(u64::MAX)
                 });
-                Ok(Spoken::Audio {
+                Poll::Ready(Ok(Spoken::Audio {
                     audio,
                     first_byte_ms,
-                })
+                }))
             }
-            Some(Err(e)) => Err(e),
-            None => {
+            Some(Err(e)) => Poll::Ready(Err(e)),
+            None if head.ended => {
                 let text = self.jobs.pop_front().map(|j| j.text).unwrap_or_default();
                 self.start_jobs();
-                Ok(Spoken::SentenceEnd { text })
+                Poll::Ready(Ok(Spoken::SentenceEnd { text }))
             }
+            None => Poll::Pending,
         }
     }
 
@@ -103,21 +130,13 @@ impl Speaker {
             let Some(text) = self.waiting.pop_front() else {
                 return;
             };
-            let (tx, rx) = mpsc::channel(BUFFERED_CHUNKS);
-            let mut stream = self.tts.synthesize(text.clone());
-            let task = tokio::spawn(async move {
-                while let Some(item) = stream.next().await {
-                    let failed = item.is_err();
-                    if tx.send(item).await.is_err() || failed {
-                        return;
-                    }
-                }
-            });
+            let audio = self.tts.synthesize(text.clone());
             self.jobs.push_back(Job {
                 text,
-                audio: rx,
+                audio,
+                buffered: VecDeque::new(),
+                ended: false,
                 started: Instant::now(),
-                _task: AbortOnDrop(task),
             });
         }
     }

@@ -13,8 +13,11 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Wake, Waker};
+
+use futures_util::task::AtomicWaker;
 
 use crate::engine::{Output, TurnError};
 
@@ -73,6 +76,32 @@ pub struct TurnWork {
     pub id: u32,
     work: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
     queue: Queue,
+    /// The work's own waker: the call wakes for many reasons (a media frame
+    /// every 20 ms), and the work runs only when something it waits for has
+    /// happened.
+    wake: Arc<WakeFlag>,
+    waker: Waker,
+    /// The work paused for the call to take its output: it runs again once
+    /// the queue is empty, without a wakeup.
+    resume: bool,
+}
+
+/// Records that the turn's work was woken, and wakes the call.
+#[derive(Default)]
+struct WakeFlag {
+    woken: AtomicBool,
+    call: AtomicWaker,
+}
+
+impl Wake for WakeFlag {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.call.wake();
+    }
 }
 
 impl TurnWork {
@@ -87,6 +116,7 @@ impl TurnWork {
             queue: Arc::clone(&queue),
         };
         let work = make(sink.clone());
+        let wake = Arc::new(WakeFlag::default());
         TurnWork {
             id,
             work: Some(Box::pin(async move {
@@ -97,11 +127,15 @@ impl TurnWork {
                 sink.send(last).await;
             })),
             queue,
+            waker: Waker::from(Arc::clone(&wake)),
+            wake,
+            resume: true,
         }
     }
 
     /// The next output, running the work until it has one.
     pub fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Output> {
+        self.wake.call.register(cx.waker());
         loop {
             if let Some(output) = lock(&self.queue).pop_front() {
                 return Poll::Ready(output);
@@ -109,11 +143,21 @@ impl TurnWork {
             let Some(work) = self.work.as_mut() else {
                 return Poll::Pending;
             };
-            if work.as_mut().poll(cx).is_ready() {
+            let woken = self.wake.woken.swap(false, Ordering::AcqRel);
+            if !(woken || std::mem::take(&mut self.resume)) {
+                return Poll::Pending;
+            }
+            if work
+                .as_mut()
+                .poll(&mut Context::from_waker(&self.waker))
+                .is_ready()
+            {
                 self.work = None;
             } else if lock(&self.queue).is_empty() {
-                // Waiting for a provider: its I/O wakes the call.
+                // Waiting for a provider: its I/O wakes the work, and the call.
                 return Poll::Pending;
+            } else {
+                self.resume = true;
             }
         }
     }
@@ -123,7 +167,6 @@ impl TurnWork {
 mod tests {
     use super::*;
     use bytes::Bytes;
-    use std::task::Waker;
 
     fn next(work: &mut TurnWork) -> Option<Output> {
         match work.poll(&mut Context::from_waker(Waker::noop())) {
@@ -192,5 +235,37 @@ mod tests {
         assert_eq!(next(&mut work), None);
         drop(work);
         assert!(rx.recv().is_err(), "the work, and what it held, is gone");
+    }
+
+    #[tokio::test]
+    async fn the_work_runs_only_when_something_it_waits_for_happened() {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<u32>(4);
+        let polled = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = Arc::clone(&polled);
+        let mut work = TurnWork::new(1, |sink| async move {
+            loop {
+                count.fetch_add(1, Ordering::Relaxed);
+                match rx.recv().await {
+                    Some(n) => {
+                        sink.send(Output::Timing(crate::model::Timing::Stt(n.into())))
+                            .await
+                    }
+                    None => return Ok(()),
+                }
+            }
+        });
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(work.poll(&mut cx).is_pending());
+        for _ in 0..10 {
+            assert!(work.poll(&mut cx).is_pending(), "nothing happened");
+        }
+        assert_eq!(polled.load(Ordering::Relaxed), 1, "the work ran once");
+        tx.send(7).await.unwrap();
+        assert_eq!(
+            work.poll(&mut cx),
+            Poll::Ready(Output::Timing(crate::model::Timing::Stt(7)))
+        );
+        drop(tx);
+        assert_eq!(work.poll(&mut cx), Poll::Ready(Output::Finished));
     }
 }

@@ -34,28 +34,22 @@ enum Op {
     Flush(oneshot::Sender<()>),
 }
 
-/// A handle on the writer; cheap to clone. Without a store, records are dropped.
+/// A handle on the writer; cheap to clone.
 #[derive(Clone)]
 pub struct Journal {
-    tx: Option<mpsc::Sender<Op>>,
+    tx: mpsc::Sender<Op>,
 }
 
 impl Journal {
-    /// A journal that keeps nothing (no store configured, and in unit tests).
-    pub fn disabled() -> Journal {
-        Journal { tx: None }
-    }
-
     /// Starts the writer for `store`.
     pub fn start(store: Store) -> (Journal, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let task = tokio::spawn(write_all(store, rx));
-        (Journal { tx: Some(tx) }, task)
+        (Journal { tx }, task)
     }
 
     fn send(&self, op: Op) {
-        let Some(tx) = &self.tx else { return };
-        if let Err(e) = tx.try_send(op) {
+        if let Err(e) = self.tx.try_send(op) {
             warn!(error = %e, "call record dropped: the store is not keeping up");
         }
     }
@@ -94,9 +88,8 @@ impl Journal {
 
     /// Waits until every record queued so far is written.
     pub async fn flush(&self) {
-        let Some(tx) = &self.tx else { return };
         let (done, written) = oneshot::channel();
-        if tx.send(Op::Flush(done)).await.is_ok() {
+        if self.tx.send(Op::Flush(done)).await.is_ok() {
             let _ = written.await;
         }
     }

@@ -121,3 +121,22 @@ fn a_replaced_stream_does_not_remove_its_successor() {
     drop(first);
     assert_eq!(r.live_count(), 1);
 }
+
+#[tokio::test]
+async fn the_drain_ends_when_the_last_live_call_does() {
+    let r = Registry::default();
+    let (_tx, rx) = watch::channel(LiveState::default());
+    let first = r.attach(info("CA1"), rx.clone());
+    let ended = r.clone();
+    let drained = tokio::spawn(async move { ended.all_ended().await });
+    // A call that connects during the drain is waited for too.
+    let late = r.attach(info("CA2"), rx);
+    drop(first);
+    tokio::task::yield_now().await;
+    assert!(!drained.is_finished(), "CA2 is still live");
+    drop(late);
+    tokio::time::timeout(Duration::from_secs(5), drained)
+        .await
+        .expect("the drain ends")
+        .expect("task");
+}

@@ -150,9 +150,13 @@ impl Conversation for AgentCall {
     fn poll_event(&mut self, cx: &mut Context<'_>, room: bool) -> Poll<Event> {
         // The agent's only events after `hear` are its turn's output, which
         // waits for room: the work runs only when it can be handed over.
-        let Some(turn) = self.turn.as_mut().filter(|_| room) else {
+        let Some(turn) = self.turn.as_mut() else {
             return Poll::Pending;
         };
+        if !room {
+            turn.pause();
+            return Poll::Pending;
+        }
         turn.poll(cx).map(|output| Event::Turn {
             turn: turn.id,
             output,

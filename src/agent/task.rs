@@ -133,6 +133,14 @@ impl TurnWork {
         }
     }
 
+    /// The call cannot take output for now: what the work waits for may
+    /// still happen (audio arriving), but it no longer wakes the call, which
+    /// polls again when it has room. So a TTS stream several times faster
+    /// than real time is read in batches, not a wakeup per chunk.
+    pub fn pause(&self) {
+        self.wake.call.take();
+    }
+
     /// The next output, running the work until it has one.
     pub fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Output> {
         self.wake.call.register(cx.waker());
@@ -267,5 +275,45 @@ mod tests {
         );
         drop(tx);
         assert_eq!(work.poll(&mut cx), Poll::Ready(Output::Finished));
+    }
+
+    #[tokio::test]
+    async fn a_paused_turn_does_not_wake_the_call() {
+        struct Count(std::sync::atomic::AtomicUsize);
+        impl Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let count = Arc::new(Count(Default::default()));
+        let call = Waker::from(Arc::clone(&count));
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<u32>(4);
+        let mut work = TurnWork::new(1, |sink| async move {
+            while let Some(n) = rx.recv().await {
+                sink.send(Output::Timing(crate::model::Timing::Stt(n.into())))
+                    .await;
+            }
+            Ok(())
+        });
+        assert!(work.poll(&mut Context::from_waker(&call)).is_pending());
+        work.pause();
+        tx.send(1).await.unwrap();
+        assert_eq!(
+            count.0.load(Ordering::Relaxed),
+            0,
+            "paused: the call sleeps on"
+        );
+        assert_eq!(
+            work.poll(&mut Context::from_waker(&call)),
+            Poll::Ready(Output::Timing(crate::model::Timing::Stt(1))),
+            "what happened meanwhile is not lost"
+        );
+        assert!(work.poll(&mut Context::from_waker(&call)).is_pending());
+        tx.send(2).await.unwrap();
+        assert_eq!(
+            count.0.load(Ordering::Relaxed),
+            1,
+            "polled again: it wakes the call"
+        );
     }
 }

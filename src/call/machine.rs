@@ -272,6 +272,16 @@ impl Call {
         }
     }
 
+    /// The call the stream token was issued for.
+    pub fn call_sid(&self) -> &str {
+        &self.call_sid
+    }
+
+    /// When the socket opened.
+    pub fn opened(&self) -> Instant {
+        self.opened
+    }
+
     /// Why the call ended, once it has.
     pub fn ended(&self) -> Option<EndReason> {
         match self.phase {

@@ -65,12 +65,10 @@ pub async fn run(socket: WebSocket, call_sid: String, ctx: SessionContext) {
     let span = info_span!("call", call_sid = %call_sid);
     async move {
         let opened = Instant::now();
-        let call = Call::new(Arc::clone(&ctx.settings), call_sid.clone(), opened);
+        let call = Call::new(Arc::clone(&ctx.settings), call_sid, opened);
         let mut session = Session {
             socket,
             call,
-            call_sid,
-            opened,
             start: None,
             line: None,
             engine: None,
@@ -91,8 +89,6 @@ struct Session {
     ctx: SessionContext,
     socket: WebSocket,
     call: Call,
-    call_sid: String,
-    opened: Instant,
     /// Twilio's `start`, from its arrival until the call connects it.
     start: Option<Start>,
     /// The stream, once connected.
@@ -132,10 +128,9 @@ impl Session {
         // One timer for every deadline (start, pacing, keypad, limits), reset
         // only when the earliest one changes: building and dropping a timer
         // per wakeup on every 20 ms message was a visible CPU cost.
-        let first = self.opened + self.ctx.settings.start_timeout;
-        let timer = sleep_until(tokio::time::Instant::from_std(first));
+        let timer = sleep_until(tokio::time::Instant::now());
         tokio::pin!(timer);
-        let mut armed = Some(first);
+        let mut armed = None;
         let closing = server_closing(self.ctx.closing.clone());
         tokio::pin!(closing);
         loop {
@@ -311,7 +306,7 @@ impl Session {
                 if let Some(recording) = line.recording.as_mut() {
                     recording
                         .recorder
-                        .agent_audio_sent(millis(self.opened.elapsed()), &frame);
+                        .agent_audio_sent(millis(self.call.opened().elapsed()), &frame);
                 }
                 line.writer.media(&frame)
             }
@@ -329,7 +324,9 @@ impl Session {
             return true;
         };
         if let Some(recording) = line.recording.as_mut() {
-            recording.recorder.cleared(millis(self.opened.elapsed()));
+            recording
+                .recorder
+                .cleared(millis(self.call.opened().elapsed()));
         }
         let Some(clear) = to_message(line.writer.clear()) else {
             return false;
@@ -392,7 +389,7 @@ impl Session {
             .ctx
             .recordings
             .as_ref()
-            .and_then(|r| Recording::begin(r, &self.call_sid));
+            .and_then(|r| Recording::begin(r, self.call.call_sid()));
         self.line = Some(Line {
             started: Instant::now(),
             writer: OutboundWriter::new(start.stream_sid.clone()),
@@ -415,14 +412,16 @@ impl Session {
         let journal = &self.ctx.journal;
         match record {
             Record::Event(event) => {
-                journal.event(&self.call_sid, &event.event);
+                journal.event(self.call.call_sid(), &event.event);
                 self.live.send_modify(|s| s.push_event(event));
             }
             Record::Turn(turn) => {
-                journal.turn(&self.call_sid, turn.clone());
+                journal.turn(self.call.call_sid(), turn.clone());
                 self.live.send_modify(|s| s.push_turn(turn));
             }
-            Record::Ended(reason) => journal.call_ended(&self.call_sid, chrono::Utc::now(), reason),
+            Record::Ended(reason) => {
+                journal.call_ended(self.call.call_sid(), chrono::Utc::now(), reason)
+            }
         }
     }
 
@@ -431,7 +430,7 @@ impl Session {
         let Some(rest) = self.ctx.twilio.clone() else {
             return ActionResult::NoAccount;
         };
-        let sid = &self.call_sid;
+        let sid = self.call.call_sid();
         match action {
             CallAction::EndCall => match rest.hang_up(sid).await {
                 Ok(HangUp::Ended) => ActionResult::HungUp,

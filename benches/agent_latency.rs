@@ -7,11 +7,15 @@
 //! AGENT_LATENCY_TURNS to change). The load generator and the full benchmark
 //! suite belong to `pronto bench`; this is the single-call figure.
 
-#[path = "../tests/agent_world/mod.rs"]
+// The integration tests' modules; this bench uses only part of each.
+#[allow(dead_code)]
+#[path = "../tests/it/agent_world/mod.rs"]
 mod agent_world;
-#[path = "../tests/fakes/mod.rs"]
+#[allow(dead_code)]
+#[path = "../tests/it/fakes/mod.rs"]
 mod fakes;
-#[path = "../tests/harness/mod.rs"]
+#[allow(dead_code)]
+#[path = "../tests/it/harness/mod.rs"]
 mod harness;
 
 use agent_world::{Provider, World, say_hello_and_hear};

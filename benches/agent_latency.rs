@@ -12,14 +12,11 @@
 #[path = "../tests/it/agent_world/mod.rs"]
 mod agent_world;
 #[allow(dead_code)]
-#[path = "../tests/it/fakes/mod.rs"]
-mod fakes;
-#[allow(dead_code)]
 #[path = "../tests/it/harness/mod.rs"]
 mod harness;
 
 use agent_world::{Provider, World, say_hello_and_hear};
-use fakes::llm_reply::Reply;
+use pronto::fakes::llm_reply::Reply;
 use serde_json::Value;
 
 fn percentile(sorted: &[i64], p: f64) -> i64 {

@@ -13,6 +13,7 @@ pub mod bench;
 pub mod call;
 pub mod check;
 pub mod config;
+pub mod fakes;
 pub mod http;
 pub mod providers;
 pub mod recordings;

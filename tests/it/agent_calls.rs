@@ -8,8 +8,8 @@ use crate::agent_world::{
     ACCOUNT_SID, FALLBACK, GREETING, LINES, Provider, TRANSFER_TO, World, conversation, hear_mark,
     pair, say_hello_and_hear,
 };
-use crate::fakes::llm_reply::Reply;
 use crate::harness::{WAIT, expect_event, fixture};
+use pronto::fakes::llm_reply::Reply;
 use pronto::sim::Event;
 use serde_json::json;
 

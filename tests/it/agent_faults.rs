@@ -2,8 +2,8 @@
 //! fallback line, the failure is in the call's events, and the next turn works.
 
 use crate::agent_world::{FALLBACK, Provider, World, conversation, pair, say_hello_and_hear};
-use crate::fakes::Fault;
-use crate::fakes::llm_reply::Reply;
+use pronto::fakes::Fault;
+use pronto::fakes::llm_reply::Reply;
 
 fn status(code: u16) -> Fault {
     Fault::Status {

@@ -8,8 +8,8 @@ use crate::agent_world::{
     LINES, Provider, World, conversation, dial_until_greeting_starts, hear_mark, pair,
     say_hello_and_hear,
 };
-use crate::fakes::llm_reply::Reply;
 use crate::harness::{WAIT, expect_event, fixture};
+use pronto::fakes::llm_reply::Reply;
 use pronto::sim::Event;
 
 /// About 3 s of greeting at the fake's 15 ms per character.

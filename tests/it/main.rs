@@ -24,7 +24,6 @@ mod cli;
 mod common;
 mod deployment;
 mod echo_calls;
-mod fakes;
 mod harness;
 mod operations;
 mod providers_llm;

@@ -7,8 +7,8 @@ use std::time::Duration;
 use crate::agent_world::{
     ACCOUNT_SID, Provider, World, conversation, hear_mark, say_hello_and_hear,
 };
-use crate::fakes::llm_reply::Reply;
 use crate::harness::{self, WAIT, temp_dir};
+use pronto::fakes::llm_reply::Reply;
 use pronto::sim::{Call, SimConfig, voice_params};
 use reqwest::Method;
 

@@ -15,8 +15,8 @@ use futures_util::StreamExt;
 use pronto::providers::{LlmEvent, ProviderError};
 use serde_json::json;
 
-use crate::fakes::Fault;
-use crate::fakes::llm_reply::{DEFAULT_REPLY, Reply};
+use pronto::fakes::Fault;
+use pronto::fakes::llm_reply::{DEFAULT_REPLY, Reply};
 use support::{
     FIRST_TOKEN, Fake, Kind, ROOMY, TEST_LIMIT, answer, model, settings, setup, text_of, user,
 };

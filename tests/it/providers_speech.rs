@@ -13,7 +13,7 @@ use futures_util::StreamExt;
 use pronto::config::Secret;
 use pronto::providers::{BoxStream, Endpoint, ProviderError, TtsSettings, http};
 
-use crate::fakes::Fault;
+use pronto::fakes::Fault;
 
 const TEXT: &str = "Thanks for calling, how can I help?";
 

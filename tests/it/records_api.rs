@@ -4,10 +4,10 @@
 //! OpenAPI document.
 
 use crate::agent_world::{self, Provider, World, hear_mark, say_hello_and_hear};
-use crate::fakes::Fault;
-use crate::fakes::llm_reply::Reply;
-use crate::fakes::twilio_rest::FakeTwilioRest;
 use crate::harness::{self, PUBLIC, expect_event};
+use pronto::fakes::Fault;
+use pronto::fakes::llm_reply::Reply;
+use pronto::fakes::twilio_rest::FakeTwilioRest;
 use pronto::sim::Event;
 use reqwest::Method;
 use serde_json::{Value, json};

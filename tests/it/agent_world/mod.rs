@@ -7,13 +7,13 @@ use std::time::Duration;
 use pronto::sim::{Call, Event};
 use serde_json::Value;
 
-use crate::fakes::anthropic::FakeAnthropic;
-use crate::fakes::elevenlabs::FakeElevenLabs;
-use crate::fakes::llm_reply::LlmFake;
-use crate::fakes::openai_audio::FakeOpenAiAudio;
-use crate::fakes::openai_chat::FakeOpenAiChat;
-use crate::fakes::twilio_rest::FakeTwilioRest;
 use crate::harness::{AUTH_TOKEN, TestServer, WAIT, expect_event};
+use pronto::fakes::anthropic::FakeAnthropic;
+use pronto::fakes::elevenlabs::FakeElevenLabs;
+use pronto::fakes::llm_reply::LlmFake;
+use pronto::fakes::openai_audio::FakeOpenAiAudio;
+use pronto::fakes::openai_chat::FakeOpenAiChat;
+use pronto::fakes::twilio_rest::FakeTwilioRest;
 
 pub const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
 pub const TRANSFER_TO: &str = "+15557654321";

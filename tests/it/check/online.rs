@@ -8,13 +8,13 @@ use super::support::{
     AUTH, Route, SID, Scratch, Upstream, closed_port, fake_tunnel, good, host, own_server, pronto,
     with,
 };
-use crate::fakes::anthropic::FakeAnthropic;
-use crate::fakes::elevenlabs::{FakeElevenLabs, elevenlabs_error};
-use crate::fakes::openai_audio::FakeOpenAiAudio;
-use crate::fakes::openai_chat::FakeOpenAiChat;
-use crate::fakes::twilio_rest::FakeTwilioRest;
-use crate::fakes::{Fault, Running};
 use crate::harness::{OWN_URL, TestServer};
+use pronto::fakes::anthropic::FakeAnthropic;
+use pronto::fakes::elevenlabs::{FakeElevenLabs, elevenlabs_error};
+use pronto::fakes::openai_audio::FakeOpenAiAudio;
+use pronto::fakes::openai_chat::FakeOpenAiChat;
+use pronto::fakes::twilio_rest::FakeTwilioRest;
+use pronto::fakes::{Fault, Running};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 

@@ -194,7 +194,7 @@ pub enum Route {
 }
 
 /// A tunnel on loopback: `/health` and `/stream/…` each go where told.
-pub async fn fake_tunnel(health: Route, stream: Route) -> crate::fakes::Running {
+pub async fn fake_tunnel(health: Route, stream: Route) -> pronto::fakes::Running {
     let http = reqwest::Client::new();
     let router = Router::new().fallback(move |request: Request| {
         let route = if request.uri().path().starts_with("/stream/") {
@@ -205,7 +205,7 @@ pub async fn fake_tunnel(health: Route, stream: Route) -> crate::fakes::Running 
         let http = http.clone();
         async move { answer(route, request, &http).await }
     });
-    crate::fakes::serve(router, "").await
+    pronto::fakes::serve(router, "").await
 }
 
 async fn answer(route: Route, request: Request, http: &reqwest::Client) -> Response {

@@ -2,7 +2,7 @@
 //! Auth Token or API key, a suspended account, no Account SID.
 
 use super::support::{AUTH, SID, Scratch, good, host, own_server, pronto, with};
-use crate::fakes::twilio_rest::FakeTwilioRest;
+use pronto::fakes::twilio_rest::FakeTwilioRest;
 
 #[tokio::test]
 async fn a_wrong_twilio_auth_token_is_caught_before_any_call() {

@@ -5,9 +5,9 @@ use pronto::providers::{ChatMessage, ChatRequest, LlmEvent, LlmSettings, Role, T
 use serde_json::{Value, json};
 
 use super::support::{KEY, Kind, ROOMY, answer, model, settings, text_of, user};
-use crate::fakes::anthropic::FakeAnthropic;
-use crate::fakes::llm_reply::{DEFAULT_REPLY, LlmFake, Reply};
-use crate::fakes::openai_chat::{FakeOpenAiChat, Style};
+use pronto::fakes::anthropic::FakeAnthropic;
+use pronto::fakes::llm_reply::{DEFAULT_REPLY, LlmFake, Reply};
+use pronto::fakes::openai_chat::{FakeOpenAiChat, Style};
 
 fn conversation() -> ChatRequest {
     let message = |role, content: &str| ChatMessage {

@@ -12,9 +12,9 @@ use pronto::providers::{
     http,
 };
 
-use crate::fakes::anthropic::FakeAnthropic;
-use crate::fakes::llm_reply::LlmFake;
-use crate::fakes::openai_chat::FakeOpenAiChat;
+use pronto::fakes::anthropic::FakeAnthropic;
+use pronto::fakes::llm_reply::LlmFake;
+use pronto::fakes::openai_chat::FakeOpenAiChat;
 
 pub const KEY: &str = "sk-test-key";
 /// The first-token timeout of most tests: short, so that timeouts are quick.

@@ -4,7 +4,7 @@ use pronto::providers::TextToSpeech;
 use pronto::providers::elevenlabs::ElevenLabs;
 use serde_json::json;
 
-use crate::fakes::elevenlabs::FakeElevenLabs;
+use pronto::fakes::elevenlabs::FakeElevenLabs;
 
 use super::*;
 

@@ -5,7 +5,7 @@ use pronto::providers::TextToSpeech;
 use pronto::providers::openai_tts::OpenAiTts;
 use tokio::time::sleep;
 
-use crate::fakes::openai_audio::FakeOpenAiAudio;
+use pronto::fakes::openai_audio::FakeOpenAiAudio;
 
 use super::*;
 

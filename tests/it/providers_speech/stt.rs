@@ -6,7 +6,7 @@ use pronto::providers::openai_stt::OpenAiStt;
 use pronto::providers::{SpeechToText, SttSettings};
 use tokio::time::Instant;
 
-use crate::fakes::openai_audio::{FakeOpenAiAudio, openai_error};
+use pronto::fakes::openai_audio::{FakeOpenAiAudio, openai_error};
 
 use super::*;
 

@@ -22,7 +22,7 @@ use base64::Engine;
 use serde_json::json;
 use tokio::sync::Notify;
 
-use super::{Fault, Faults, Recorded, Running, serve};
+use super::{Fault, Faults, Recorded, Running, lock, serve};
 
 /// One call update received.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,16 +104,12 @@ impl FakeTwilioRest {
 
     /// Updates to this call answer 404 / 20404 from now on.
     pub fn mark_ended(&self, call_sid: &str) {
-        self.shared
-            .ended
-            .lock()
-            .expect("ended lock")
-            .insert(call_sid.to_string());
+        lock(&self.shared.ended).insert(call_sid.to_string());
     }
 
     /// The account's status from now on: `active`, `suspended`, `closed`.
     pub fn set_account_status(&self, status: &str) {
-        *self.shared.account_status.lock().expect("status lock") = status.into();
+        *lock(&self.shared.account_status) = status.into();
     }
 
     /// The `authorization` header of each account fetch so far.
@@ -203,7 +199,7 @@ async fn fetch_account(
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         return (status, body).into_response();
     }
-    let status = shared.account_status.lock().expect("status lock").clone();
+    let status = lock(&shared.account_status).clone();
     let resource = json!({
         "sid": sid,
         "owner_account_sid": sid,
@@ -288,7 +284,7 @@ async fn update_call(
         Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
         _ => {}
     }
-    if shared.ended.lock().expect("ended lock").contains(call_sid) {
+    if lock(&shared.ended).contains(call_sid) {
         return twilio_error(
             StatusCode::NOT_FOUND,
             20404,

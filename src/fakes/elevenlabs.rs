@@ -13,16 +13,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::audio::mulaw;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use axum::routing::{get, post};
-use pronto::audio::mulaw;
 use serde_json::{Value, json};
 
-use super::openai_audio::{AudioScript, before_answer, json_response, tone};
+use super::answer::{AudioScript, before_answer, json_response, tone};
 use super::{Fault, Faults, Recorded, Running, serve};
 
 /// What the streaming endpoint received.
@@ -39,7 +39,6 @@ pub struct ElevenLabsRequest {
     pub accept: Option<String>,
 }
 
-#[derive(Default)]
 struct Shared {
     /// The only key accepted; `None` = any non-empty key.
     key: Option<String>,
@@ -68,8 +67,10 @@ impl FakeElevenLabs {
     async fn serve(key: Option<String>) -> Self {
         let shared = Arc::new(Shared {
             key,
-            audio: AudioScript::new(160),
-            ..Shared::default()
+            requests: Recorded::default(),
+            faults: Faults::default(),
+            // 20 ms of 8 kHz μ-law per chunk.
+            audio: AudioScript::new(160, 8),
         });
         let router = Router::new()
             .route("/v1/text-to-speech/{voice}/stream", post(stream))

@@ -17,11 +17,12 @@ use std::ops::Deref;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use axum::Router;
 use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
 use super::llm_reply::{LlmFake, Reply, Wire, fragments, key_accepted, words};
-use super::{Running, serve};
+use super::{Running, lock, serve};
 
 /// Which server the fake imitates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -37,8 +38,12 @@ pub enum Style {
     NoDone,
 }
 
+/// The fake; the server stops when it is dropped (with [`FakeOpenAi`]'s
+/// audio, when both are).
+///
+/// [`FakeOpenAi`]: super::openai::FakeOpenAi
 pub struct FakeOpenAiChat {
-    running: Running,
+    running: Arc<Running>,
     state: LlmFake,
     style: Arc<Mutex<Style>>,
 }
@@ -55,6 +60,13 @@ impl FakeOpenAiChat {
     }
 
     async fn serve(key: Option<String>) -> Self {
+        let (router, on) = Self::routes(key);
+        on(Arc::new(serve(router, "/v1").await))
+    }
+
+    /// The chat and models routes (see [`Self::start_with_key`] for `key`),
+    /// and the fake that answers them once given the server they are on.
+    pub(super) fn routes(key: Option<String>) -> (Router, impl FnOnce(Arc<Running>) -> Self) {
         let state = LlmFake::default();
         let style = Arc::new(Mutex::new(Style::default()));
         let wire = OpenAiWire {
@@ -62,12 +74,13 @@ impl FakeOpenAiChat {
             style: style.clone(),
             answers: AtomicUsize::new(0),
         };
-        let running = serve(state.router("/v1/chat/completions", wire), "/v1").await;
-        FakeOpenAiChat {
+        let router = state.router("/v1/chat/completions", wire);
+        let on = move |running| FakeOpenAiChat {
             running,
             state,
             style,
-        }
+        };
+        (router, on)
     }
 
     /// With `/v1`, as Pronto is configured.
@@ -76,7 +89,7 @@ impl FakeOpenAiChat {
     }
 
     pub fn set_style(&self, style: Style) {
-        *self.style.lock().expect("style lock") = style;
+        *lock(&self.style) = style;
     }
 }
 
@@ -144,7 +157,7 @@ impl Wire for OpenAiWire {
     }
 
     fn events(&self, reply: &Reply, request: &Value) -> Vec<String> {
-        let style = *self.style.lock().expect("style lock");
+        let style = *lock(&self.style);
         let n = self.answers.fetch_add(1, Ordering::SeqCst);
         let ollama = style == Style::Ollama;
         let usage = style == Style::OpenAi && request["stream_options"]["include_usage"] == true;

@@ -1,7 +1,7 @@
 //! How the speech fakes answer, shared by the OpenAI and ElevenLabs fakes:
 //! the part of a [`Fault`] that acts before the answer, JSON error answers,
-//! and [`AudioScript`], the streamed audio answer (length, chunking, latency,
-//! cut connections, bytes-sent counter).
+//! and [`AudioScript`], the streamed audio answer (length, chunking, latency
+//! or real-time pace, cut connections, bytes-sent counter).
 
 use std::f64::consts::PI;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,7 +13,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream;
 
-use crate::fakes::Fault;
+use super::{Fault, lock};
 
 /// The part of a fault that acts before the answer: a `Status` is the whole
 /// answer (`Err`), `Hang` never returns, `Delay` waits. Returns the fault
@@ -43,13 +43,11 @@ pub async fn before_answer(
     }
 }
 
+/// A JSON answer; a status that is not one (a fault made up by a test) is
+/// a 500.
 pub fn json_response(status: u16, body: String) -> Response {
-    let status = StatusCode::from_u16(status).expect("fault status");
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
-}
-
-pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().expect("fake state lock")
 }
 
 /// The error that makes hyper drop the connection mid-body.
@@ -73,6 +71,9 @@ pub fn tone(rate: u32, ms: u64) -> Vec<i16> {
 struct ScriptSettings {
     first_byte: Duration,
     per_chunk: Duration,
+    /// Paces the chunks after the first at this multiple of real time
+    /// instead of `per_chunk`.
+    speed: Option<f64>,
     ms_per_char: u64,
     chunk_bytes: usize,
 }
@@ -83,25 +84,24 @@ struct ScriptSettings {
 #[derive(Clone)]
 pub struct AudioScript {
     settings: Arc<Mutex<ScriptSettings>>,
+    /// Of the audio format: 48 for 24 kHz s16le, 8 for 8 kHz μ-law.
+    bytes_per_ms: usize,
     sent: Arc<AtomicUsize>,
 }
 
-impl Default for AudioScript {
-    fn default() -> Self {
-        Self::new(960)
-    }
-}
-
 impl AudioScript {
-    pub fn new(chunk_bytes: usize) -> Self {
+    /// `chunk_bytes` per body chunk, of audio with `bytes_per_ms`.
+    pub fn new(chunk_bytes: usize, bytes_per_ms: usize) -> Self {
         let settings = ScriptSettings {
             first_byte: Duration::ZERO,
             per_chunk: Duration::ZERO,
+            speed: None,
             ms_per_char: 60,
             chunk_bytes,
         };
         Self {
             settings: Arc::new(Mutex::new(settings)),
+            bytes_per_ms: bytes_per_ms.max(1),
             sent: Arc::default(),
         }
     }
@@ -110,6 +110,22 @@ impl AudioScript {
         let mut s = lock(&self.settings);
         s.first_byte = first_byte;
         s.per_chunk = per_chunk;
+        s.speed = None;
+    }
+
+    /// The first chunk comes `first_byte` after the headers; each later one
+    /// as a server producing audio at `speed` × real time sends it: after
+    /// its own audio's duration ÷ `speed`.
+    pub fn set_pace(&self, first_byte: Duration, speed: f64) {
+        let mut s = lock(&self.settings);
+        s.first_byte = first_byte;
+        s.speed = Some(speed);
+    }
+
+    /// Chunks of `ms` of audio.
+    pub fn set_chunk_ms(&self, ms: u64) {
+        let bytes = usize::try_from(ms).unwrap_or(usize::MAX);
+        self.set_chunk_bytes(bytes.saturating_mul(self.bytes_per_ms));
     }
 
     pub fn set_ms_per_char(&self, ms: u64) {
@@ -141,6 +157,7 @@ impl AudioScript {
             chunks.truncate(chunks.len() / 2);
         }
         let sent = self.sent.clone();
+        let bytes_per_ms = self.bytes_per_ms;
         let start = (chunks.into_iter(), true, cut_midway);
         let paced = stream::unfold(start, move |(mut rest, first, cut_pending)| {
             let sent = sent.clone();
@@ -149,7 +166,15 @@ impl AudioScript {
                     // One error after the last chunk, then the stream ends.
                     return cut_pending.then(|| (Err(cut()), (rest, false, false)));
                 };
-                tokio::time::sleep(if first { s.first_byte } else { s.per_chunk }).await;
+                let pause = match (first, s.speed) {
+                    (true, _) => s.first_byte,
+                    (false, None) => s.per_chunk,
+                    (false, Some(speed)) => {
+                        let audio_ms = chunk.len() as f64 / bytes_per_ms as f64;
+                        Duration::from_secs_f64(audio_ms / 1000.0 / speed.max(0.01))
+                    }
+                };
+                tokio::time::sleep(pause).await;
                 sent.fetch_add(chunk.len(), Ordering::SeqCst);
                 Some((Ok(chunk), (rest, false, cut_pending)))
             }

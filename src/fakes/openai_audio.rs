@@ -4,7 +4,9 @@
 //! /v1/models`, the request a key check makes. Each refuses a request without
 //! a `Bearer` key (401 `invalid_api_key`).
 //!
-//! [`answer`] holds what the ElevenLabs fake shares with this one.
+//! Speech answers stream as [`AudioScript`] says: a fixed delay per chunk
+//! ([`FakeOpenAiAudio::set_latency`]) or at a multiple of real time
+//! ([`FakeOpenAiAudio::set_pace`]).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -20,11 +22,14 @@ use axum::routing::{get, post};
 use futures_util::stream;
 use serde_json::{Value, json};
 
-use super::{Fault, Faults, Recorded, Running, serve};
+use super::answer::{AudioScript, before_answer, cut, json_response, tone};
+use super::{Fault, Faults, Recorded, Running, lock, serve};
 
-mod answer;
-pub use answer::{AudioScript, before_answer, json_response, tone};
-use answer::{cut, lock};
+/// The transcript when none is pushed, unless set.
+pub const DEFAULT_TRANSCRIPT: &str = "hello";
+
+/// 24 kHz s16le mono, the speech answers' format.
+const PCM_BYTES_PER_MS: usize = 48;
 
 /// What the transcription endpoint received.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,7 +62,6 @@ pub struct TtsRequest {
     pub accept: Option<String>,
 }
 
-#[derive(Default)]
 struct Shared {
     models_requests: Recorded<HeaderMap>,
     stt_requests: Recorded<SttRequest>,
@@ -65,30 +69,51 @@ struct Shared {
     stt_faults: Faults,
     tts_faults: Faults,
     transcripts: Mutex<VecDeque<String>>,
+    default_transcript: Mutex<String>,
     stt_latency: Mutex<Duration>,
     stt_plain_text: Mutex<bool>,
     audio: AudioScript,
 }
 
-/// The fake; the server stops when it is dropped.
+/// The fake; the server stops when it is dropped (with [`FakeOpenAi`]'s
+/// chat, when both are).
+///
+/// [`FakeOpenAi`]: super::openai::FakeOpenAi
 pub struct FakeOpenAiAudio {
-    running: Running,
+    running: Arc<Running>,
     shared: Arc<Shared>,
 }
 
 impl FakeOpenAiAudio {
     pub async fn start() -> Self {
+        let (router, on) = Self::routes(true);
+        on(Arc::new(serve(router, "/v1").await))
+    }
+
+    /// The transcription and speech routes, and `GET /v1/models` when
+    /// `with_models` (a server that also answers chat lists its own), and
+    /// the fake that answers them once given the server they are on.
+    pub(super) fn routes(with_models: bool) -> (Router, impl FnOnce(Arc<Running>) -> Self) {
         let shared = Arc::new(Shared {
-            audio: AudioScript::new(960),
-            ..Shared::default()
+            models_requests: Recorded::default(),
+            stt_requests: Recorded::default(),
+            tts_requests: Recorded::default(),
+            stt_faults: Faults::default(),
+            tts_faults: Faults::default(),
+            transcripts: Mutex::default(),
+            default_transcript: Mutex::new(DEFAULT_TRANSCRIPT.into()),
+            stt_latency: Mutex::default(),
+            stt_plain_text: Mutex::default(),
+            audio: AudioScript::new(960, PCM_BYTES_PER_MS),
         });
-        let router = Router::new()
+        let mut router = Router::new()
             .route("/v1/audio/transcriptions", post(transcriptions))
-            .route("/v1/audio/speech", post(speech))
-            .route("/v1/models", get(models))
-            .with_state(shared.clone());
-        let running = serve(router, "/v1").await;
-        Self { running, shared }
+            .route("/v1/audio/speech", post(speech));
+        if with_models {
+            router = router.route("/v1/models", get(models));
+        }
+        let router = router.with_state(shared.clone());
+        (router, move |running| FakeOpenAiAudio { running, shared })
     }
 
     /// Ends in `/v1`, like `https://api.openai.com/v1`.
@@ -96,9 +121,14 @@ impl FakeOpenAiAudio {
         &self.running.base_url
     }
 
-    /// The transcript of the next transcription (default `"hello"`).
+    /// The transcript of the next transcription (then the default again).
     pub fn push_transcript(&self, text: &str) {
         lock(&self.shared.transcripts).push_back(text.to_string());
+    }
+
+    /// The transcript when none is pushed ([`DEFAULT_TRANSCRIPT`] unless set).
+    pub fn set_default_transcript(&self, text: &str) {
+        *lock(&self.shared.default_transcript) = text.to_string();
     }
 
     /// Answer transcriptions as `text/plain` (as some compatible servers do).
@@ -124,6 +154,13 @@ impl FakeOpenAiAudio {
         self.shared.audio.set_latency(first_byte, per_chunk);
     }
 
+    /// Speech answers: the first body chunk comes `first_byte` after the
+    /// headers, the later ones as fast as a server synthesizing `speed` ×
+    /// faster than real time sends them (replaces `set_latency`'s `per_chunk`).
+    pub fn set_pace(&self, first_byte: Duration, speed: f64) {
+        self.shared.audio.set_pace(first_byte, speed);
+    }
+
     /// Speech answers last `ms × input characters` (default 60).
     pub fn set_ms_per_char(&self, ms: u64) {
         self.shared.audio.set_ms_per_char(ms);
@@ -132,6 +169,11 @@ impl FakeOpenAiAudio {
     /// Size of the body chunks (default 960 bytes = 20 ms).
     pub fn set_chunk_bytes(&self, bytes: usize) {
         self.shared.audio.set_chunk_bytes(bytes);
+    }
+
+    /// Size of the body chunks in audio: `ms` of it each.
+    pub fn set_chunk_ms(&self, ms: u64) {
+        self.shared.audio.set_chunk_ms(ms);
     }
 
     /// The headers of each `GET /v1/models` received.
@@ -248,9 +290,8 @@ async fn transcriptions(
         }
         _ => {}
     }
-    let text = lock(&shared.transcripts)
-        .pop_front()
-        .unwrap_or_else(|| "hello".into());
+    let queued = lock(&shared.transcripts).pop_front();
+    let text = queued.unwrap_or_else(|| lock(&shared.default_transcript).clone());
     if *lock(&shared.stt_plain_text) || request.response_format.as_deref() == Some("text") {
         return (
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],

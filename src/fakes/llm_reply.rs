@@ -4,8 +4,9 @@
 //! fake writes in its own wire format ([`Wire`]).
 //!
 //! Replies queue up, one per streamed answer; with none queued the answer is
-//! [`DEFAULT_REPLY`]. A `Status` or `Hang` fault answers no stream, so it
-//! leaves the queued reply for the next request (the retry).
+//! [`DEFAULT_REPLY`] (or what [`LlmFake::set_default_reply`] says). A
+//! `Status` or `Hang` fault answers no stream, so it leaves the queued reply
+//! for the next request (the retry).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -20,7 +21,7 @@ use axum::routing::{get, post};
 use futures_util::StreamExt;
 use serde_json::Value;
 
-use super::{Fault, Faults, Recorded};
+use super::{Fault, Faults, Recorded, lock};
 
 /// The answer when none is queued.
 pub const DEFAULT_REPLY: &str = "Sure. I can help with that.";
@@ -120,6 +121,8 @@ pub struct LlmFake {
     requests: Recorded<Value>,
     headers: Recorded<HeaderMap>,
     replies: Arc<Mutex<VecDeque<Reply>>>,
+    /// The answer when none is queued; `None` = [`DEFAULT_REPLY`].
+    default_reply: Arc<Mutex<Option<Reply>>>,
     latency: Arc<Mutex<(Duration, Duration)>>,
     fragmented: Arc<AtomicBool>,
     open_streams: Arc<AtomicUsize>,
@@ -134,12 +137,17 @@ impl LlmFake {
 
     /// The next streamed answer.
     pub fn push_reply(&self, reply: Reply) {
-        self.replies.lock().expect("replies lock").push_back(reply);
+        lock(&self.replies).push_back(reply);
+    }
+
+    /// The answer when none is queued ([`DEFAULT_REPLY`] unless set).
+    pub fn set_default_reply(&self, reply: Reply) {
+        *lock(&self.default_reply) = Some(reply);
     }
 
     /// Pause before the first event, and between the next ones.
     pub fn set_latency(&self, first_token: Duration, per_token: Duration) {
-        *self.latency.lock().expect("latency lock") = (first_token, per_token);
+        *lock(&self.latency) = (first_token, per_token);
     }
 
     /// Writes each event in two pieces a few ms apart, split at the middle
@@ -258,14 +266,18 @@ impl LlmFake {
     }
 
     fn next_reply(&self) -> Reply {
-        let queued = self.replies.lock().expect("replies lock").pop_front();
-        queued.unwrap_or_else(|| Reply::text(DEFAULT_REPLY))
+        let queued = lock(&self.replies).pop_front();
+        queued.unwrap_or_else(|| {
+            lock(&self.default_reply)
+                .clone()
+                .unwrap_or_else(|| Reply::text(DEFAULT_REPLY))
+        })
     }
 
     /// An SSE response writing `events` one at a time with the latency set;
     /// `cut` drops the connection after them, without the stream's end.
     fn stream(&self, events: Vec<String>, cut: bool) -> Response {
-        let (first_token, per_token) = *self.latency.lock().expect("latency lock");
+        let (first_token, per_token) = *lock(&self.latency);
         let fragmented = self.fragmented.load(Ordering::SeqCst);
         let mut writes: Vec<(Duration, Bytes)> = Vec::new();
         for (i, event) in events.into_iter().enumerate() {
@@ -318,11 +330,12 @@ fn fault_response(
     error_response(status, body, retry_after)
 }
 
+/// A JSON error answer; a status that is not one (a fault made up by a
+/// test) is a 500, a `retry-after` that is not a header value is left out.
 fn error_response(status: u16, body: String, retry_after: Option<String>) -> Response {
-    let status = StatusCode::from_u16(status).expect("a valid status for the fake");
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
-    if let Some(wait) = retry_after {
-        let value = wait.parse().expect("a valid retry-after value");
+    if let Some(value) = retry_after.and_then(|wait| wait.parse().ok()) {
         response.headers_mut().insert(header::RETRY_AFTER, value);
     }
     response

@@ -7,15 +7,16 @@
 //! AGENT_LATENCY_TURNS to change). The load generator and the full benchmark
 //! suite belong to `pronto bench`; this is the single-call figure.
 
-#[path = "../tests/agent_world/mod.rs"]
+// The integration tests' modules; this bench uses only part of each.
+#[allow(dead_code)]
+#[path = "../tests/it/agent_world/mod.rs"]
 mod agent_world;
-#[path = "../tests/fakes/mod.rs"]
-mod fakes;
-#[path = "../tests/harness/mod.rs"]
+#[allow(dead_code)]
+#[path = "../tests/it/harness/mod.rs"]
 mod harness;
 
 use agent_world::{Provider, World, say_hello_and_hear};
-use fakes::llm_reply::Reply;
+use pronto::fakes::llm_reply::Reply;
 use serde_json::Value;
 
 fn percentile(sorted: &[i64], p: f64) -> i64 {

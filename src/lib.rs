@@ -15,6 +15,7 @@ pub mod call;
 pub mod check;
 pub mod config;
 pub mod engine;
+pub mod fakes;
 pub mod http;
 pub mod model;
 #[cfg(test)]

@@ -52,7 +52,7 @@ const TAIL_MS: u32 = 100;
 const ONSET_GAP_FRAMES: usize = 2;
 /// Energy range over the voiced frames of a candidate onset below which it is taken for
 /// steady noise rather than speech (see [`Endpointer::onset_spread`]). Measured in
-/// tests/audio_endpointer.rs: speech onsets 8.6-19.5 dB (the low end is speech 9 dB above
+/// tests/it/audio_endpointer.rs: speech onsets 8.6-19.5 dB (the low end is speech 9 dB above
 /// loud noise, 10.8 a continuation after a `MaxLength` cut); steady noise at every alignment
 /// of its start, hum, dropouts and DTMF at most 3.4 dB.
 const ONSET_MIN_SPREAD_DB: f32 = 6.0;

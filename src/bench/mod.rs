@@ -1,8 +1,9 @@
 //! `pronto bench`: N concurrent simulated calls through the real WebSocket
 //! path against a Pronto server in its own process, with fake providers of
-//! fixed latency, reporting latency percentiles, pipeline overhead, greeting
-//! and barge-in times, server CPU per call-minute and memory per call, and
-//! the generator's own health. See BENCHMARKS.md for results and commands.
+//! fixed latency ([`crate::fakes::openai`]), reporting latency percentiles,
+//! pipeline overhead, greeting and barge-in times, server CPU per
+//! call-minute and memory per call, and the generator's own health. See
+//! BENCHMARKS.md for results and commands.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,11 +12,13 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 
+use crate::fakes::llm_reply::Reply;
+use crate::fakes::openai::FakeOpenAi;
+use crate::fakes::openai_chat::Style;
 use crate::sim::SimConfig;
 
 mod caller;
 pub mod process;
-mod providers;
 pub mod report;
 
 use caller::CallResult;
@@ -87,6 +90,33 @@ const AUTH_TOKEN: &str = "bench-auth-token";
 const BARGE_IN_MIN_MS: u32 = 300;
 const API_TOKEN: &str = "bench-api-token";
 
+/// What the caller "says" (every transcription) and the agent answers.
+const TRANSCRIPT: &str = "Hello, what are your opening hours?";
+const ANSWER: &str = "We are open from nine to six. Is there anything else I can help with?";
+/// Audio per character of a sentence spoken by the fake TTS.
+const MS_PER_CHAR: u64 = 55;
+
+/// The AI providers: one fake OpenAI-compatible server on loopback, in
+/// this process, answering with the fixed latencies of `args`, so that the
+/// benchmark measures Pronto and not a provider.
+async fn providers(args: &BenchArgs) -> std::io::Result<FakeOpenAi> {
+    let ms = Duration::from_millis;
+    let fake = FakeOpenAi::start().await?;
+    fake.audio.set_default_transcript(TRANSCRIPT);
+    fake.audio.set_stt_latency(ms(args.stt_ms));
+    fake.chat.set_default_reply(Reply::text(ANSWER));
+    // Each word in its own event, the first one `llm_first_token_ms` after
+    // the request: Ollama's stream, which has no role-only chunk before it.
+    fake.chat.set_style(Style::Ollama);
+    fake.chat
+        .set_latency(ms(args.llm_first_token_ms), ms(args.llm_token_ms));
+    fake.audio.set_ms_per_char(MS_PER_CHAR);
+    fake.audio.set_chunk_ms(args.tts_chunk_ms.max(1));
+    fake.audio
+        .set_pace(ms(args.tts_first_byte_ms), args.tts_speed.max(0.1));
+    Ok(fake)
+}
+
 pub async fn run_cli(args: BenchArgs) -> anyhow::Result<()> {
     let report = run(&args).await?;
     println!("{report}");
@@ -102,15 +132,8 @@ pub async fn run_cli(args: BenchArgs) -> anyhow::Result<()> {
 
 /// Runs the benchmark and returns its report.
 pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
-    let providers = providers::start(providers::Latencies {
-        stt: Duration::from_millis(args.stt_ms),
-        llm_first_token: Duration::from_millis(args.llm_first_token_ms),
-        llm_per_token: Duration::from_millis(args.llm_token_ms),
-        tts_first_byte: Duration::from_millis(args.tts_first_byte_ms),
-        tts_speed: args.tts_speed,
-        tts_chunk: Duration::from_millis(args.tts_chunk_ms.max(1)),
-    })
-    .await?;
+    // Stops when dropped, at the end of the run.
+    let providers = providers(args).await?;
     let dir = std::env::temp_dir().join(format!("pronto-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let port = free_port()?;
@@ -122,7 +145,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
         ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.into()),
         ("API_TOKEN", API_TOKEN.into()),
         ("OPENAI_API_KEY", "bench".into()),
-        ("OPENAI_BASE_URL", providers),
+        ("OPENAI_BASE_URL", providers.base_url().to_string()),
         ("LLM_PROVIDER", "openai".into()),
         ("DATABASE_URL", "sqlite://bench.db".into()),
         ("RUST_LOG", args.server_log.clone()),

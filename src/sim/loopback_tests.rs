@@ -17,7 +17,7 @@ fn is_echo(name: &'static str) -> impl Fn(&Event) -> bool {
 
 #[tokio::test]
 async fn a_signed_call_hears_the_greeting_and_echoes_its_mark_after_playback() {
-    let (cfg, inbound) = fake(Act::Greet).await;
+    let (cfg, inbound, _server) = fake(Act::Greet).await;
     let call = Call::dial(&cfg).await.unwrap();
     let received = call
         .wait_for(|e| matches!(e, Event::MarkReceived { .. }), WAIT)
@@ -74,7 +74,7 @@ async fn a_signed_call_hears_the_greeting_and_echoes_its_mark_after_playback() {
 
 #[tokio::test]
 async fn unsigned_or_forged_requests_are_refused_cleanly() {
-    let (cfg, _) = fake(Act::Greet).await;
+    let (cfg, _, _server) = fake(Act::Greet).await;
     let answer = post_voice(&cfg).await.unwrap();
     let url = answer.stream_url().unwrap().to_string();
     for signature in [
@@ -103,7 +103,7 @@ async fn unsigned_or_forged_requests_are_refused_cleanly() {
 
 #[tokio::test]
 async fn the_servers_close_code_and_cut_off_audio_are_recorded() {
-    let (cfg, _) = fake(Act::CloseWith(1008, "bad token")).await;
+    let (cfg, _, _server) = fake(Act::CloseWith(1008, "bad token")).await;
     let call = Call::dial(&cfg).await.unwrap();
     call.wait_for(|e| matches!(e, Event::Closed(_)), WAIT)
         .await
@@ -124,7 +124,7 @@ async fn the_servers_close_code_and_cut_off_audio_are_recorded() {
 
 #[tokio::test]
 async fn what_twilio_would_drop_is_recorded_and_ignored() {
-    let (cfg, _) = fake(Act::Garbage).await;
+    let (cfg, _, _server) = fake(Act::Garbage).await;
     let call = Call::dial(&cfg).await.unwrap();
     let echo = call.wait_for(is_echo("ok"), WAIT).await.unwrap();
     assert_eq!(
@@ -145,7 +145,7 @@ async fn what_twilio_would_drop_is_recorded_and_ignored() {
 
 #[tokio::test]
 async fn clear_drops_the_queue_and_returns_pending_marks_in_order() {
-    let (cfg, _) = fake(Act::ClearSoon).await;
+    let (cfg, _, _server) = fake(Act::ClearSoon).await;
     let call = Call::dial(&cfg).await.unwrap();
     let clear = call
         .wait_for(|e| matches!(e, Event::ClearReceived { .. }), WAIT)
@@ -165,7 +165,7 @@ async fn clear_drops_the_queue_and_returns_pending_marks_in_order() {
 
 #[tokio::test]
 async fn fast_speech_gets_a_reply_and_a_voice_to_voice_time() {
-    let (mut cfg, inbound) = fake(Act::Reply).await;
+    let (mut cfg, inbound, _server) = fake(Act::Reply).await;
     cfg.fast = true;
     let call = Call::dial(&cfg).await.unwrap();
     let mut pcm: Vec<i16> = (0..2400)
@@ -196,7 +196,7 @@ async fn fast_speech_gets_a_reply_and_a_voice_to_voice_time() {
 
 #[tokio::test]
 async fn a_scripted_real_time_call_measures_the_reply_and_hangs_up_by_itself() {
-    let (cfg, _) = fake(Act::Reply).await;
+    let (cfg, _, _server) = fake(Act::Reply).await;
     let mut speech: Vec<i16> = (0..3200)
         .map(|i| if i % 16 < 8 { 6000 } else { -6000 })
         .collect();
@@ -235,7 +235,7 @@ async fn a_scripted_real_time_call_measures_the_reply_and_hangs_up_by_itself() {
 
 #[tokio::test]
 async fn pronto_call_writes_what_the_caller_heard() {
-    let (cfg, _) = fake(Act::Reply).await;
+    let (cfg, _, _server) = fake(Act::Reply).await;
     let dir = std::env::temp_dir().join(format!("pronto-sim-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     // A 16 kHz utterance: the CLI resamples it.

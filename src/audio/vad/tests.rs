@@ -1,5 +1,5 @@
 //! Unit tests for the endpointer's internals; behaviour on audio is tested in
-//! tests/audio_endpointer*.rs.
+//! tests/it/audio_endpointer*.rs.
 
 use super::*;
 

@@ -1,22 +1,30 @@
 //! A tiny fake Pronto for the simulator's loopback tests: `/voice` answers
 //! TwiML, `/stream/{token}` checks the signature with the server's own
-//! `twilio::signature` and then acts out one scripted behaviour ([`Act`]).
+//! `twilio::signature` and then acts out one scripted behaviour ([`Act`]),
+//! writing its messages with the server's own `twilio::media` writer.
+//!
+//! Not one of the provider fakes in `crate::fakes`: this plays Pronto's part
+//! (the server the simulator calls), including what the real server must
+//! never do (close mid-call, send garbage, clear at once), which is what the
+//! simulator has to cope with.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use serde_json::{Value, json};
+use bytes::Bytes;
+use serde_json::Value;
 
 use super::super::*;
+use crate::fakes::{Running, serve};
+use crate::twilio::media::OutboundWriter;
 use crate::twilio::{signature, twiml};
 
 pub(super) const TOKEN: &str = "test-auth-token";
@@ -45,31 +53,19 @@ pub(super) struct Fake {
     inbound: Arc<Mutex<Vec<Value>>>,
 }
 
-pub(super) fn loud_mulaw(ms: usize) -> Vec<u8> {
+fn loud_mulaw(ms: usize) -> Vec<u8> {
     let pcm: Vec<i16> = (0..ms * 8)
         .map(|i| if i % 8 < 4 { 8000 } else { -8000 })
         .collect();
     codec::encode(&pcm)
 }
 
-pub(super) fn media(sid: &str, mulaw: &[u8]) -> Message {
-    let payload = STANDARD.encode(mulaw);
-    Message::Text(
-        json!({"event":"media","streamSid":sid,"media":{"payload":payload}})
-            .to_string()
-            .into(),
-    )
+/// A message of the server's writer, as the WebSocket text it is.
+fn text(json: Bytes) -> Message {
+    Message::Text(Utf8Bytes::try_from(json).expect("the writer writes UTF-8 JSON"))
 }
 
-pub(super) fn mark(sid: &str, name: &str) -> Message {
-    Message::Text(
-        json!({"event":"mark","streamSid":sid,"mark":{"name":name}})
-            .to_string()
-            .into(),
-    )
-}
-
-pub(super) async fn voice(headers: HeaderMap, body: String) -> Response {
+async fn voice(headers: HeaderMap, body: String) -> Response {
     let params: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes())
         .into_owned()
         .collect();
@@ -88,7 +84,7 @@ pub(super) async fn voice(headers: HeaderMap, body: String) -> Response {
     twiml::connect_stream(None, &url, &[("callSid", &call_sid)]).into_response()
 }
 
-pub(super) async fn stream(
+async fn stream(
     State(fake): State<Fake>,
     Path(token): Path<String>,
     headers: HeaderMap,
@@ -104,7 +100,7 @@ pub(super) async fn stream(
     upgrade.on_upgrade(move |socket| run_fake(socket, fake))
 }
 
-pub(super) async fn run_fake(mut ws: WebSocket, fake: Fake) {
+async fn run_fake(mut ws: WebSocket, fake: Fake) {
     // Read up to `start` to learn the streamSid.
     let mut sid = String::new();
     while let Some(Ok(Message::Text(t))) = ws.recv().await {
@@ -115,13 +111,14 @@ pub(super) async fn run_fake(mut ws: WebSocket, fake: Fake) {
             break;
         }
     }
+    let mut out = OutboundWriter::new(sid);
     match fake.act {
         Act::Greet => {
-            let _ = ws.send(media(&sid, &loud_mulaw(100))).await;
-            let _ = ws.send(mark(&sid, "greeting")).await;
+            let _ = ws.send(text(out.media(&loud_mulaw(100)))).await;
+            let _ = ws.send(text(out.mark("greeting"))).await;
         }
         Act::CloseWith(code, reason) => {
-            let _ = ws.send(media(&sid, &loud_mulaw(1000))).await;
+            let _ = ws.send(text(out.media(&loud_mulaw(1000)))).await;
             let frame = CloseFrame {
                 code,
                 reason: reason.into(),
@@ -131,16 +128,16 @@ pub(super) async fn run_fake(mut ws: WebSocket, fake: Fake) {
         Act::Garbage => {
             let _ = ws.send(Message::Binary(vec![1, 2, 3].into())).await;
             let _ = ws.send(Message::Text("nope".into())).await;
-            let _ = ws.send(media("MZwrong", &[0xFF; 8])).await;
-            let _ = ws.send(mark(&sid, "ok")).await;
+            let wrong = OutboundWriter::new("MZwrong").media(&[0xFF; 8]);
+            let _ = ws.send(text(wrong)).await;
+            let _ = ws.send(text(out.mark("ok"))).await;
         }
         Act::ClearSoon => {
-            let _ = ws.send(media(&sid, &loud_mulaw(1000))).await;
-            let _ = ws.send(mark(&sid, "a")).await;
-            let _ = ws.send(mark(&sid, "b")).await;
+            let _ = ws.send(text(out.media(&loud_mulaw(1000)))).await;
+            let _ = ws.send(text(out.mark("a"))).await;
+            let _ = ws.send(text(out.mark("b"))).await;
             tokio::time::sleep(Duration::from_millis(100)).await;
-            let clear = json!({"event":"clear","streamSid":sid}).to_string();
-            let _ = ws.send(Message::Text(clear.into())).await;
+            let _ = ws.send(text(out.clear())).await;
         }
         Act::Reply => {}
     }
@@ -159,16 +156,17 @@ pub(super) async fn run_fake(mut ws: WebSocket, fake: Fake) {
                 quiet_frames += 1;
                 if quiet_frames == 10 {
                     heard_speech = false;
-                    let _ = ws.send(media(&sid, &loud_mulaw(200))).await;
-                    let _ = ws.send(mark(&sid, "reply")).await;
+                    let _ = ws.send(text(out.media(&loud_mulaw(200)))).await;
+                    let _ = ws.send(text(out.mark("reply"))).await;
                 }
             }
         }
     }
 }
 
-/// Starts a fake server; returns its config and the inbound message log.
-pub(super) async fn fake(act: Act) -> (SimConfig, Arc<Mutex<Vec<Value>>>) {
+/// Starts a fake server; returns its config, the inbound message log and the
+/// server, which stops when dropped.
+pub(super) async fn fake(act: Act) -> (SimConfig, Arc<Mutex<Vec<Value>>>, Running) {
     let inbound = Arc::new(Mutex::new(Vec::new()));
     let state = Fake {
         act,
@@ -178,16 +176,12 @@ pub(super) async fn fake(act: Act) -> (SimConfig, Arc<Mutex<Vec<Value>>>) {
         .route("/voice", post(voice))
         .route("/stream/{token}", get(stream))
         .with_state(state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    // Without TCP_NODELAY a small message (a mark) sent right after a large
-    // one waits for an ACK, i.e. for the simulator's next media frame.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let mut cfg = SimConfig::new(format!("http://{addr}"));
+    // With TCP_NODELAY, which it needs: without, a small message (a mark)
+    // sent right after a large one waits for an ACK, i.e. for the
+    // simulator's next media frame.
+    let server = serve(app, "").await;
+    let mut cfg = SimConfig::new(server.base_url.clone());
     cfg.public_base_url = Some(PUBLIC.into());
     cfg.auth_token = Some(TOKEN.into());
-    (cfg, inbound)
+    (cfg, inbound, server)
 }

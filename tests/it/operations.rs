@@ -1,0 +1,377 @@
+//! The operations a public number needs: silence and maximum duration end a
+//! call politely, unwanted callers are rejected before answering, calls can
+//! be recorded, callers can be remembered, and a shutdown says goodbye.
+
+use std::time::Duration;
+
+use crate::agent_world::{
+    ACCOUNT_SID, Provider, World, conversation, hear_mark, say_hello_and_hear,
+};
+use crate::harness::{self, WAIT, temp_dir};
+use pronto::fakes::llm_reply::Reply;
+use pronto::sim::{Call, SimConfig, voice_params};
+use reqwest::Method;
+
+const CLOSING: &str = "I'm sorry, I have to end the call now. Thank you for calling, goodbye!";
+
+/// The call's record once the store has its end.
+async fn end_reason(w: &World, sid: &str) -> String {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (_, call) = w
+            .server
+            .api(Method::GET, &format!("/api/calls/{sid}"), None)
+            .await;
+        if let Some(reason) = call["end_reason"].as_str() {
+            return reason.to_string();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no end: {call}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits for Pronto to hang up through Twilio REST, then plays Twilio's part.
+async fn hung_up_by_pronto(w: &World, call: Call) {
+    let updates = w.rest.wait_updates(1, WAIT).await;
+    assert_eq!(updates.len(), 1, "{updates:?}");
+    assert_eq!(updates[0].field("Status"), Some("completed"));
+    call.hang_up().await.expect("report");
+}
+
+#[tokio::test]
+async fn a_silent_caller_is_asked_then_hung_up_on() {
+    let w = World::start_with(
+        Provider::Anthropic,
+        false,
+        &[
+            ("PRONTO_LIMITS_IDLE_PROMPT_SECS", "1"),
+            ("PRONTO_LIMITS_IDLE_HANGUP_SECS", "1"),
+        ],
+    )
+    .await;
+    let call = w.dial_and_hear_greeting().await;
+    hear_mark(&call, "t1-s0").await; // "Are you still there?"
+    hear_mark(&call, "t2-s0").await; // the closing line
+    let sid = call.call_sid().to_string();
+    let status = w.server.api_status().await;
+    let transcript = status["calls"][0]["transcript"].to_string();
+    assert!(transcript.contains("Are you still there?"), "{transcript}");
+    assert!(transcript.contains(CLOSING), "{transcript}");
+    hung_up_by_pronto(&w, call).await;
+    assert_eq!(end_reason(&w, &sid).await, "idle");
+}
+
+#[tokio::test]
+async fn speaking_after_the_prompt_keeps_the_call_going() {
+    let w = World::start_with(
+        Provider::OpenAi,
+        false,
+        &[
+            ("PRONTO_LIMITS_IDLE_PROMPT_SECS", "1"),
+            ("PRONTO_LIMITS_IDLE_HANGUP_SECS", "3"),
+        ],
+    )
+    .await;
+    w.audio.push_transcript("Yes, I'm here.");
+    w.llm.fake().push_reply(Reply::text("Great."));
+    let call = w.dial_and_hear_greeting().await;
+    hear_mark(&call, "t1-s0").await; // "Are you still there?"
+    say_hello_and_hear(&call, "t2-s0").await;
+    assert!(
+        w.rest.updates().is_empty(),
+        "hung up on a caller who answered"
+    );
+    call.hang_up().await.expect("report");
+}
+
+#[tokio::test]
+async fn the_maximum_duration_ends_the_call_with_the_closing_line() {
+    let w = World::start_with(
+        Provider::Anthropic,
+        false,
+        &[("PRONTO_LIMITS_MAX_CALL_DURATION_SECS", "3")],
+    )
+    .await;
+    w.audio.set_ms_per_char(60);
+    w.audio.push_transcript("Tell me everything.");
+    w.llm.fake().push_reply(Reply::text(
+        "There is a lot to say about our many products and services, so let me start from the very beginning of the story.",
+    ));
+    let call = w.dial_and_hear_greeting().await;
+    call.say(&harness::fixture("hello.wav"));
+    // The long answer is cut by the time limit; the closing line follows.
+    harness::expect_event(&call, "clear", |e| {
+        matches!(e, pronto::sim::Event::ClearReceived { .. })
+    })
+    .await;
+    hear_mark(&call, "t2-s0").await;
+    let sid = call.call_sid().to_string();
+    hung_up_by_pronto(&w, call).await;
+    assert_eq!(end_reason(&w, &sid).await, "max_duration");
+    let (_, record) = w
+        .server
+        .api(Method::GET, &format!("/api/calls/{sid}"), None)
+        .await;
+    let turns = record["turns"].as_array().expect("turns");
+    assert_eq!(
+        turns.last().expect("a turn")["agent_heard"],
+        CLOSING,
+        "{record}"
+    );
+    assert_eq!(turns[1]["interrupted"], true, "{record}");
+}
+
+#[tokio::test]
+async fn denied_and_too_frequent_callers_are_rejected_before_answering() {
+    let w = World::start_with(
+        Provider::Anthropic,
+        false,
+        &[
+            ("PRONTO_LIMITS_DENY_NUMBERS", "+15550006666"),
+            ("PRONTO_LIMITS_CALLS_PER_HOUR_PER_NUMBER", "2"),
+        ],
+    )
+    .await;
+    let voice = |from: &str, n: u32| {
+        let mut cfg = SimConfig::new("http://unused");
+        cfg.from = from.into();
+        voice_params(&cfg, &format!("CA{n:032x}"), ACCOUNT_SID)
+    };
+    let (status, twiml) = w
+        .server
+        .post_signed("/voice", &voice("+15550006666", 1))
+        .await;
+    assert_eq!(status, 200);
+    assert!(twiml.contains("<Reject/>"), "{twiml}");
+    for n in 2..=3 {
+        let (_, twiml) = w
+            .server
+            .post_signed("/voice", &voice("+15550007777", n))
+            .await;
+        assert!(twiml.contains("<Connect>"), "call {n}: {twiml}");
+        // The call's row is written behind the answer.
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while w
+            .server
+            .api(Method::GET, &format!("/api/calls/CA{n:032x}"), None)
+            .await
+            .0
+            != 200
+        {
+            assert!(tokio::time::Instant::now() < deadline);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let (_, twiml) = w
+        .server
+        .post_signed("/voice", &voice("+15550007777", 4))
+        .await;
+    assert!(
+        twiml.contains("<Reject/>"),
+        "third call within the hour: {twiml}"
+    );
+    let (_, twiml) = w
+        .server
+        .post_signed("/voice", &voice("+15550008888", 5))
+        .await;
+    assert!(
+        twiml.contains("<Connect>"),
+        "another caller is not limited: {twiml}"
+    );
+    let (_, rejected) = w
+        .server
+        .api(Method::GET, &format!("/api/calls/CA{:032x}", 1), None)
+        .await;
+    assert_eq!(rejected["end_reason"], "rejected", "{rejected}");
+}
+
+#[tokio::test]
+async fn a_recorded_call_has_both_sides_on_two_channels() {
+    let dir = temp_dir("recordings");
+    let dir_text = dir.to_string_lossy().into_owned();
+    let w = World::start_with(
+        Provider::Anthropic,
+        false,
+        &[
+            ("PRONTO_STORE_RECORDINGS", "true"),
+            ("PRONTO_STORE_RECORDINGS_DIR", dir_text.as_str()),
+        ],
+    )
+    .await;
+    w.audio.push_transcript("Hello?");
+    w.llm.fake().push_reply(Reply::text("Hello there."));
+    // Real time, as Twilio streams: the recording places the caller's audio
+    // by Twilio's timestamps and the agent's by the clock.
+    let call = Call::dial(&w.server.sim()).await.expect("call connects");
+    hear_mark(&call, "t0-s0").await;
+    say_hello_and_hear(&call, "t1-s0").await;
+    let sid = call.call_sid().to_string();
+    call.hang_up().await.expect("report");
+    let path = format!("/api/calls/{sid}/recording.wav");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let wav = loop {
+        let resp = w
+            .server
+            .http()
+            .get(format!("{}{path}", w.server.url))
+            .bearer_auth(harness::API_TOKEN)
+            .send()
+            .await
+            .expect("GET");
+        if resp.status() == 200 {
+            break resp.bytes().await.expect("body");
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no recording");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let reader = hound::WavReader::new(std::io::Cursor::new(wav.to_vec())).expect("a WAV");
+    let spec = reader.spec();
+    assert_eq!(
+        (spec.channels, spec.sample_rate, spec.bits_per_sample),
+        (2, 8000, 16)
+    );
+    let samples: Vec<i16> = reader.into_samples().map(|s| s.expect("sample")).collect();
+    // Where each side is loud, in samples of its channel.
+    let loud = |channel: usize| -> Vec<usize> {
+        samples
+            .iter()
+            .skip(channel)
+            .step_by(2)
+            .enumerate()
+            .filter(|(_, s)| s.unsigned_abs() > 2000)
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let (caller, agent) = (loud(0), loud(1));
+    assert!(caller.len() > 1000, "the caller's speech is on the left");
+    assert!(agent.len() > 1000, "the agent's voice is on the right");
+    // On the call's clock: the greeting, then the caller, then the answer.
+    let (first_caller, last_caller) = (caller[0], caller[caller.len() - 1]);
+    assert!(agent[0] < first_caller, "the greeting comes first");
+    assert!(
+        agent.iter().any(|&i| i > last_caller),
+        "the answer follows the question"
+    );
+    assert!(
+        !agent.iter().any(|&i| i > first_caller && i < last_caller),
+        "nobody talks over the caller"
+    );
+    let (status, _) = w
+        .server
+        .api(Method::DELETE, &format!("/api/calls/{sid}"), None)
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = w.server.api(Method::GET, &path, None).await;
+    assert_eq!(status, 404, "the recording is erased with the call");
+}
+
+#[tokio::test]
+async fn a_caller_is_remembered_on_the_next_call_when_memory_is_on() {
+    let w = World::start_with(
+        Provider::Anthropic,
+        false,
+        &[("PRONTO_STORE_CALLER_MEMORY", "true")],
+    )
+    .await;
+    w.audio
+        .push_transcript("This is Anna, I'd like to book a table for Friday.");
+    w.llm
+        .fake()
+        .push_reply(Reply::text("Booked for Friday, Anna."));
+    w.llm.fake().push_reply(Reply::text(
+        "Anna called to book a table for Friday; it was booked.",
+    ));
+    let call = w.dial_and_hear_greeting().await;
+    say_hello_and_hear(&call, "t1-s0").await;
+    call.hang_up().await.expect("report");
+    let summary_request = w.llm_request(2).await;
+    let (_, messages) = conversation(&summary_request);
+    assert!(
+        messages
+            .last()
+            .is_some_and(|(_, text)| text.contains("Summarize the phone call")),
+        "{messages:?}"
+    );
+
+    // Once the summary is kept, the same number calls again.
+    let store = w.server.state.store.clone();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while store
+        .recent_summaries("+15551230001", 3)
+        .await
+        .expect("store")
+        .is_empty()
+    {
+        assert!(tokio::time::Instant::now() < deadline, "no summary kept");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    w.audio.push_transcript("Hi, it's me again.");
+    let call = w.dial_and_hear_greeting().await;
+    say_hello_and_hear(&call, "t1-s0").await;
+    let (system, _) = conversation(&w.llm_request(3).await);
+    assert!(
+        system.contains("You spoke with this caller before"),
+        "{system}"
+    );
+    assert!(
+        system.contains("Anna called to book a table for Friday"),
+        "{system}"
+    );
+    call.hang_up().await.expect("report");
+}
+
+#[tokio::test]
+async fn shutdown_lets_calls_finish_then_says_goodbye() {
+    let mut w = World::start_with(
+        Provider::Anthropic,
+        false,
+        &[("PRONTO_SERVER_DRAIN_TIMEOUT_SECS", "1")],
+    )
+    .await;
+    let call = w.dial_and_hear_greeting().await;
+    w.server.begin_shutdown();
+    // New callers hear the busy message meanwhile.
+    let (status, twiml) = w
+        .server
+        .post_signed(
+            "/voice",
+            &voice_params(
+                &SimConfig::new("http://unused"),
+                "CA00000000000000000000000000000042",
+                ACCOUNT_SID,
+            ),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(twiml.contains("busy"), "{twiml}");
+    // After the drain time, the live call hears the closing line and ends.
+    hear_mark(&call, "t1-s0").await;
+    let sid = call.call_sid().to_string();
+    hung_up_by_pronto(&w, call).await;
+    assert_eq!(end_reason_after_stop(&mut w, &sid).await, "shutdown");
+}
+
+/// The server stops: the record is read from its database file afterwards.
+async fn end_reason_after_stop(w: &mut World, sid: &str) -> String {
+    let url = w.server.state.config.deployment.database_url.clone();
+    let store = w.server.state.store.clone();
+    let _ = tokio::time::timeout(WAIT, async {
+        while w.server.state.switchboard.live_calls() > 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(reason) = store
+            .get_call(sid)
+            .await
+            .expect("store")
+            .and_then(|call| call.call.end_reason)
+        {
+            return reason.to_string();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no end in {url}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,4 +1,6 @@
-//! Fake Anthropic Messages API (reference/providers.md §4, §5.2):
+//! Fake Anthropic Messages API
+//! (<https://docs.anthropic.com/en/api/messages-streaming>,
+//! <https://docs.anthropic.com/en/api/errors>):
 //! `POST /v1/messages`, streamed as the real event sequence (`message_start`,
 //! `ping`, `content_block_*` with word-ish text deltas and `input_json_delta`
 //! fragments, `message_delta`, `message_stop`), one event per write.

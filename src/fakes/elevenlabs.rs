@@ -1,6 +1,7 @@
 //! Fake ElevenLabs streaming TTS: `POST /v1/text-to-speech/{voice}/stream`
 //! answering raw μ-law 8 kHz (`output_format=ulaw_8000`) in small chunks,
-//! per reference/providers.md §6.3. The base URL has no `/v1`, like
+//! per <https://elevenlabs.io/docs/api-reference/text-to-speech/stream>.
+//! The base URL has no `/v1`, like
 //! `https://api.elevenlabs.io`.
 //!
 //! `GET /v1/user` (the request a key check makes) answers the account, which

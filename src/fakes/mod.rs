@@ -1,6 +1,6 @@
 //! Fakes of the services Pronto calls, for the tests and the benchmarks:
 //! each a real HTTP server on loopback that speaks the service's wire format
-//! (reference/providers.md, reference/twilio.md §5), with injectable latency
+//! (each fake names its service's API reference), with injectable latency
 //! and faults, recording what it received. Nothing here is used to serve a
 //! call: the integration tests configure Pronto with these as its providers,
 //! `pronto bench` measures Pronto against [`openai::FakeOpenAi`] with fixed

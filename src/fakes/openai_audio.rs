@@ -1,6 +1,8 @@
 //! Fake OpenAI audio API: `POST /v1/audio/transcriptions` (multipart in,
 //! `{"text":…}` out) and `POST /v1/audio/speech` (JSON in, chunked 24 kHz
-//! s16le PCM out), per reference/providers.md §1, §3 and §5.1; and `GET
+//! s16le PCM out), per
+//! <https://platform.openai.com/docs/api-reference/audio/createTranscription>
+//! and <https://platform.openai.com/docs/api-reference/audio/createSpeech>; and `GET
 //! /v1/models`, the request a key check makes. Each refuses a request without
 //! a `Bearer` key (401 `invalid_api_key`).
 //!

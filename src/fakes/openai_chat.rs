@@ -1,4 +1,5 @@
-//! Fake OpenAI Chat Completions (reference/providers.md §2, §5.1, §6.1):
+//! Fake OpenAI Chat Completions
+//! (<https://platform.openai.com/docs/api-reference/chat-streaming>):
 //! `POST /v1/chat/completions` streamed as `data:` chunks: a role chunk,
 //! word-ish content chunks, tool calls fragmented per index, a finish_reason
 //! chunk, a `choices: []` usage chunk when `stream_options.include_usage`,

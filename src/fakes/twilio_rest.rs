@@ -1,6 +1,8 @@
 //! Fake Twilio REST API: call updates, `POST
 //! /2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json` with a form body
-//! and HTTP Basic auth (reference/twilio.md §5.3). It answers like Twilio: 200
+//! and HTTP Basic auth
+//! (<https://www.twilio.com/docs/voice/api/call-resource#update-a-call-resource>).
+//! It answers like Twilio: 200
 //! with the Call resource, 401 (20003) without the right credentials, 404
 //! (20404) for a call it was told has ended.
 //!

@@ -10,7 +10,7 @@ use super::checks::Check;
 
 /// Every check in the order it runs, so that the ones an earlier failure
 /// prevents are still listed (as failed: not run is not passed).
-pub const CHECKS: [&str; 11] = [
+pub const CHECKS: [&str; 12] = [
     "server",
     "health",
     "signature",
@@ -22,6 +22,7 @@ pub const CHECKS: [&str; 11] = [
     "record",
     "recording",
     "shutdown",
+    "agent",
 ];
 
 /// The checks so far, printed as they come.

@@ -294,6 +294,53 @@ pub fn record(status: u16, body: &Value, took: Duration) -> Check {
     )
 }
 
+/// The agent path, against fake providers: the caller heard an answer after
+/// they stopped speaking, and the call's record (`GET /api/calls/{sid}`)
+/// holds their turn with the fake's `transcript` and `answer`.
+pub fn agent(report: &Report, record: &Value, said: (&str, &str)) -> Check {
+    const NAME: &str = "agent";
+    let (transcript, answer) = said;
+    let Some(turn) = report.turns.first() else {
+        return Check::fail(NAME, "the caller's speech was never sent");
+    };
+    let Some(v2v) = turn.voice_to_voice_ms else {
+        return Check::fail(
+            NAME,
+            format!(
+                "the caller spoke for {:.1} s and heard no answer{}",
+                speech_secs(turn.speech_start_ms, turn.speech_end_ms),
+                closed_early(report)
+            ),
+        );
+    };
+    let turns = record["turns"].as_array().map(Vec::as_slice);
+    let turns = turns.unwrap_or_default();
+    if turns
+        .iter()
+        .any(|t| t["caller"] == transcript && t["agent_said"] == answer)
+    {
+        return Check::pass(
+            NAME,
+            format!(
+                "the caller heard the agent answer {v2v} ms after they stopped speaking; the record has {transcript:?} → {answer:?} (fake OpenAI-compatible providers on 127.0.0.1)"
+            ),
+        );
+    }
+    let stored = match turns {
+        _ if !record.is_object() => format!("no record: {record}"),
+        [] => "no turns".to_string(),
+        turns => turns
+            .iter()
+            .map(|t| format!("{} → {}", t["caller"], t["agent_said"]))
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    Check::fail(
+        NAME,
+        format!("the stored call has no turn {transcript:?} → {answer:?} ({stored})"),
+    )
+}
+
 /// The two-channel recording (caller left, agent right) was written to disk
 /// and is served back as a WAV at least as long as what the caller said.
 pub fn recording(status: u16, wav: &[u8], min: Duration) -> Check {

@@ -6,9 +6,11 @@
 //! the self-test runs what a phone call runs, in one process and offline: the
 //! real server (the router and state `pronto serve` builds, in echo mode) on
 //! a loopback port with signature checks on, and Pronto's Twilio simulator
-//! placing one call with real speech at real-time pace. Each step prints one
-//! line with a figure; the exit code is 0 only when every check passed. CI
-//! runs it under qemu on the arm64 build, where it is the only proof that
+//! placing one call with real speech at real-time pace; then a second server
+//! in agent mode, its AI providers the fake OpenAI-compatible server of
+//! [`crate::fakes::openai`], answering one turn ([`agent`]). Each step prints
+//! one line with a figure; the exit code is 0 only when every check passed.
+//! CI runs it under qemu on the arm64 build, where it is the only proof that
 //! binary works.
 
 use std::process::ExitCode;
@@ -23,6 +25,7 @@ use checklist::Checklist;
 use checks::{Check, ms};
 use server::{LocalServer, PUBLIC_URL, Scratch, Secrets};
 
+mod agent;
 mod checklist;
 mod checks;
 mod server;
@@ -47,14 +50,18 @@ figure): the server starts, /health answers, an unsigned webhook is \
 refused, the signed one answers with a stream, the stream starts, the \
 caller hears their words back (with the voice-to-voice latency) bit for \
 bit, playback marks come back, the call lands in the call history as \
-completed, its recording is written, and the server shuts down cleanly.
+completed, its recording is written, and the server shuts down cleanly. \
+Then a second server, in agent mode, answers one turn of a call: its \
+speech-to-text, language model and text-to-speech are a fake \
+OpenAI-compatible server inside this process on 127.0.0.1, and the caller \
+must hear the answer and the call history hold the turn.
 
 Your .env, environment and config/pronto.toml are not used (except \
 RUST_LOG with --verbose): AI keys are ignored (no API call is made), and \
-your call history is neither read nor written. The database and recordings go to a temporary directory under \
+your call history is neither read nor written. The databases and recordings go to temporary directories under \
 $TMPDIR (or /tmp), removed at the end.
 
-Exit status: 0 when every check passed, 1 otherwise. Takes about 6 s.";
+Exit status: 0 when every check passed, 1 otherwise. Takes about 10 s.";
 
 /// Arguments of `pronto self-test`.
 #[derive(Debug, Clone, clap::Args)]
@@ -133,11 +140,7 @@ pub async fn run(args: SelfTestArgs) -> ExitCode {
     let not_run = match outcome {
         Ok(Ok(())) => None,
         Ok(Err(why)) => Some(why),
-        Err(_) => Some(format!(
-            "no result within {} s (a slow machine or an emulator? try --timeout {})",
-            args.timeout,
-            args.timeout.saturating_mul(3).max(60)
-        )),
+        Err(_) => Some(too_slow(args.timeout)),
     };
     if let Some(why) = &not_run {
         list.skip_to("shutdown", why);
@@ -156,7 +159,17 @@ pub async fn run(args: SelfTestArgs) -> ExitCode {
         (Err(e), _) => Check::fail("shutdown", e),
         (Ok(()), Err(e)) => Check::fail("shutdown", format!("cannot remove {dir}: {e}")),
     });
+    let agent = tokio::time::timeout_at(deadline, agent::check(&secrets, args.verbose)).await;
+    list.add(agent.unwrap_or_else(|_| Check::fail("agent", too_slow(args.timeout))));
     list.finish("", started)
+}
+
+/// Why a check did not finish within `--timeout`, and what to try.
+fn too_slow(timeout: u64) -> String {
+    format!(
+        "no result within {timeout} s (a slow machine or an emulator? try --timeout {})",
+        timeout.saturating_mul(3).max(60)
+    )
 }
 
 /// Plays Twilio's part against the server.

@@ -188,6 +188,31 @@ fn the_record_must_be_completed_with_one_turn() {
 }
 
 #[test]
+fn the_agent_must_answer_and_the_record_hold_the_turn() {
+    let said = ("hello", "Sure.");
+    let stored = json!({"turns": [
+        {"turn": 0, "caller": null, "agent_said": "Hi!"},
+        {"turn": 1, "caller": "hello", "agent_said": "Sure."},
+    ]});
+    let c = agent(&report(true, Some(false), vec![], vec![]), &stored, said);
+    assert!(c.passed && c.detail.contains("600 ms"), "{c}");
+    // Silence after the caller's speech: no answer, whatever the record says.
+    let c = agent(&report(false, None, vec![], vec![]), &stored, said);
+    assert!(!c.passed && c.detail.contains("no answer"), "{c}");
+    let silent = Report::new("CA1".into(), "MZ1".into(), vec![], vec![]);
+    assert!(!agent(&silent, &stored, said).passed);
+    // Heard, but the turn is not (yet) stored as it was said and answered.
+    let heard = report(true, Some(false), vec![], vec![]);
+    let other = json!({"turns": [{"turn": 1, "caller": "hello", "agent_said": "Sorry?"}]});
+    let c = agent(&heard, &other, said);
+    assert!(!c.passed && c.detail.contains("\"Sorry?\""), "{c}");
+    let c = agent(&heard, &json!({"turns": []}), said);
+    assert!(!c.passed && c.detail.contains("no turns"), "{c}");
+    let c = agent(&heard, &json!("HTTP 404"), said);
+    assert!(!c.passed && c.detail.contains("404"), "{c}");
+}
+
+#[test]
 fn the_recording_must_be_a_long_enough_stereo_wav() {
     let wav = |channels: u16, frames: u32| {
         let spec = hound::WavSpec {

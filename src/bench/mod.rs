@@ -49,6 +49,11 @@ pub struct BenchArgs {
     /// CPUs for this load generator (e.g. "1").
     #[arg(long)]
     pub client_cpus: Option<String>,
+    /// The Pronto binary to measure (default: this one). To compare two
+    /// builds under exactly the same load: the generator and its fake
+    /// providers stay this binary's.
+    #[arg(long)]
+    pub server_exe: Option<PathBuf>,
     /// Fake STT latency (ms).
     #[arg(long, default_value_t = 300)]
     pub stt_ms: u64,
@@ -160,8 +165,13 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    let mut server = process::spawn_server(&dir, &env, args.server_cpus.as_deref())
-        .map_err(anyhow::Error::msg)?;
+    let mut server = process::spawn_server(
+        args.server_exe.as_deref(),
+        &dir,
+        &env,
+        args.server_cpus.as_deref(),
+    )
+    .map_err(anyhow::Error::msg)?;
     let pid = server.id();
     let outcome = async {
         process::wait_healthy(&url, Duration::from_secs(20))

@@ -63,14 +63,18 @@ pub fn pin_self(cpus: &str) -> Result<(), String> {
     }
 }
 
-/// Starts `pronto serve` from this same binary, in `dir`, with `env` only
+/// Starts `pronto serve` from `exe` (default: this same binary), in `dir`, with `env` only
 /// (plus PATH), pinned to `cpus` when given. Its output goes to `dir/server.log`.
 pub fn spawn_server(
+    exe: Option<&Path>,
     dir: &Path,
     env: &[(String, String)],
     cpus: Option<&str>,
 ) -> Result<Child, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+    let exe = match exe {
+        Some(exe) => exe.to_path_buf(),
+        None => std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?,
+    };
     let log = std::fs::File::create(dir.join("server.log")).map_err(|e| e.to_string())?;
     let err_log = log.try_clone().map_err(|e| e.to_string())?;
     let mut cmd = match cpus {

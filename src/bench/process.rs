@@ -72,7 +72,10 @@ pub fn spawn_server(
     cpus: Option<&str>,
 ) -> Result<Child, String> {
     let exe = match exe {
-        Some(exe) => exe.to_path_buf(),
+        // Absolute: the server starts in `dir`, where a relative path would miss.
+        Some(exe) => exe
+            .canonicalize()
+            .map_err(|e| format!("cannot find {}: {e}", exe.display()))?,
         None => std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?,
     };
     let log = std::fs::File::create(dir.join("server.log")).map_err(|e| e.to_string())?;

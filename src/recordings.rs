@@ -17,7 +17,7 @@
 //! `path_for` touches the disk (`begin` creates the folder, `open` looks for the file), so
 //! async code calls them through `spawn_blocking`; `enforce_cap` lists the whole folder.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -43,15 +43,18 @@ pub enum RecordingsError {
 pub struct Recordings {
     dir: PathBuf,
     max_total_bytes: u64,
-    /// SIDs with a live [`Writing`] guard.
-    writing: Arc<Mutex<HashSet<String>>>,
+    /// SIDs with a live [`Writing`] guard, each with whether its file is to be
+    /// erased as soon as it is finished.
+    writing: Arc<Mutex<Writers>>,
 }
+
+type Writers = HashMap<String, bool>;
 
 /// A recording being written. Dropping it marks the recording complete.
 pub struct Writing {
     sid: String,
     path: PathBuf,
-    writing: Arc<Mutex<HashSet<String>>>,
+    writing: Arc<Mutex<Writers>>,
 }
 
 impl Writing {
@@ -62,9 +65,31 @@ impl Writing {
 }
 
 impl Drop for Writing {
+    /// The recording is complete; one erased while it was written goes now
+    /// (under the lock, so no one can open it in between). One `unlink`:
+    /// quick enough for whatever thread finishes the call.
     fn drop(&mut self) {
-        lock(&self.writing).remove(&self.sid);
+        let mut writing = lock(&self.writing);
+        if writing.remove(&self.sid) == Some(true)
+            && let Err(e) = fs::remove_file(&self.path)
+            && e.kind() != io::ErrorKind::NotFound
+        {
+            tracing::warn!(error = %e, "an erased recording could not be deleted");
+        }
     }
+}
+
+/// What [`Recordings::erase`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordingErased {
+    /// The recording was deleted.
+    Deleted,
+    /// The call is still being recorded: its file is deleted the moment the
+    /// recording ends, and is never served meanwhile.
+    AtCallEnd,
+    /// There was no recording of the call.
+    None,
 }
 
 /// What [`Recordings::enforce_cap`] did.
@@ -100,9 +125,12 @@ impl Recordings {
     pub fn begin(&self, call_sid: &str) -> Result<Writing, RecordingsError> {
         let path = self.path_for(call_sid)?;
         fs::create_dir_all(&self.dir)?;
-        if !lock(&self.writing).insert(call_sid.to_owned()) {
-            return Err(RecordingsError::InProgress);
-        }
+        match lock(&self.writing).entry(call_sid.to_owned()) {
+            std::collections::hash_map::Entry::Occupied(_) => {
+                return Err(RecordingsError::InProgress);
+            }
+            std::collections::hash_map::Entry::Vacant(v) => v.insert(false),
+        };
         Ok(Writing {
             sid: call_sid.to_owned(),
             path,
@@ -114,22 +142,24 @@ impl Recordings {
     /// is no such recording, or it is still being written (its header is not complete).
     pub fn open(&self, call_sid: &str) -> Option<PathBuf> {
         let path = self.path_for(call_sid).ok()?;
-        if lock(&self.writing).contains(call_sid) || !path.is_file() {
+        if lock(&self.writing).contains_key(call_sid) || !path.is_file() {
             return None;
         }
         Some(path)
     }
 
-    /// Deletes `call_sid`'s recording; `Ok(false)` if there was none.
-    pub fn delete(&self, call_sid: &str) -> Result<bool, RecordingsError> {
+    /// Erases `call_sid`'s recording: now, or (still being written) the
+    /// moment it is finished.
+    pub fn erase(&self, call_sid: &str) -> Result<RecordingErased, RecordingsError> {
         let path = self.path_for(call_sid)?;
-        let writing = lock(&self.writing);
-        if writing.contains(call_sid) {
-            return Err(RecordingsError::InProgress);
+        let mut writing = lock(&self.writing);
+        if let Some(doomed) = writing.get_mut(call_sid) {
+            *doomed = true;
+            return Ok(RecordingErased::AtCallEnd);
         }
         match fs::remove_file(path) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Ok(()) => Ok(RecordingErased::Deleted),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(RecordingErased::None),
             Err(e) => Err(e.into()),
         }
     }
@@ -171,7 +201,7 @@ impl Recordings {
             }
             // Deleted under the lock, so a `begin` for this SID cannot slip in between.
             let writing = lock(&self.writing);
-            if writing.contains(&sid) {
+            if writing.contains_key(&sid) {
                 continue;
             }
             match fs::remove_file(self.dir.join(format!("{sid}.wav"))) {
@@ -193,7 +223,7 @@ fn is_call_sid(s: &str) -> bool {
 }
 
 /// The set stays valid even if a holder panicked (inserts and removes are single steps).
-fn lock(set: &Mutex<HashSet<String>>) -> MutexGuard<'_, HashSet<String>> {
+fn lock(set: &Mutex<Writers>) -> MutexGuard<'_, Writers> {
     set.lock().unwrap_or_else(PoisonError::into_inner)
 }
 

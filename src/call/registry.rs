@@ -107,6 +107,13 @@ impl Registry {
         Ok(())
     }
 
+    /// Whether the call is this process's: live, or waiting for its stream.
+    pub fn holds(&self, call_sid: &str) -> bool {
+        let mut calls = self.lock();
+        Self::prune(&mut calls, Instant::now());
+        calls.contains_key(call_sid)
+    }
+
     /// Marks the call live with its session's state channel. `info` is used
     /// when this process did not serve the call's webhook (another replica did).
     /// The call leaves the registry when the returned guard is dropped.

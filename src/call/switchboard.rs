@@ -203,6 +203,11 @@ impl Switchboard {
         self.sessions.registry.snapshot()
     }
 
+    /// Whether `call_sid` is one of this replica's calls in progress.
+    pub fn is_live(&self, call_sid: &str) -> bool {
+        self.sessions.registry.holds(call_sid)
+    }
+
     /// Calls counted against the cap (live, or waiting for their stream).
     pub fn active_calls(&self) -> usize {
         self.sessions.registry.len()

@@ -12,14 +12,15 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tracing::info;
+use tracing::{info, warn};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
 use crate::call::outbound::{OutboundCall, PlaceError};
 use crate::http::AppState;
 use crate::model::is_e164;
-use crate::store::{CallDetail, CallFilter, Page};
+use crate::recordings::RecordingErased;
+use crate::store::{CallDetail, CallFilter, Erased, Page};
 
 /// Query of `GET /api/calls`.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -153,28 +154,55 @@ pub async fn one(State(state): State<Arc<AppState>>, Path(sid): Path<String>) ->
     }
 }
 
-/// Erases a call, its turns, events, caller-memory summary and recording
-/// (privacy requests).
+/// What `DELETE /api/calls/{sid}` erased.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErasedCall {
+    pub call_sid: String,
+    /// What the history held of the call, now gone. The SID is remembered
+    /// as erased, so nothing of the call is written again (a late status
+    /// callback, the rest of a live call, its caller-memory summary).
+    pub history: Erased,
+    /// The call's recording; `null` when recordings are off.
+    pub recording: Option<RecordingErased>,
+}
+
+/// Erases a call for good (privacy requests): its row, turns, events, status
+/// callbacks, caller-memory summary and recording, now; a call still live
+/// keeps talking, but nothing more of it is kept, and its recording is
+/// deleted the moment it ends.
 #[utoipa::path(delete, path = "/api/calls/{sid}", params(("sid" = String, Path, description = "Call SID")),
     security(("bearer" = [])),
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ErasedCall), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn erase(State(state): State<Arc<AppState>>, Path(sid): Path<String>) -> ApiResult {
     let sid = call_sid(&sid)?.to_string();
-    let recording_deleted = match state.switchboard.recordings().cloned() {
+    // The history first: once the SID is remembered as erased, nothing of
+    // the call can be written again, so what is deleted next stays deleted.
+    let history = state.store.erase_call(&sid, Utc::now()).await?;
+    let recording = match state.switchboard.recordings().cloned() {
         Some(recordings) => {
-            let sid = sid.clone();
-            matches!(
-                tokio::task::spawn_blocking(move || recordings.delete(&sid)).await,
-                Ok(Ok(true))
-            )
+            let for_sid = sid.clone();
+            let erased = tokio::task::spawn_blocking(move || recordings.erase(&for_sid))
+                .await
+                .map_err(|_| ApiError::unavailable("the recording could not be erased"))?;
+            Some(erased.map_err(|e| {
+                warn!(call_sid = %sid, error = %e, "recording not erased");
+                ApiError::unavailable("the recording could not be erased; try again")
+            })?)
         }
-        None => false,
+        None => None,
     };
-    if state.store.delete_call(&sid).await? || recording_deleted {
-        info!(call_sid = %sid, recording_deleted, "call erased");
-        return Ok(StatusCode::NO_CONTENT.into_response());
+    let live = state.switchboard.is_live(&sid);
+    let found = history.found() || live || recording.is_some_and(|r| r != RecordingErased::None);
+    if !found {
+        return Err(ApiError(StatusCode::NOT_FOUND, "no such call".into()));
     }
-    Err(ApiError(StatusCode::NOT_FOUND, "no such call".into()))
+    info!(call_sid = %sid, ?history, ?recording, live, "call erased");
+    Ok(Json(ErasedCall {
+        call_sid: sid,
+        history,
+        recording,
+    })
+    .into_response())
 }
 
 /// The call's two-channel recording (caller left, agent right).
@@ -187,6 +215,11 @@ pub async fn recording(State(state): State<Arc<AppState>>, Path(sid): Path<Strin
     let Some(recordings) = state.switchboard.recordings().cloned() else {
         return Err(not_found("recordings are off ([store] recordings)"));
     };
+    // An erased call's recording is never served, whatever is on disk (one
+    // left by a crash before the call ended, or erased on another replica).
+    if state.store.is_erased(&sid).await? {
+        return Err(not_found("this call was erased"));
+    }
     let path = tokio::task::spawn_blocking(move || recordings.open(&sid))
         .await
         .ok()

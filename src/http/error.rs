@@ -28,6 +28,11 @@ impl ApiError {
     pub fn bad(message: impl Into<String>) -> Self {
         ApiError(StatusCode::BAD_REQUEST, message.into())
     }
+
+    /// Something this server needs is failing; the client may retry.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        ApiError(StatusCode::SERVICE_UNAVAILABLE, message.into())
+    }
 }
 
 impl IntoResponse for ApiError {

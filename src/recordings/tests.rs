@@ -46,7 +46,7 @@ fn bad_sids_are_refused() {
             "{bad}"
         );
         assert!(matches!(recs.begin(&bad), Err(RecordingsError::BadSid)));
-        assert!(matches!(recs.delete(&bad), Err(RecordingsError::BadSid)));
+        assert!(matches!(recs.erase(&bad), Err(RecordingsError::BadSid)));
         assert_eq!(recs.open(&bad), None);
     }
     let good = format!("CA{hex}");
@@ -69,20 +69,46 @@ fn a_recording_is_served_and_deleted_only_once_finished() {
         Err(RecordingsError::InProgress)
     ));
     assert_eq!(recs.open(&sid(1)), None, "not served while written");
-    assert!(matches!(
-        recs.delete(&sid(1)),
-        Err(RecordingsError::InProgress)
-    ));
 
     drop(writing);
     assert_eq!(
         recs.open(&sid(1)),
         Some(dir.join(format!("{}.wav", sid(1))))
     );
-    assert!(recs.delete(&sid(1)).expect("delete"));
+    assert_eq!(
+        recs.erase(&sid(1)).expect("erase"),
+        RecordingErased::Deleted
+    );
     assert_eq!(recs.open(&sid(1)), None);
-    assert!(!recs.delete(&sid(1)).expect("already gone"));
+    assert_eq!(
+        recs.erase(&sid(1)).expect("already gone"),
+        RecordingErased::None
+    );
     assert_eq!(recs.open(&sid(2)), None, "never recorded");
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_recording_erased_while_written_goes_the_moment_it_is_finished() {
+    let dir = temp_dir("erase-live");
+    let recs = Recordings::new(dir.clone(), 1 << 20);
+    let writing = recs.begin(&sid(1)).expect("begin");
+    fs::write(writing.path(), b"RIFF").expect("write");
+    let path = writing.path().to_path_buf();
+    assert_eq!(
+        recs.erase(&sid(1)).expect("erase"),
+        RecordingErased::AtCallEnd
+    );
+    assert!(path.exists(), "still being written");
+    assert_eq!(recs.open(&sid(1)), None, "never served");
+    drop(writing);
+    assert!(!path.exists(), "deleted when finished");
+    assert_eq!(recs.open(&sid(1)), None);
+    // The SID is free again, and a new recording of it is kept.
+    let again = recs.begin(&sid(1)).expect("begin");
+    fs::write(again.path(), b"RIFF").expect("write");
+    drop(again);
+    assert!(path.exists());
     let _ = fs::remove_dir_all(&dir);
 }
 

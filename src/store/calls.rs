@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 
+use super::erase::unless_erased;
 use super::rows::signed;
 use super::{NewCall, Store, StoreError, micros};
 use crate::model::{CallEvent, CallStatus, Direction, EndReason, EventRow, TurnRecord};
@@ -16,16 +17,19 @@ impl Store {
     /// outbound call is recorded twice (when requested, and when answered at
     /// `/voice`): it keeps the earlier start.
     pub async fn call_started(&self, new: &NewCall) -> Result<(), StoreError> {
-        const SQL: &str = "INSERT INTO calls (sid, direction, from_number, from_masked, \
+        const SQL: &str = concat!(
+            "INSERT INTO calls (sid, direction, from_number, from_masked, \
              to_number, to_masked, started_at, status, replica) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-             ON CONFLICT (sid) DO UPDATE SET direction = excluded.direction, \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9",
+            unless_erased!(),
+            " ON CONFLICT (sid) DO UPDATE SET direction = excluded.direction, \
              from_number = excluded.from_number, from_masked = excluded.from_masked, \
              to_number = excluded.to_number, to_masked = excluded.to_masked, \
              started_at = CASE WHEN excluded.started_at < calls.started_at \
              THEN excluded.started_at ELSE calls.started_at END, replica = excluded.replica, \
              status = CASE WHEN calls.status_seq IS NULL THEN excluded.status \
-             ELSE calls.status END";
+             ELSE calls.status END"
+        );
         let NewCall {
             call,
             status,
@@ -58,17 +62,19 @@ impl Store {
             .execute(pool)
             .await?
             .rows_affected());
-        known(done, call_sid)
+        self.known(done, call_sid).await
     }
 
     /// Stores a turn; the same (call, turn number) again replaces it, as the
     /// session re-records a turn when the call ends.
     pub async fn add_turn(&self, call_sid: &str, turn: &TurnRecord) -> Result<(), StoreError> {
-        const SQL: &str = "INSERT INTO turns (call_sid, turn, caller, agent_said, agent_heard, \
+        const SQL: &str = concat!(
+            "INSERT INTO turns (call_sid, turn, caller, agent_said, agent_heard, \
              interrupted, utterance_ms, endpoint_wait_ms, stt_ms, llm_first_token_ms, \
              first_sentence_ms, tts_first_byte_ms, voice_to_voice_ms, pipeline_overhead_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-             ON CONFLICT (call_sid, turn) DO UPDATE SET caller = excluded.caller, \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14",
+            unless_erased!(),
+            " ON CONFLICT (call_sid, turn) DO UPDATE SET caller = excluded.caller, \
              agent_said = excluded.agent_said, agent_heard = excluded.agent_heard, \
              interrupted = excluded.interrupted, utterance_ms = excluded.utterance_ms, \
              endpoint_wait_ms = excluded.endpoint_wait_ms, stt_ms = excluded.stt_ms, \
@@ -76,7 +82,8 @@ impl Store {
              first_sentence_ms = excluded.first_sentence_ms, \
              tts_first_byte_ms = excluded.tts_first_byte_ms, \
              voice_to_voice_ms = excluded.voice_to_voice_ms, \
-             pipeline_overhead_ms = excluded.pipeline_overhead_ms";
+             pipeline_overhead_ms = excluded.pipeline_overhead_ms"
+        );
         let l = &turn.latency;
         let ms = |v: Option<u64>, what: &str| v.map(|v| signed(v, what)).transpose();
         let stt = ms(l.stt_ms, "stt_ms")?;
@@ -109,7 +116,10 @@ impl Store {
     }
 
     pub async fn add_event(&self, call_sid: &str, event: &EventRow) -> Result<(), StoreError> {
-        const SQL: &str = "INSERT INTO events (call_sid, at, kind, detail) VALUES ($1, $2, $3, $4)";
+        const SQL: &str = concat!(
+            "INSERT INTO events (call_sid, at, kind, detail) SELECT $1, $2, $3, $4",
+            unless_erased!()
+        );
         on_db!(self, |pool, _d| {
             sqlx::query(SQL)
                 .bind(call_sid)
@@ -122,7 +132,8 @@ impl Store {
         Ok(())
     }
 
-    /// Idempotent on (call_sid, sequence): returns false for a duplicate.
+    /// Idempotent on (call_sid, sequence): returns false for a duplicate, and
+    /// for a call that was erased (nothing of it is written again).
     /// The call's status is the one of the highest sequence seen, whatever
     /// the arrival order; `duration_secs` from `CallDuration` when given.
     ///
@@ -138,11 +149,19 @@ impl Store {
         duration_secs: Option<i64>,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        const CALL: &str = "INSERT INTO calls (sid, direction, from_number, from_masked, \
-             to_number, to_masked, started_at) VALUES ($1, $2, '', '', '', '', $3) \
-             ON CONFLICT (sid) DO NOTHING";
-        const SEEN: &str = "INSERT INTO status_callbacks (call_sid, sequence, status, at) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (call_sid, sequence) DO NOTHING";
+        const CALL: &str = concat!(
+            "INSERT INTO calls (sid, direction, from_number, from_masked, \
+             to_number, to_masked, started_at) SELECT $1, $2, '', '', '', '', $3",
+            unless_erased!(),
+            " ON CONFLICT (sid) DO NOTHING"
+        );
+        // Not inserted for an erased call: then nothing else is written.
+        const SEEN: &str = concat!(
+            "INSERT INTO status_callbacks (call_sid, sequence, status, at) \
+             SELECT $1, $2, $3, $4",
+            unless_erased!(),
+            " ON CONFLICT (call_sid, sequence) DO NOTHING"
+        );
         const STATUS: &str = "UPDATE calls SET status = $2, status_seq = $3 \
              WHERE sid = $1 AND (status_seq IS NULL OR status_seq < $3)";
         const ENDED: &str = "UPDATE calls SET ended_at = COALESCE(ended_at, $2), \
@@ -225,38 +244,6 @@ impl Store {
             .execute(pool)
             .await?
             .rows_affected());
-        known(done, call_sid)
+        self.known(done, call_sid).await
     }
-
-    /// Erases the call, its turns and events (and its caller-memory summary).
-    /// Turns, events and status callbacks go with the call (foreign keys with
-    /// `ON DELETE CASCADE`); the summary and the outbound plan have no foreign
-    /// key (they may be written before the call's row) and go here.
-    pub async fn delete_call(&self, call_sid: &str) -> Result<bool, StoreError> {
-        const SUMMARY: &str = "DELETE FROM summaries WHERE call_sid = $1";
-        const PLAN: &str = "DELETE FROM outbound_plans WHERE call_sid = $1";
-        const CALL: &str = "DELETE FROM calls WHERE sid = $1";
-        let deleted = on_db!(self, |pool, dialect| {
-            let mut tx = pool.begin_with(dialect.begin_write()).await?;
-            for sql in [SUMMARY, PLAN] {
-                sqlx::query(sql).bind(call_sid).execute(&mut *tx).await?;
-            }
-            let n = sqlx::query(CALL)
-                .bind(call_sid)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            tx.commit().await?;
-            n
-        });
-        Ok(deleted > 0)
-    }
-}
-
-/// An update that touched no row was about a call the store never saw.
-fn known(rows: u64, call_sid: &str) -> Result<(), StoreError> {
-    if rows == 0 {
-        return Err(StoreError(format!("no call {call_sid}")));
-    }
-    Ok(())
 }

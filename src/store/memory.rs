@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::erase::unless_erased;
 use super::{Store, StoreError, micros};
 
 impl Store {
@@ -23,7 +24,8 @@ impl Store {
     }
 
     /// Caller memory: the summary of a call, kept per caller number. One per
-    /// call: saving again for the same call replaces it.
+    /// call: saving again for the same call replaces it. Nothing is kept for
+    /// an erased call.
     pub async fn save_summary(
         &self,
         call_sid: &str,
@@ -31,9 +33,12 @@ impl Store {
         summary: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        const SQL: &str = "INSERT INTO summaries (call_sid, number, at, summary) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (call_sid) DO UPDATE SET \
-             number = excluded.number, at = excluded.at, summary = excluded.summary";
+        const SQL: &str = concat!(
+            "INSERT INTO summaries (call_sid, number, at, summary) SELECT $1, $2, $3, $4",
+            unless_erased!(),
+            " ON CONFLICT (call_sid) DO UPDATE SET \
+             number = excluded.number, at = excluded.at, summary = excluded.summary"
+        );
         on_db!(self, |pool, _d| {
             sqlx::query(SQL)
                 .bind(call_sid)

@@ -52,6 +52,7 @@ macro_rules! on_db {
 
 mod calls;
 mod cursor;
+mod erase;
 mod memory;
 mod plans;
 mod read;
@@ -59,6 +60,7 @@ mod replicas;
 mod rows;
 mod schema;
 
+pub use erase::Erased;
 pub use read::MAX_PAGE;
 pub use replicas::LIVE_WINDOW;
 

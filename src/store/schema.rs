@@ -40,6 +40,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0002_outbound_plans.sql"),
         include_str!("../../migrations/postgres/0002_outbound_plans.sql"),
     ),
+    (
+        3,
+        "erased calls",
+        include_str!("../../migrations/sqlite/0003_erased_calls.sql"),
+        include_str!("../../migrations/postgres/0003_erased_calls.sql"),
+    ),
 ];
 
 /// The newest schema version this binary knows.

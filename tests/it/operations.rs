@@ -256,13 +256,115 @@ async fn a_recorded_call_has_both_sides_on_two_channels() {
         !agent.iter().any(|&i| i > first_caller && i < last_caller),
         "nobody talks over the caller"
     );
-    let (status, _) = w
+    let (status, erased) = w
         .server
         .api(Method::DELETE, &format!("/api/calls/{sid}"), None)
         .await;
-    assert_eq!(status, 204);
+    assert_eq!(status, 200, "{erased}");
+    assert_eq!(erased["recording"], "deleted", "{erased}");
     let (status, _) = w.server.api(Method::GET, &path, None).await;
     assert_eq!(status, 404, "the recording is erased with the call");
+}
+
+/// An erase during the call is total and final: the recording being
+/// written goes when the call ends and is never served, a late status
+/// callback does not bring the call back, and the caller-memory summary
+/// written at the end is not kept.
+#[tokio::test]
+async fn erasing_a_live_call_leaves_nothing_behind() {
+    let dir = temp_dir("erase-live");
+    let dir_text = dir.to_string_lossy().into_owned();
+    let w = World::start_with(
+        Provider::Anthropic,
+        false,
+        &[
+            ("PRONTO_STORE_RECORDINGS", "true"),
+            ("PRONTO_STORE_RECORDINGS_DIR", dir_text.as_str()),
+            ("PRONTO_STORE_CALLER_MEMORY", "true"),
+        ],
+    )
+    .await;
+    w.audio
+        .push_transcript("This is Anna, I'd like to book a table for Friday.");
+    w.llm
+        .fake()
+        .push_reply(Reply::text("Booked for Friday, Anna."));
+    w.llm.fake().push_reply(Reply::text(
+        "Anna called to book a table for Friday; it was booked.",
+    ));
+    let call = w.dial_and_hear_greeting().await;
+    say_hello_and_hear(&call, "t1-s0").await;
+    let sid = call.call_sid().to_string();
+    let file = dir.join(format!("{sid}.wav"));
+    assert!(file.exists(), "being recorded");
+
+    let (status, erased) = w
+        .server
+        .api(Method::DELETE, &format!("/api/calls/{sid}"), None)
+        .await;
+    assert_eq!(status, 200, "{erased}");
+    assert_eq!(erased["call_sid"], sid.as_str());
+    assert_eq!(erased["history"]["call"], true, "{erased}");
+    assert!(erased["history"]["turns"].as_u64() >= Some(1), "{erased}");
+    assert_eq!(erased["recording"], "at_call_end", "{erased}");
+    let recording = format!("/api/calls/{sid}/recording.wav");
+    assert_eq!(w.server.api(Method::GET, &recording, None).await.0, 404);
+
+    call.hang_up().await.expect("report");
+    // The summary is still asked for (the engine does not know), never kept.
+    let summary_request = w.llm_request(2).await;
+    let (_, messages) = conversation(&summary_request);
+    assert!(
+        messages
+            .last()
+            .is_some_and(|(_, text)| text.contains("Summarize the phone call")),
+        "{messages:?}"
+    );
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while file.exists() || w.server.state.switchboard.is_live(&sid) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the recording outlived its call"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Twilio's final status arrives late.
+    let callback = [
+        ("CallSid", sid.as_str()),
+        ("AccountSid", ACCOUNT_SID),
+        ("CallStatus", "completed"),
+        ("SequenceNumber", "3"),
+        ("CallDuration", "9"),
+    ]
+    .map(|(k, v)| (k.to_string(), v.to_string()));
+    let (code, _) = w.server.post_signed("/voice/status", &callback).await;
+    assert_eq!(code, 200, "Twilio is answered, so it does not retry");
+    // Give the summary and the session's last records time to arrive.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    w.server.state.switchboard.flush_records().await;
+
+    let (status, body) = w
+        .server
+        .api(Method::GET, &format!("/api/calls/{sid}"), None)
+        .await;
+    assert_eq!(status, 404, "{body}");
+    let (_, list) = w.server.api(Method::GET, "/api/calls", None).await;
+    assert!(
+        !list.to_string().contains(&sid),
+        "listed after the erase: {list}"
+    );
+    assert_eq!(w.server.api(Method::GET, &recording, None).await.0, 404);
+    assert!(!file.exists());
+    let store = &w.server.state.store;
+    assert!(
+        store
+            .recent_summaries("+15551230001", 5)
+            .await
+            .expect("store")
+            .is_empty(),
+        "the caller-memory summary of an erased call is not kept"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]

@@ -98,11 +98,14 @@ async fn a_call_leaves_its_full_record_and_can_be_erased() {
         "{kinds:?}"
     );
 
-    let (status, _) = w
+    let (status, erased) = w
         .server
         .api(Method::DELETE, &format!("/api/calls/{sid}"), None)
         .await;
-    assert_eq!(status, 204);
+    assert_eq!(status, 200, "{erased}");
+    assert_eq!(erased["history"]["call"], true, "{erased}");
+    assert!(erased["history"]["turns"].as_u64() >= Some(3), "{erased}");
+    assert_eq!(erased["recording"], Value::Null, "recordings are off");
     let (status, body) = w
         .server
         .api(Method::GET, &format!("/api/calls/{sid}"), None)

@@ -1,8 +1,9 @@
-//! Listing, paging, filtering, deleting, and what is known of a caller.
+//! Listing, paging, filtering, erasing, and what is known of a caller.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use pronto::store::{BadCursor, CallFilter, MAX_PAGE, Store};
+use pronto::model::EndReason;
+use pronto::store::{BadCursor, CallFilter, Erased, MAX_PAGE, Store};
 
 use super::{TestDb, event, list_sids, new_call, secs, t0, turn};
 
@@ -268,7 +269,20 @@ pub async fn delete_erases_everything_of_the_call(db: TestDb) {
         store.outbound_plan("CAkept").await.unwrap(),
         Some((Some("Hi, it's the clinic.".to_string()), None))
     );
-    assert!(store.delete_call("CAgone").await.unwrap());
+    let erased = store.erase_call("CAgone", t).await.unwrap();
+    assert_eq!(
+        erased,
+        Erased {
+            call: true,
+            turns: 2,
+            // The DTMF, and the status callback's own event.
+            events: 2,
+            status_callbacks: 1,
+            summaries: 1,
+            outbound_plan: true,
+        },
+        "the answer says what went"
+    );
     assert_eq!(store.outbound_plan("CAgone").await.unwrap(), None);
     assert_eq!(store.get_call("CAgone").await.unwrap(), None);
     for table in [
@@ -288,7 +302,63 @@ pub async fn delete_erases_everything_of_the_call(db: TestDb) {
         ["summary of CAkept"]
     );
     assert_eq!(list_sids(&store, &CallFilter::default()).await, ["CAkept"]);
-    assert!(!store.delete_call("CAgone").await.unwrap(), "already gone");
+    assert!(
+        !store.erase_call("CAgone", t).await.unwrap().found(),
+        "already gone"
+    );
+}
+
+/// An erase is final: whatever arrives for the call afterwards (the rest of
+/// a live call, a late status callback, its caller-memory summary, its
+/// webhook repeated) writes nothing and fails nothing.
+pub async fn an_erased_call_stays_erased(db: TestDb) {
+    let store = db.open().await;
+    let t = t0();
+    let (sid, caller) = ("CAerased", "+14155550223");
+    store
+        .call_started(&new_call(sid, caller, t, "r1"))
+        .await
+        .unwrap();
+    store.add_turn(sid, &turn(0, None, "Hello")).await.unwrap();
+    assert!(store.erase_call(sid, t).await.unwrap().call);
+    assert!(store.is_erased(sid).await.unwrap());
+    assert!(!store.is_erased("CAother").await.unwrap());
+
+    store.call_answered(sid, t).await.unwrap();
+    store
+        .add_turn(sid, &turn(1, Some("Hi"), "Yes?"))
+        .await
+        .unwrap();
+    store.add_event(sid, &event(t, "dtmf", 5)).await.unwrap();
+    assert!(
+        !store
+            .status_callback(sid, 3, "completed", Some(42), t + secs(60))
+            .await
+            .unwrap(),
+        "a late status callback is not kept"
+    );
+    store
+        .call_ended(sid, t + secs(60), EndReason::CallerHungUp)
+        .await
+        .unwrap();
+    store
+        .save_summary(sid, caller, "Anna called about Friday.", t + secs(61))
+        .await
+        .unwrap();
+    store
+        .call_started(&new_call(sid, caller, t, "r1"))
+        .await
+        .unwrap();
+
+    assert_eq!(store.get_call(sid).await.unwrap(), None);
+    assert!(list_sids(&store, &CallFilter::default()).await.is_empty());
+    assert!(store.recent_summaries(caller, 5).await.unwrap().is_empty());
+    for table in ["turns", "events", "status_callbacks", "summaries"] {
+        let sql = format!("SELECT COUNT(*) FROM {table} WHERE call_sid = '{sid}'");
+        assert_eq!(db.count(&sql).await, 0, "{table}");
+    }
+    // An update for a call never seen is still an error.
+    assert!(store.call_answered("CAnever", t).await.is_err());
 }
 
 pub async fn summaries_and_call_counts(db: TestDb) {

@@ -200,6 +200,7 @@ macro_rules! all_store_tests {
             every_filter,
             bad_cursors_are_refused,
             delete_erases_everything_of_the_call,
+            an_erased_call_stays_erased,
             live_calls_follow_heartbeats,
             end_abandoned_ends_dead_and_own_calls,
             summaries_and_call_counts,

@@ -16,13 +16,14 @@ use tracing::{info, warn};
 
 use crate::call::journal::Journal;
 use crate::call::machine::Settings;
-use crate::call::registry::Registry;
+use crate::call::registry::{OnLapse, Registry};
 use crate::call::session::SessionContext;
 use crate::call::switchboard::Switchboard;
 use crate::config::{Config, ConfigError};
 use crate::engine::Engine;
 use crate::engine::echo::Echo;
 use crate::http::AppState;
+use crate::model::EndReason;
 use crate::recordings::Recordings;
 use crate::store::Store;
 use crate::twilio::rest::TwilioRest;
@@ -93,7 +94,7 @@ pub async fn start(
             idle_hangup: secs(t.limits.idle_hangup_secs),
         }),
         engine,
-        registry: Registry::default(),
+        registry: Registry::with_on_lapse(no_stream(journal.clone())),
         journal,
         store: store.clone(),
         memory_summaries: t
@@ -132,6 +133,16 @@ pub async fn start(
         state,
         stop: Some(stop),
         task,
+    })
+}
+
+/// Ends, in the history, a call whose webhook was answered but whose media
+/// stream never started (no stream, a refused upgrade, no `start` message,
+/// or the server stopping first): otherwise it would stay open forever.
+fn no_stream(journal: Journal) -> OnLapse {
+    Arc::new(move |call_sid: &str| {
+        info!(call_sid, "the media stream never started");
+        journal.call_ended(call_sid, chrono::Utc::now(), EndReason::NoStream);
     })
 }
 
@@ -256,6 +267,7 @@ async fn serve(
         let _ = tokio::time::timeout(CLOSING_TIME, calls.calls_ended()).await;
     }
     heartbeat.abort();
+    calls.abandon_pending();
     calls.flush_records().await;
     writer.abort();
     let _ = stop_serving.send(());

@@ -58,9 +58,23 @@ pub enum StatusOutcome {
     Unknown,
 }
 
+/// Told of each call whose stream never started, once, as it leaves.
+/// Called with the registry locked: it must not call the registry.
+pub type OnLapse = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Where a call this process holds stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    /// Its webhook was answered; its stream has not started yet.
+    Pending,
+    /// Its stream is running.
+    Live,
+}
+
 #[derive(Clone, Default)]
 pub struct Registry {
     calls: Arc<Mutex<HashMap<String, Entry>>>,
+    on_lapse: Option<OnLapse>,
     next_id: Arc<AtomicU64>,
     /// One token per live call, held by its attachment: the server's drain
     /// waits for the last one to be dropped.
@@ -68,6 +82,14 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// A registry that reports every call whose stream never started.
+    pub fn with_on_lapse(on_lapse: OnLapse) -> Registry {
+        Registry {
+            on_lapse: Some(on_lapse),
+            ..Registry::default()
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
         // A panic elsewhere while holding the lock leaves plain data behind.
         self.calls
@@ -75,8 +97,51 @@ impl Registry {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn prune(calls: &mut HashMap<String, Entry>, now: Instant) {
-        calls.retain(|_, e| e.live.is_some() || e.pending_until.is_none_or(|until| until > now));
+    /// Removes the calls whose stream did not start in time, reporting each.
+    fn prune(&self, calls: &mut HashMap<String, Entry>, now: Instant) {
+        self.drop_unstarted(calls, Some(now));
+    }
+
+    /// Removes, and reports, the calls whose stream has not started: all of
+    /// them, or (given `now`) those whose time to start it is over.
+    fn drop_unstarted(&self, calls: &mut HashMap<String, Entry>, now: Option<Instant>) {
+        calls.retain(|sid, e| {
+            let over = match (now, e.pending_until) {
+                (None, _) => true,
+                (Some(now), Some(until)) => until <= now,
+                (Some(_), None) => false,
+            };
+            let lapsed = e.live.is_none() && over;
+            if lapsed && let Some(on_lapse) = &self.on_lapse {
+                on_lapse(sid);
+            }
+            !lapsed
+        });
+    }
+
+    /// Removes (and reports) the calls whose time to start their stream is
+    /// over. Every method does this first; this is for the timer that makes
+    /// sure it happens at the deadline even when nothing else asks.
+    pub fn sweep(&self) {
+        let mut calls = self.lock();
+        self.prune(&mut calls, Instant::now());
+    }
+
+    /// Removes (and reports) every call whose stream has not started: the
+    /// server is stopping, and they never will.
+    pub fn abandon_pending(&self) {
+        let mut calls = self.lock();
+        self.drop_unstarted(&mut calls, None);
+    }
+
+    /// Where `call_sid` stands, if this process holds it.
+    pub fn held(&self, call_sid: &str) -> Option<Held> {
+        let mut calls = self.lock();
+        self.prune(&mut calls, Instant::now());
+        calls.get(call_sid).map(|e| match e.live {
+            Some(_) => Held::Live,
+            None => Held::Pending,
+        })
     }
 
     /// Counts the call against the cap and records it until its stream starts
@@ -90,7 +155,7 @@ impl Registry {
     ) -> Result<(), Busy> {
         let now = Instant::now();
         let mut calls = self.lock();
-        Self::prune(&mut calls, now);
+        self.prune(&mut calls, now);
         if let Some(existing) = calls.get_mut(&info.call_sid) {
             if existing.live.is_none() {
                 existing.pending_until = Some(now + pending_for);
@@ -105,13 +170,6 @@ impl Registry {
             Entry::new(info, Some(now + pending_for)),
         );
         Ok(())
-    }
-
-    /// Whether the call is this process's: live, or waiting for its stream.
-    pub fn holds(&self, call_sid: &str) -> bool {
-        let mut calls = self.lock();
-        Self::prune(&mut calls, Instant::now());
-        calls.contains_key(call_sid)
     }
 
     /// Marks the call live with its session's state channel. `info` is used
@@ -168,7 +226,7 @@ impl Registry {
     /// Calls counted against the cap (live, or waiting for their stream).
     pub fn len(&self) -> usize {
         let mut calls = self.lock();
-        Self::prune(&mut calls, Instant::now());
+        self.prune(&mut calls, Instant::now());
         calls.len()
     }
 
@@ -192,7 +250,7 @@ impl Registry {
     pub fn snapshot(&self) -> Vec<CallSnapshot> {
         let now = Instant::now();
         let mut calls = self.lock();
-        Self::prune(&mut calls, now);
+        self.prune(&mut calls, now);
         let mut out: Vec<CallSnapshot> = calls
             .values()
             .map(|e| {

@@ -15,7 +15,7 @@ use axum::extract::ws::WebSocket;
 use tracing::{info, warn};
 
 use crate::call::journal::Journal;
-use crate::call::registry::{Busy, StatusOutcome};
+use crate::call::registry::{Busy, Held, StatusOutcome};
 use crate::call::session::{self, SessionContext};
 use crate::config::{Config, LimitSettings};
 use crate::model::{CallEvent, CallInfo, CallSnapshot, EndReason};
@@ -75,6 +75,30 @@ impl Switchboard {
             info!(call_sid = %sid, %from, "shutting down: busy message");
             return Admission::Busy;
         }
+        // A webhook again for a call already admitted (Twilio's retry, or a
+        // replayed request) takes no second slot and writes nothing.
+        let pending = self.tokens.ttl() + Duration::from_secs(5);
+        match self.sessions.registry.held(&sid) {
+            Some(Held::Live) => {
+                info!(call_sid = %sid, "webhook again for a call already connected: refused");
+                return Admission::Rejected;
+            }
+            Some(Held::Pending) => {
+                let _ = self
+                    .sessions
+                    .registry
+                    .reserve(call, self.max_calls, pending);
+                self.sweep_at(pending);
+                return Admission::Stream {
+                    token: self.tokens.issue(&sid, SystemTime::now()),
+                };
+            }
+            None => {}
+        }
+        if self.is_over(&sid).await {
+            info!(call_sid = %sid, "webhook again for a call that has ended: refused");
+            return Admission::Rejected;
+        }
         self.record_call(NewCall {
             call: call.clone(),
             status: None,
@@ -95,7 +119,6 @@ impl Switchboard {
             return Admission::Rejected;
         }
         // The token's lifetime, and a little for the stream to start.
-        let pending = self.tokens.ttl() + Duration::from_secs(5);
         if let Err(Busy) = self
             .sessions
             .registry
@@ -105,9 +128,38 @@ impl Switchboard {
             journal.call_ended(&sid, chrono::Utc::now(), EndReason::Busy);
             return Admission::Busy;
         }
+        self.sweep_at(pending);
         Admission::Stream {
             token: self.tokens.issue(&sid, SystemTime::now()),
         }
+    }
+
+    /// Makes sure a call whose stream has not started `after` from now is
+    /// ended then (see `Registry::sweep`), even if nothing else happens.
+    fn sweep_at(&self, after: Duration) {
+        let registry = self.sessions.registry.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            registry.sweep();
+        });
+    }
+
+    /// Whether the call has ended or was erased, as far as the history
+    /// knows; a store that fails answers "no" (better a replay admitted
+    /// than every caller refused while the store is down).
+    async fn is_over(&self, call_sid: &str) -> bool {
+        match self.sessions.store.call_is_over(call_sid).await {
+            Ok(over) => over,
+            Err(e) => {
+                warn!(call_sid, error = %e, "cannot tell whether the call has ended; admitting it");
+                false
+            }
+        }
+    }
+
+    /// Ends every call whose stream has not started (the server is stopping).
+    pub fn abandon_pending(&self) {
+        self.sessions.registry.abandon_pending();
     }
 
     /// Why a caller is refused before the call is answered, if they are: a
@@ -205,7 +257,7 @@ impl Switchboard {
 
     /// Whether `call_sid` is one of this replica's calls in progress.
     pub fn is_live(&self, call_sid: &str) -> bool {
-        self.sessions.registry.holds(call_sid)
+        self.sessions.registry.held(call_sid).is_some()
     }
 
     /// Calls counted against the cap (live, or waiting for their stream).

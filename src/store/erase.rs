@@ -104,6 +104,19 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// Whether the call has ended or was erased: a webhook for it now is a
+    /// replay, or a retry too late to matter.
+    pub async fn call_is_over(&self, call_sid: &str) -> Result<bool, StoreError> {
+        const SQL: &str = "SELECT \
+             (SELECT COUNT(*) FROM calls WHERE sid = $1 AND ended_at IS NOT NULL) + \
+             (SELECT COUNT(*) FROM erased_calls WHERE sid = $1)";
+        let n: i64 = on_db!(self, |pool, _d| sqlx::query_scalar(SQL)
+            .bind(call_sid)
+            .fetch_one(pool)
+            .await?);
+        Ok(n > 0)
+    }
+
     /// An update that touched no row: fine for a call erased meanwhile,
     /// otherwise it was about a call the store never saw.
     pub(super) async fn known(&self, rows: u64, call_sid: &str) -> Result<(), StoreError> {

@@ -1,6 +1,8 @@
 //! The HTTP edge: signed webhooks, TwiML, the concurrency cap, status
 //! callbacks, `/health` and the bearer-protected API.
 
+use std::time::Duration;
+
 use crate::harness::{API_TOKEN, AUTH_TOKEN, PUBLIC, TestServer};
 use pronto::sim::{SimConfig, post_voice, voice_params};
 use pronto::twilio::signature::compute;
@@ -316,4 +318,85 @@ async fn the_api_needs_the_bearer_token() {
             .is_some_and(|e| e.contains("API_TOKEN")),
         "{body}"
     );
+}
+
+/// Polls the call's record until it has an end reason.
+async fn end_reason(server: &TestServer, sid: &str, within: Duration) -> String {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let (_, call) = server
+            .api(reqwest::Method::GET, &format!("/api/calls/{sid}"), None)
+            .await;
+        if let Some(reason) = call["end_reason"].as_str() {
+            return reason.to_string();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no end: {call}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A captured `/voice` request replayed (or Twilio's retry) takes no second
+/// slot; a call whose stream never starts ends as `no_stream` when its
+/// stream token lapses, and is refused from then on, so replaying the same
+/// requests cannot keep the cap full.
+#[tokio::test]
+async fn replayed_webhooks_take_no_slot_and_an_unstarted_call_ends_as_no_stream() {
+    let server = TestServer::with(
+        &[
+            ("PRONTO_SERVER_MAX_CONCURRENT_CALLS", "1"),
+            ("PRONTO_TWILIO_STREAM_TOKEN_TTL_SECS", "5"),
+        ],
+        None,
+    )
+    .await;
+    let first = post_voice(&server.sim()).await.expect("webhook");
+    assert!(first.stream_url().is_some(), "{}", first.body);
+    let mut replay = server.sim();
+    replay.call_sid = Some(first.call_sid.clone());
+    for _ in 0..5 {
+        let again = post_voice(&replay).await.expect("webhook");
+        assert!(again.stream_url().is_some(), "{}", again.body);
+    }
+    let other = post_voice(&server.sim()).await.expect("webhook");
+    assert!(other.stream_url().is_none(), "one call, one slot");
+
+    // Nobody connects the stream: at the token's lapse (5 s + 5 s) the
+    // call ends, with why.
+    let reason = end_reason(&server, &first.call_sid, Duration::from_secs(25)).await;
+    assert_eq!(reason, "no_stream");
+    let late = post_voice(&replay).await.expect("webhook");
+    let twiml = late.twiml.as_ref().expect("TwiML");
+    assert!(
+        twiml.reject && twiml.stream_url.is_none(),
+        "an ended call is refused: {}",
+        late.body
+    );
+    let next = post_voice(&server.sim()).await.expect("webhook");
+    assert!(
+        next.stream_url().is_some(),
+        "the slot is free: {}",
+        next.body
+    );
+}
+
+/// A clean stop ends the calls whose stream had not started yet, so the
+/// next start finds nothing open to call `abnormal`.
+#[tokio::test]
+async fn a_clean_stop_leaves_no_call_open() {
+    let server = TestServer::start().await;
+    let answer = post_voice(&server.sim()).await.expect("webhook");
+    assert!(answer.stream_url().is_some());
+    let url = server.state.config.deployment.database_url.clone();
+    server.stop().await.expect("stops");
+    let store = pronto::store::Store::open(&url).await.expect("store");
+    let call = store
+        .get_call(&answer.call_sid)
+        .await
+        .expect("store")
+        .expect("recorded");
+    assert_eq!(
+        call.call.end_reason.map(|r| r.to_string()).as_deref(),
+        Some("no_stream")
+    );
+    assert!(call.call.ended_at.is_some());
 }

@@ -140,3 +140,25 @@ async fn the_drain_ends_when_the_last_live_call_does() {
         .expect("the drain ends")
         .expect("task");
 }
+
+#[test]
+fn each_call_whose_stream_never_started_is_reported_once() {
+    let lapsed = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = Arc::clone(&lapsed);
+    let r = Registry::with_on_lapse(Arc::new(move |sid: &str| {
+        seen.lock().expect("lock").push(sid.to_string());
+    }));
+    r.reserve(info("CA1"), 5, Duration::ZERO).expect("room");
+    r.reserve(info("CA2"), 5, TTL).expect("room");
+    r.reserve(info("CA3"), 5, TTL).expect("room");
+    let (_tx, rx) = watch::channel(LiveState::default());
+    let _live = r.attach(info("CA3"), rx);
+    r.sweep();
+    assert_eq!(r.held("CA1"), None);
+    assert_eq!(r.held("CA2"), Some(Held::Pending));
+    assert_eq!(r.held("CA3"), Some(Held::Live));
+    r.abandon_pending();
+    r.sweep();
+    assert_eq!(*lapsed.lock().expect("lock"), ["CA1", "CA2"]);
+    assert_eq!(r.held("CA3"), Some(Held::Live), "a live call stays");
+}

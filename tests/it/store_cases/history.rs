@@ -320,7 +320,9 @@ pub async fn an_erased_call_stays_erased(db: TestDb) {
         .await
         .unwrap();
     store.add_turn(sid, &turn(0, None, "Hello")).await.unwrap();
+    assert!(!store.call_is_over(sid).await.unwrap(), "in progress");
     assert!(store.erase_call(sid, t).await.unwrap().call);
+    assert!(store.call_is_over(sid).await.unwrap(), "erased");
     assert!(store.is_erased(sid).await.unwrap());
     assert!(!store.is_erased("CAother").await.unwrap());
 
@@ -357,6 +359,18 @@ pub async fn an_erased_call_stays_erased(db: TestDb) {
         let sql = format!("SELECT COUNT(*) FROM {table} WHERE call_sid = '{sid}'");
         assert_eq!(db.count(&sql).await, 0, "{table}");
     }
+    // A call that ended is over too; one never seen is not.
+    let ended = "CAended";
+    store
+        .call_started(&new_call(ended, caller, t, "r1"))
+        .await
+        .unwrap();
+    store
+        .call_ended(ended, t + secs(5), EndReason::NoStream)
+        .await
+        .unwrap();
+    assert!(store.call_is_over(ended).await.unwrap());
+    assert!(!store.call_is_over("CAnever").await.unwrap());
     // An update for a call never seen is still an error.
     assert!(store.call_answered("CAnever", t).await.is_err());
 }

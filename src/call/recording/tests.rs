@@ -300,3 +300,37 @@ fn create_in_a_missing_folder_is_an_error() {
     let path = dir.0.join("no-such-folder").join("call.wav");
     assert!(Recorder::create(&path).is_err());
 }
+
+/// What a killed process leaves: the writer has the blocks, and nothing
+/// finishes the file. It must already read back as a WAV of what it got.
+#[test]
+fn the_file_is_a_playable_wav_while_it_is_written() {
+    let dir = Scratch::new("checkpoint");
+    let file = File::create(dir.file()).expect("create");
+    let (tx, rx) = mpsc::channel(QUEUE_BLOCKS);
+    writer::spawn(file, rx).expect("writer");
+    for second in 0..2i16 {
+        let block = writer::Block {
+            silence_before: 8,
+            samples: vec![1000 + second; 2 * SAMPLE_RATE as usize],
+        };
+        tx.blocking_send(Msg::Block(block)).expect("writer alive");
+    }
+    let frames = 2 * (8 + u32::from(SAMPLE_RATE));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let read = hound::WavReader::open(dir.file()).map(|r| r.duration());
+        if matches!(read, Ok(n) if n == frames) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not a WAV of {frames} frames while written: {read:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let (_, caller, agent) = read_back(&dir.file());
+    assert_eq!(caller[8], 1000);
+    assert_eq!(agent[frames as usize - 1], 1001);
+    drop(tx);
+}

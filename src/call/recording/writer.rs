@@ -121,9 +121,13 @@ fn run(file: &File, mut rx: mpsc::Receiver<Msg>) {
         match msg {
             Msg::Block(block) => {
                 if let Ok(o) = &mut out {
+                    // The header is rewritten after every block (about once a
+                    // second): a process killed mid-call leaves a playable WAV
+                    // of all but its last second, not one whose sizes say 0.
                     let written = o
                         .silence(block.silence_before)
-                        .and_then(|()| o.samples(&block.samples));
+                        .and_then(|()| o.samples(&block.samples))
+                        .and_then(|()| o.wav.flush().map_err(to_io));
                     if let Err(e) = written {
                         warn!(error = %e, "recording: write failed; the rest is discarded");
                         out = Err(e);

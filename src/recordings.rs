@@ -217,6 +217,17 @@ impl Recordings {
     }
 }
 
+/// Whether the file at `path` is a WAV with some audio in it, as a player
+/// would need; why not, if it is not (an empty file left by a full disk, a
+/// header a crash left half-written). Reads the header only.
+pub fn playable(path: &Path) -> Result<(), String> {
+    match hound::WavReader::open(path) {
+        Ok(wav) if wav.duration() > 0 => Ok(()),
+        Ok(_) => Err("the recording holds no audio".into()),
+        Err(e) => Err(format!("the recording is not a readable WAV ({e})")),
+    }
+}
+
 /// A Twilio call SID: `CA` and 32 hex digits.
 fn is_call_sid(s: &str) -> bool {
     s.len() == 34 && s.starts_with("CA") && s.bytes().skip(2).all(|b| b.is_ascii_hexdigit())

@@ -19,7 +19,7 @@ use super::error::{ApiError, ErrorBody};
 use crate::call::outbound::{OutboundCall, PlaceError};
 use crate::http::AppState;
 use crate::model::is_e164;
-use crate::recordings::RecordingErased;
+use crate::recordings::{self, RecordingErased};
 use crate::store::{CallDetail, CallFilter, Erased, Page};
 
 /// Query of `GET /api/calls`.
@@ -208,7 +208,7 @@ pub async fn erase(State(state): State<Arc<AppState>>, Path(sid): Path<String>) 
 /// The call's two-channel recording (caller left, agent right).
 #[utoipa::path(get, path = "/api/calls/{sid}/recording.wav", params(("sid" = String, Path, description = "Call SID")),
     security(("bearer" = [])),
-    responses((status = 200, content_type = "audio/wav", body = Vec<u8>), (status = 404, body = ErrorBody)))]
+    responses((status = 200, content_type = "audio/wav", body = Vec<u8>), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn recording(State(state): State<Arc<AppState>>, Path(sid): Path<String>) -> ApiResult {
     let sid = call_sid(&sid)?.to_string();
     let not_found = |m: &str| ApiError(StatusCode::NOT_FOUND, m.into());
@@ -220,11 +220,20 @@ pub async fn recording(State(state): State<Arc<AppState>>, Path(sid): Path<Strin
     if state.store.is_erased(&sid).await? {
         return Err(not_found("this call was erased"));
     }
-    let path = tokio::task::spawn_blocking(move || recordings.open(&sid))
-        .await
-        .ok()
-        .flatten();
-    let path = path.ok_or_else(|| not_found("no recording of this call (yet)"))?;
+    let found = tokio::task::spawn_blocking(move || {
+        recordings
+            .open(&sid)
+            .map(|path| recordings::playable(&path).map(|()| path))
+    })
+    .await
+    .ok()
+    .flatten();
+    let path = match found {
+        Some(Ok(path)) => path,
+        // Never served as if it were a recording: say what is wrong with it.
+        Some(Err(why)) => return Err(ApiError(StatusCode::CONFLICT, why)),
+        None => return Err(not_found("no recording of this call (yet)")),
+    };
     let file = tokio::fs::File::open(&path)
         .await
         .map_err(|_| not_found("no recording of this call"))?;

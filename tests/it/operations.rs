@@ -266,6 +266,44 @@ async fn a_recorded_call_has_both_sides_on_two_channels() {
     assert_eq!(status, 404, "the recording is erased with the call");
 }
 
+/// A file that is not a playable recording (0 bytes after a full disk, a
+/// header cut short) is never served as `audio/wav`: 409 says why.
+#[tokio::test]
+async fn an_empty_or_broken_recording_is_not_served_as_one() {
+    let dir = temp_dir("broken-recordings");
+    let dir_text = dir.to_string_lossy().into_owned();
+    let server = harness::TestServer::with(
+        &[
+            ("PRONTO_STORE_RECORDINGS", "true"),
+            ("PRONTO_STORE_RECORDINGS_DIR", dir_text.as_str()),
+        ],
+        None,
+    )
+    .await;
+    std::fs::create_dir_all(&dir).expect("dir");
+    let empty = format!("CA{:032x}", 0xe);
+    let cut = format!("CA{:032x}", 0xc);
+    std::fs::write(dir.join(format!("{empty}.wav")), b"").expect("write");
+    std::fs::write(dir.join(format!("{cut}.wav")), b"RIFF\x24\0\0\0WAVEfmt ").expect("write");
+    for sid in [&empty, &cut] {
+        let (status, body) = server
+            .api(
+                Method::GET,
+                &format!("/api/calls/{sid}/recording.wav"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 409, "{sid}: {body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("recording")),
+            "{body}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// An erase during the call is total and final: the recording being
 /// written goes when the call ends and is never served, a late status
 /// callback does not bring the call back, and the caller-memory summary

@@ -316,7 +316,7 @@ fn the_file_is_a_playable_wav_while_it_is_written() {
         };
         tx.blocking_send(Msg::Block(block)).expect("writer alive");
     }
-    let frames = 2 * (8 + u32::from(SAMPLE_RATE));
+    let frames = 2 * (8 + SAMPLE_RATE);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let read = hound::WavReader::open(dir.file()).map(|r| r.duration());

@@ -1,6 +1,8 @@
 //! What may appear in logs and in `/api/status`: phone numbers masked to their
 //! last four digits, so a log file never holds a caller's full number; URLs
-//! without the password some people put in them; secrets not at all.
+//! without the password some people put in them; secrets not at all; and text
+//! from outside (Twilio's messages, providers' errors) escaped and cut short,
+//! so it can neither forge a log line nor flood the log.
 
 /// Masks every digit but the last four: `+14155551234` → `+*******1234`.
 /// Other characters (`+`, spaces) are kept so the shape stays recognisable. A
@@ -66,9 +68,73 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// Text from outside as it may be logged: [`clean`], and at most
+/// [`OUTSIDE_CHARS`] characters of it.
+pub fn outside(text: &str) -> String {
+    let cleaned = clean(text);
+    let mut chars = cleaned.chars();
+    let mut out: String = chars.by_ref().take(OUTSIDE_CHARS).collect();
+    if chars.next().is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// Outside text with its phone numbers masked ([`mask_phone`]) and its
+/// control characters escaped, so a newline cannot start a forged log line
+/// and a NUL cannot reach the terminal.
+pub fn clean(text: &str) -> String {
+    let masked = mask_numbers(text);
+    let mut out = String::with_capacity(masked.len());
+    for c in masked.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Characters of outside text kept by [`outside`].
+pub const OUTSIDE_CHARS: usize = 200;
+
+/// [`outside`] as a `Display`, for log fields: `info!(digit = %Outside(&d))`.
+pub struct Outside<'a>(pub &'a str);
+
+impl std::fmt::Display for Outside<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&outside(self.0))
+    }
+}
+
+/// Masks every run of digits (with the `+`, spaces, dots, dashes and
+/// brackets numbers are written with) that holds at least seven digits:
+/// shorter ones are codes and counts, not phone numbers.
+fn mask_numbers(text: &str) -> String {
+    let is_part = |c: char| c.is_ascii_digit() || "+ -.()".contains(c);
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(|c: char| c.is_ascii_digit() || c == '+') {
+        out.push_str(&rest[..start]);
+        let run_len = rest[start..]
+            .find(|c: char| !is_part(c))
+            .unwrap_or(rest.len() - start);
+        let run = &rest[start..start + run_len];
+        if run.chars().filter(char::is_ascii_digit).count() >= 7 {
+            out.push_str(&mask_phone(run));
+        } else {
+            out.push_str(run);
+        }
+        rest = &rest[start + run_len..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{mask_phone, redact_userinfo};
+    use super::{OUTSIDE_CHARS, Outside, mask_phone, outside, redact_userinfo};
 
     #[test]
     fn masks_the_password_of_a_url_only() {
@@ -99,5 +165,23 @@ mod tests {
         assert_eq!(mask_phone("1234"), "****");
         assert_eq!(mask_phone(""), "");
         assert_eq!(mask_phone("anonymous"), "*********");
+    }
+
+    #[test]
+    fn outside_text_is_escaped_masked_and_cut() {
+        assert_eq!(
+            outside("1\nINFO forged line\0"),
+            "1\\nINFO forged line\\u{0}"
+        );
+        assert_eq!(
+            outside("The 'To' number +1 (415) 555-1234 is not valid; code 21211."),
+            "The 'To' number +* (***) ***-1234 is not valid; code 21211."
+        );
+        assert_eq!(outside("+14155551234"), "+*******1234");
+        assert_eq!(outside("HTTP 503, 1234567"), "HTTP 503, ***4567");
+        let long = "x".repeat(10_000);
+        assert_eq!(outside(&long).chars().count(), OUTSIDE_CHARS + 1);
+        assert_eq!(Outside("a\rb").to_string(), "a\\rb");
+        assert_eq!(outside("héllo"), "héllo");
     }
 }

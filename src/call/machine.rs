@@ -38,6 +38,7 @@ use crate::engine::{
 use crate::model::{
     ActionOutcome, CallAction, CallEvent, EndReason, LiveEvent, SessionState, TurnRecord, millis,
 };
+use crate::redact::Outside;
 
 /// Agent audio queued beyond this waits in the engine, which slows the
 /// engine down instead of growing memory.
@@ -339,7 +340,7 @@ impl Call {
             return;
         }
         if call_sid != self.call_sid {
-            warn!(start_call_sid = %call_sid, "start.callSid differs from the call the stream token was issued for; closing");
+            warn!(start_call_sid = %Outside(call_sid), "start.callSid differs from the call the stream token was issued for; closing");
             out.push(Effect::Close(1008, "callSid does not match the stream"));
             self.end(EndReason::StreamError, now, out);
             return;
@@ -445,7 +446,7 @@ impl Live {
             }
             Input::Mark(name) => self.on_mark(name, now),
             Input::Dtmf(digit) => {
-                info!(digit = %digit, "dtmf");
+                info!(digit = %Outside(digit), "dtmf");
                 let digit_text: String = digit.chars().take(4).collect();
                 out.push(event(at_ms, CallEvent::Dtmf { digit: digit_text }));
                 if self.keypad.push(digit, now, settings.dtmf_timeout) {

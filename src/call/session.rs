@@ -27,6 +27,7 @@ use crate::call::registry::{Attachment, Registry};
 use crate::engine::{Conversation, Engine, Event};
 use crate::model::{CallAction, CallBrief, CallInfo, Direction, EndReason, LiveState, millis};
 use crate::recordings::Recordings;
+use crate::redact::Outside;
 use crate::store::Store;
 use crate::twilio::media::{self, Inbound, OutboundWriter, Start};
 use crate::twilio::rest::{HangUp, TwilioRest};
@@ -236,6 +237,8 @@ impl Session {
             n = s.bad_messages;
         });
         if n <= BAD_MESSAGES_LOGGED || n % 1000 == 0 {
+            // The detail may quote the message (a parse error's token).
+            let detail = crate::redact::outside(&detail.to_string());
             warn!(bad_messages = n, "skipped {what}: {detail}");
         }
     }
@@ -381,7 +384,7 @@ impl Session {
             .ctx
             .registry
             .attach(info.clone(), self.live.subscribe());
-        info!(stream_sid = %start.stream_sid, "stream started");
+        info!(stream_sid = %Outside(&start.stream_sid), "stream started");
         self.ctx
             .journal
             .call_answered(&info.call_sid, chrono::Utc::now());

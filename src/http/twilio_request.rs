@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use crate::redact::Outside;
 use axum::body::to_bytes;
 use axum::extract::{FromRequest, OriginalUri, Request};
 use axum::http::{StatusCode, header};
@@ -80,7 +81,7 @@ impl FromRequest<Arc<AppState>> for TwilioForm {
         match checked {
             Ok(()) => Ok(TwilioForm(params)),
             Err(reason) => {
-                warn!(path = %uri.path(), %reason, "rejected a webhook: bad signature");
+                warn!(path = %Outside(uri.path()), %reason, "rejected a webhook: bad signature");
                 Err(forbidden())
             }
         }

@@ -11,7 +11,7 @@ use crate::call::switchboard::Admission;
 use crate::http::AppState;
 use crate::http::twilio_request::TwilioForm;
 use crate::model::{CallInfo, Direction};
-use crate::redact::mask_phone;
+use crate::redact::{mask_phone, outside};
 use crate::twilio::signature::websocket_url;
 use crate::twilio::twiml::{self, Say};
 
@@ -40,15 +40,16 @@ pub async fn incoming(State(state): State<Arc<AppState>>, form: TwilioForm) -> R
         direction: Direction::parse(form.get("Direction").unwrap_or_default()),
         started_at: chrono::Utc::now(),
     };
+    // For the log: numbers masked, and `Direction` may hold Twilio's raw text.
     let (from, to, direction) = (
-        mask_phone(&call.from),
-        mask_phone(&call.to),
-        call.direction.clone(),
+        outside(&mask_phone(&call.from)),
+        outside(&mask_phone(&call.to)),
+        outside(call.direction.as_str()),
     );
     let params = [
         ("From", call.from.clone()),
         ("To", call.to.clone()),
-        ("Direction", direction.to_string()),
+        ("Direction", call.direction.to_string()),
     ];
     let twilio = &state.config.tunables.twilio;
     let say_with = |text| Say {

@@ -35,10 +35,12 @@ pub enum ProviderError {
 }
 
 impl ProviderError {
+    /// `detail` may quote the provider (an error event's message): it is
+    /// kept as outside text ([`crate::redact::outside`]).
     pub fn protocol(provider: &'static str, detail: impl Into<String>) -> Self {
         ProviderError::Protocol {
             provider,
-            detail: detail.into(),
+            detail: crate::redact::outside(&detail.into()),
         }
     }
 

@@ -163,7 +163,8 @@ pub fn error_message(body: &str) -> String {
     if message.is_empty() {
         return "(no message)".into();
     }
-    message.chars().take(MAX_MESSAGE_CHARS).collect()
+    // Logged and kept in records: numbers masked, control characters escaped.
+    crate::redact::clean(&message.chars().take(MAX_MESSAGE_CHARS).collect::<String>())
 }
 
 /// A reqwest error without its URL (which may carry a key in a query string).

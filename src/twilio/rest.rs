@@ -177,8 +177,10 @@ fn twilio_error(status: u16, body: &str) -> RestError {
     let message = ["message", "detail", "title"]
         .iter()
         .find_map(|k| json.get(*k).and_then(|v| v.as_str()))
-        .map(str::to_string)
-        .unwrap_or_else(|| body.chars().take(200).collect());
+        .unwrap_or(body);
+    // Twilio's messages quote numbers ("The 'To' number +1415… is not
+    // valid"), and this one is logged: masked, escaped, cut short.
+    let message = crate::redact::outside(message);
     RestError::Twilio {
         status,
         code: json.get("code").and_then(|c| c.as_u64()),
@@ -189,6 +191,18 @@ fn twilio_error(status: u16, body: &str) -> RestError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_number_in_twilio_s_message_is_masked_and_the_message_escaped() {
+        let body = r#"{"code": 21211, "message": "The 'To' number +14155551234 is not valid.\nINFO forged", "status": 400}"#;
+        let RestError::Twilio { message, .. } = twilio_error(400, body) else {
+            panic!("a Twilio error");
+        };
+        assert_eq!(
+            message,
+            "The 'To' number +*******1234 is not valid.\\nINFO forged"
+        );
+    }
 
     #[test]
     fn twilio_errors_are_parsed_leniently() {

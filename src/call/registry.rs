@@ -200,7 +200,7 @@ impl Registry {
         sequence: Option<u32>,
         status: &str,
     ) -> StatusOutcome {
-        let status = CallStatus::parse(status);
+        let status = CallStatus::from_twilio(status);
         let mut calls = self.lock();
         let Some(entry) = calls.get_mut(call_sid) else {
             return StatusOutcome::Unknown;

@@ -55,8 +55,7 @@ impl FromRequest<Arc<AppState>> for TwilioForm {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        let is_form =
-            content_type.starts_with("application/x-www-form-urlencoded") || body.is_empty();
+        let is_form = is_form_type(content_type) || body.is_empty();
         let params: Vec<(String, String)> = if is_form {
             form_urlencoded::parse(&body).into_owned().collect()
         } else {
@@ -90,4 +89,14 @@ impl FromRequest<Arc<AppState>> for TwilioForm {
 
 pub fn forbidden() -> Response {
     (StatusCode::FORBIDDEN, "Forbidden").into_response()
+}
+
+/// Whether a `Content-Type` is a form. Media types are case-insensitive
+/// (RFC 9110, section 8.3.1), and parameters such as `charset` follow a `;`.
+fn is_form_type(content_type: &str) -> bool {
+    content_type.split(';').next().is_some_and(|essence| {
+        essence
+            .trim()
+            .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+    })
 }

@@ -140,6 +140,15 @@ impl CallStatus {
         }
     }
 
+    /// A status from Twilio's request: one of Twilio's, or `unknown` (the
+    /// raw value is not kept here; see `CallEvent::StatusCallback`).
+    pub fn from_twilio(value: &str) -> CallStatus {
+        match CallStatus::parse(value) {
+            CallStatus::Other(_) => CallStatus::Other("unknown".into()),
+            known => known,
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         match self {
             CallStatus::Queued => "queued",

@@ -22,8 +22,14 @@ pub enum CallEvent {
     Action { action: String, outcome: String },
     /// The webhook refused the call, and why.
     Rejected { why: String },
-    /// A Twilio status callback.
-    StatusCallback { sequence: u32, status: String },
+    /// A Twilio status callback. A status Twilio does not document is
+    /// `unknown`, with what was sent (escaped, cut short) in `raw`.
+    StatusCallback {
+        sequence: u32,
+        status: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        raw: Option<String>,
+    },
 }
 
 impl CallEvent {
@@ -144,6 +150,12 @@ mod tests {
             CallEvent::StatusCallback {
                 sequence: 1,
                 status: "ringing".into(),
+                raw: None,
+            },
+            CallEvent::StatusCallback {
+                sequence: 2,
+                status: "unknown".into(),
+                raw: Some("ringin\\n".into()),
             },
         ];
         for e in every {

@@ -170,11 +170,18 @@ impl Store {
             "INSERT INTO events (call_sid, at, kind, detail) VALUES ($1, $2, $3, $4)";
         let seq = i64::from(sequence);
         let at = micros(at);
+        // Only Twilio's statuses are kept as the call's; anything else is
+        // `unknown`, its raw value only in the event, as outside text.
+        let raw = matches!(CallStatus::parse(status), CallStatus::Other(_))
+            .then(|| crate::redact::outside(status));
+        let known = CallStatus::from_twilio(status);
+        let status = known.as_str();
         let event = CallEvent::StatusCallback {
             sequence,
             status: status.to_string(),
+            raw,
         };
-        let is_final = CallStatus::parse(status).is_final();
+        let is_final = known.is_final();
         on_db!(self, |pool, dialect| {
             let mut tx = pool.begin_with(dialect.begin_write()).await?;
             sqlx::query(CALL)

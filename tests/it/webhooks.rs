@@ -400,3 +400,31 @@ async fn a_clean_stop_leaves_no_call_open() {
     );
     assert!(call.call.ended_at.is_some());
 }
+
+/// Media types are case-insensitive (RFC 9110, section 8.3.1): a form
+/// webhook whose `Content-Type` is written in capitals is still a form.
+#[tokio::test]
+async fn the_content_type_is_matched_without_regard_to_case() {
+    let server = TestServer::start().await;
+    let params = voice_form();
+    let sig = compute(AUTH_TOKEN, &format!("{PUBLIC}/voice"), &params);
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&params)
+        .finish();
+    let answer = server
+        .http()
+        .post(format!("{}/voice", server.url))
+        .header(
+            "Content-Type",
+            "Application/X-WWW-Form-URLEncoded; Charset=UTF-8",
+        )
+        .header("X-Twilio-Signature", sig)
+        .body(body)
+        .send()
+        .await
+        .expect("POST");
+    let status = answer.status();
+    let text = answer.text().await.expect("body");
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert!(text.contains("<Stream"), "{text}");
+}

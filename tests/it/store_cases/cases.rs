@@ -384,3 +384,43 @@ pub async fn bad_data_is_an_error_not_a_panic(db: TestDb) {
         );
     }
 }
+
+/// Only Twilio's call statuses become a call's status: anything else is
+/// `unknown`, and what was sent is kept in the event, escaped.
+pub async fn a_status_twilio_does_not_send_is_kept_as_unknown(db: TestDb) {
+    let store = db.open().await;
+    let t = t0();
+    store
+        .call_started(&new_call("CAodd", "+14155550007", t, "r1"))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .status_callback("CAodd", 0, "ringing\nINFO forged", None, t)
+            .await
+            .unwrap()
+    );
+    let call = store.get_call("CAodd").await.unwrap().expect("stored");
+    assert_eq!(
+        call.call.status.as_ref().map(|s| s.as_str()),
+        Some("unknown")
+    );
+    let callback = call
+        .events
+        .iter()
+        .find(|e| e.kind == "status_callback")
+        .expect("the callback's event");
+    assert_eq!(callback.detail["status"], "unknown");
+    assert_eq!(callback.detail["raw"], "ringing\\nINFO forged");
+    assert!(
+        store
+            .status_callback("CAodd", 1, "in-progress", None, t + secs(1))
+            .await
+            .unwrap()
+    );
+    let call = store.get_call("CAodd").await.unwrap().expect("stored");
+    assert_eq!(
+        call.call.status.as_ref().map(|s| s.as_str()),
+        Some("in-progress")
+    );
+}

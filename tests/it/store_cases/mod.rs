@@ -195,6 +195,7 @@ macro_rules! all_store_tests {
             turns_round_trip_exactly,
             status_callbacks_shuffled_and_repeated,
             status_callback_before_the_webhook,
+            a_status_twilio_does_not_send_is_kept_as_unknown,
             paging_visits_each_call_once_in_order,
             page_limit_is_clamped,
             every_filter,

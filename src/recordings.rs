@@ -111,6 +111,11 @@ impl Recordings {
         }
     }
 
+    /// The most all recordings together may take.
+    pub fn max_total_bytes(&self) -> u64 {
+        self.max_total_bytes
+    }
+
     /// The file of `call_sid`'s recording (whether or not it exists).
     pub fn path_for(&self, call_sid: &str) -> Result<PathBuf, RecordingsError> {
         if is_call_sid(call_sid) {

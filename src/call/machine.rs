@@ -44,6 +44,13 @@ use crate::redact::Outside;
 /// engine down instead of growing memory.
 const MAX_BUFFERED_AUDIO: Duration = Duration::from_secs(2);
 
+/// How far Twilio's media timestamps may run ahead of the call's clock.
+const MEDIA_AHEAD_MS: u64 = 2_000;
+
+/// How long Twilio gets to close the stream after it was told to end or
+/// redirect the call (it does within a second).
+const HANG_UP_GRACE: Duration = Duration::from_secs(5);
+
 /// While a greeting that cannot be interrupted plays, keypad digits wait and
 /// are looked at again this often.
 const KEYPAD_RETRY: Duration = Duration::from_millis(250);
@@ -189,6 +196,10 @@ struct Live {
     ending: Option<EndReason>,
     /// The greeting's first audio, after the call became ready.
     greeting_ms: Option<u64>,
+    /// Twilio was told to end or redirect the call: it sends `stop` and
+    /// closes. A peer that does not is closed at this time, so a socket
+    /// cannot outlive its call and hold a place under the cap.
+    close_at: Option<Instant>,
 }
 
 /// One call. See the module documentation.
@@ -254,6 +265,7 @@ impl Call {
             Phase::Live(live) => [
                 live.playback.next_send_at(now),
                 live.playback.next_mark_deadline(),
+                live.close_at,
                 live.keypad.deadline(),
                 live.limits_due(&self.settings),
             ]
@@ -365,6 +377,7 @@ impl Call {
             quiet_since: started,
             prompted: false,
             ending: None,
+            close_at: None,
             greeting_ms: None,
         });
         if abilities.greets {
@@ -396,6 +409,13 @@ impl Call {
                 }
                 if live.limits_due(&self.settings).is_some_and(|d| now >= d) {
                     live.on_limits_due(&self.settings, now, out);
+                }
+                if live.close_at.is_some_and(|d| now >= d) {
+                    warn!("the stream stayed open after the call ended; closing it");
+                    out.push(Effect::Close(1000, ""));
+                    let reason = live.ending.unwrap_or(EndReason::AgentHungUp);
+                    self.end(reason, now, out);
+                    return;
                 }
                 live.pump(now, out);
             }
@@ -440,8 +460,11 @@ impl Live {
     ) -> Option<EndReason> {
         match input {
             Input::Media { timestamp_ms } => {
-                let at_ms = timestamp_ms
-                    .unwrap_or_else(|| millis(now.saturating_duration_since(self.started)));
+                // Twilio's clock, but never ahead of the call's own by more
+                // than network jitter: a timestamp that jumps an hour ahead
+                // would otherwise make the recording write an hour of silence.
+                let wall = millis(now.saturating_duration_since(self.started));
+                let at_ms = timestamp_ms.map_or(wall, |t| t.min(wall + MEDIA_AHEAD_MS));
                 out.push(Effect::Hear { at_ms });
             }
             Input::Mark(name) => self.on_mark(name, now),
@@ -460,7 +483,9 @@ impl Live {
                 }
             }
             Input::Engine(event) => self.on_engine(event, now, at_ms, out),
-            Input::Performed(action, result) => return self.performed(action, result, at_ms, out),
+            Input::Performed(action, result) => {
+                return self.performed(action, result, now, at_ms, out);
+            }
             Input::Start { .. }
             | Input::Ready(_)
             | Input::Stop
@@ -777,6 +802,7 @@ impl Live {
         &mut self,
         action: CallAction,
         result: ActionResult,
+        now: Instant,
         at_ms: u64,
         out: &mut Vec<Effect>,
     ) -> Option<EndReason> {
@@ -828,6 +854,12 @@ impl Live {
         if hung_up {
             out.push(Effect::Close(1000, ""));
             return Some(EndReason::AgentHungUp);
+        }
+        if matches!(
+            outcome,
+            ActionOutcome::HungUp | ActionOutcome::AlreadyEnded | ActionOutcome::Transferred
+        ) {
+            self.close_at = Some(now + HANG_UP_GRACE);
         }
         None
     }

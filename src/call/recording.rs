@@ -98,15 +98,16 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// Starts recording into `path` (folders must exist; the file is created).
+    /// Starts recording into `path` (folders must exist; the file is created),
+    /// up to `max_bytes` of file.
     ///
     /// Opening the file is the only disk access on the caller's thread: doing it here makes
     /// a missing folder or a full disk an error at the start of the call, not a silent
     /// empty recording. All writing happens on the recording's writer thread.
-    pub fn create(path: &Path) -> io::Result<Recorder> {
+    pub fn create(path: &Path, max_bytes: u64) -> io::Result<Recorder> {
         let file = File::create(path)?;
         let (tx, rx) = mpsc::channel(QUEUE_BLOCKS);
-        writer::spawn(file, rx)?;
+        writer::spawn(file, rx, max_bytes)?;
         Ok(Recorder::with_sender(tx))
     }
 
@@ -273,7 +274,10 @@ impl Recording {
             .begin(call_sid)
             .map_err(|e| e.to_string())
             .and_then(|writing| {
-                let recorder = Recorder::create(writing.path()).map_err(|e| e.to_string())?;
+                // No one recording may outgrow the folder's whole cap: the
+                // cap holds while the call lasts, not only after it.
+                let recorder = Recorder::create(writing.path(), recordings.max_total_bytes())
+                    .map_err(|e| e.to_string())?;
                 Ok(Recording { recorder, writing })
             });
         match started {

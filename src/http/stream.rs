@@ -20,6 +20,11 @@ use crate::twilio::signature::{self, websocket_url};
 /// The WebSocket read buffer per call.
 const READ_BUFFER_BYTES: usize = 4 * 1024;
 
+/// The most Pronto queues for one stream that Twilio has not taken: about
+/// 40 s of the agent's audio as Media Streams messages, where a healthy
+/// stream holds at most the playback lead (a second or so).
+const MAX_WRITE_BUFFER_BYTES: usize = 1 << 20;
+
 pub async fn upgrade(
     State(state): State<Arc<AppState>>,
     Path(token): Path<String>,
@@ -65,6 +70,10 @@ pub async fn upgrade(
     // buffer up to this size on every read (128 KiB by default), which cost 17 %
     // of the server's CPU with 50 calls, and that buffer is per call.
     ws.read_buffer_size(READ_BUFFER_BYTES)
+        // What Pronto has queued for a peer that does not read (a flood of
+        // pings whose pongs pile up) is bounded: past this, the write fails
+        // and the call ends, instead of the server's memory growing.
+        .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
         .max_message_size(limit)
         .max_frame_size(limit)
         .on_failed_upgrade(|e| warn!(error = %e, "stream upgrade failed"))

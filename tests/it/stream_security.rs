@@ -5,8 +5,9 @@
 use std::time::{Duration, SystemTime};
 
 use crate::harness::{AUTH_TOKEN, PUBLIC, STREAM_SECRET, TestServer, expect_server_close};
+use pronto::sim::protocol::TwilioWriter;
 use pronto::sim::{Call, SignatureHeader, SimError, StreamOptions, post_voice};
-use pronto::twilio::signature::compute;
+use pronto::twilio::signature::{compute, websocket_url};
 use pronto::twilio::stream_token::StreamTokens;
 
 fn refused_with(result: Result<Call, SimError>) -> u16 {
@@ -153,4 +154,64 @@ async fn no_start_within_the_timeout_closes_the_socket() {
         "closed after {} ms",
         closed.at_ms
     );
+}
+
+/// A peer with a valid stream that floods pings and never reads the pongs
+/// cannot make the server queue without limit: past its write-buffer bound
+/// the server stops queueing pongs (only the latest waits), so far fewer
+/// come back than pings were sent. Unbounded, every one of them is queued
+/// in the server's memory and comes back.
+#[tokio::test]
+async fn a_peer_that_never_reads_cannot_grow_the_servers_memory() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    const PINGS: usize = 300_000;
+    let server = TestServer::start().await;
+    let answer = post_voice(&server.sim()).await.expect("webhook");
+    let url = answer.stream_url().expect("a stream").to_string();
+    let path = url
+        .strip_prefix(&websocket_url(PUBLIC))
+        .expect("on the public URL");
+    let target = format!("{}{path}", server.url.replacen("http://", "ws://", 1));
+    let mut request = target.into_client_request().expect("request");
+    let signature = compute(AUTH_TOKEN, &url, &[]);
+    request.headers_mut().insert(
+        "X-Twilio-Signature",
+        signature.parse().expect("header value"),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("upgrade");
+    let mut twilio = TwilioWriter::new(
+        "AC0123456789abcdef0123456789abcdef",
+        &answer.call_sid,
+        "MZ0123456789abcdef0123456789abcdef",
+    );
+    ws.send(Message::text(twilio.connected()))
+        .await
+        .expect("send");
+    ws.send(Message::text(twilio.start(None, &[])))
+        .await
+        .expect("send");
+    // 125-byte pings (the most a control frame holds): 37 MB of pongs.
+    let ping = bytes::Bytes::from(vec![7u8; 125]);
+    for _ in 0..PINGS {
+        ws.feed(Message::Ping(ping.clone())).await.expect("send");
+    }
+    ws.flush().await.expect("send");
+    // Now read what the server had queued, until it has nothing more.
+    let mut pongs = 0;
+    while let Ok(Some(Ok(message))) = tokio::time::timeout(Duration::from_secs(2), ws.next()).await
+    {
+        if matches!(message, Message::Pong(_)) {
+            pongs += 1;
+        }
+    }
+    assert!(
+        pongs < PINGS / 2,
+        "{pongs} of {PINGS} pongs were queued for a peer that did not read"
+    );
+    assert!(pongs > 0, "pings are still answered");
 }

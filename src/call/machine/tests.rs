@@ -766,3 +766,39 @@ fn agent_audio_is_paced_and_waits_in_the_engine_beyond_two_seconds() {
     );
     assert!(t.call.room_for_audio());
 }
+
+#[test]
+fn a_peer_that_keeps_the_stream_after_the_hang_up_is_closed() {
+    let (mut t, heard) = agent_acts("Goodbye.", CallAction::EndCall);
+    assert!(heard.contains(&Effect::Perform(CallAction::EndCall)));
+    t.step(Input::Performed(CallAction::EndCall, ActionResult::HungUp));
+    assert_eq!(t.call.ended(), None, "Twilio sends stop");
+    let waited = t.wait(Duration::from_secs(4));
+    assert!(!waited.iter().any(|e| matches!(e, Effect::Close(..))));
+    let closed = t.wait(Duration::from_secs(1));
+    assert!(closed.contains(&Effect::Close(1000, "")), "{closed:?}");
+    assert!(closed.contains(&Effect::Record(Record::Ended(EndReason::AgentHungUp))));
+    assert_eq!(t.call.ended(), Some(EndReason::AgentHungUp));
+}
+
+#[test]
+fn a_media_timestamp_far_ahead_of_the_call_is_held_to_its_clock() {
+    let (mut t, _) = Test::live(settings(), ECHO);
+    t.wait(Duration::from_secs(3));
+    let heard = |effects: Vec<Effect>| {
+        effects.iter().find_map(|e| match e {
+            Effect::Hear { at_ms } => Some(*at_ms),
+            _ => None,
+        })
+    };
+    let normal = t.step(Input::Media {
+        timestamp_ms: Some(2_980),
+    });
+    assert_eq!(heard(normal), Some(2_980), "Twilio's clock is kept");
+    let jumped = t.step(Input::Media {
+        timestamp_ms: Some(3_600_000),
+    });
+    assert_eq!(heard(jumped), Some(3_000 + MEDIA_AHEAD_MS));
+    let untimed = t.step(Input::Media { timestamp_ms: None });
+    assert_eq!(heard(untimed), Some(3_000));
+}

@@ -44,13 +44,20 @@ pub(super) enum Msg {
     },
 }
 
-/// Starts the writer thread for an already created file.
-pub(super) fn spawn(file: File, rx: mpsc::Receiver<Msg>) -> io::Result<()> {
+/// Starts the writer thread for an already created file, which grows to
+/// at most `max_bytes`.
+pub(super) fn spawn(file: File, rx: mpsc::Receiver<Msg>, max_bytes: u64) -> io::Result<()> {
+    let max_frames = max_bytes.saturating_sub(HEADER_BYTES) / FRAME_BYTES;
     std::thread::Builder::new()
         .name("pronto-recording".into())
-        .spawn(move || run(&file, rx))?;
+        .spawn(move || run(&file, rx, max_frames.min(MAX_FRAMES)))?;
     Ok(())
 }
+
+/// The WAV header hound writes (RIFF, `fmt `, `data`).
+const HEADER_BYTES: u64 = 44;
+/// One stereo frame of 16-bit samples.
+const FRAME_BYTES: u64 = 4;
 
 fn to_io(e: hound::Error) -> io::Error {
     match e {
@@ -60,38 +67,48 @@ fn to_io(e: hound::Error) -> io::Error {
 }
 
 /// A RIFF file counts its bytes in 32 bits; hound does not check (its counter would wrap), so
-/// the writer stops at this many frames (~74 hours) with an error instead.
+/// the writer stops at this many frames (~74 hours) whatever the size cap.
 const MAX_FRAMES: u64 = (u32::MAX as u64 - 1024) / 4;
 
-/// The open WAV and how many stereo frames it holds.
+/// The open WAV, how many stereo frames it holds and may hold.
 struct Out<'f> {
     wav: WavWriter<BufWriter<&'f File>>,
     frames: u64,
+    max_frames: u64,
+    /// The limit was reached (and said so).
+    full: bool,
 }
 
 impl Out<'_> {
-    /// Room for `frames` more, or the size-limit error.
-    fn reserve(&mut self, frames: u64) -> io::Result<()> {
-        match self.frames.checked_add(frames) {
-            Some(total) if total <= MAX_FRAMES => {
-                self.frames = total;
-                Ok(())
-            }
-            _ => Err(io::Error::other("recording reached the WAV size limit")),
+    /// How many of `frames` more still fit. At the limit the recording
+    /// stops (logged once) and stays a valid WAV of what it holds; the call
+    /// goes on, unrecorded.
+    fn reserve(&mut self, frames: u64) -> u64 {
+        let fit = frames.min(self.max_frames.saturating_sub(self.frames));
+        if fit < frames && !self.full {
+            self.full = true;
+            warn!(
+                max_bytes = HEADER_BYTES + self.max_frames * FRAME_BYTES,
+                "recording reached its size limit; the rest of the call is not recorded"
+            );
         }
+        self.frames += fit;
+        fit
     }
 
     fn samples(&mut self, samples: &[i16]) -> io::Result<()> {
-        self.reserve(samples.len() as u64 / u64::from(SPEC.channels))?;
-        for &s in samples {
+        let channels = usize::from(SPEC.channels);
+        let fit = self.reserve((samples.len() / channels) as u64);
+        let fit = usize::try_from(fit).unwrap_or(usize::MAX) * channels;
+        for &s in &samples[..fit.min(samples.len())] {
             self.wav.write_sample(s).map_err(to_io)?;
         }
         Ok(())
     }
 
     fn silence(&mut self, frames: u64) -> io::Result<()> {
-        self.reserve(frames)?;
-        for _ in 0..frames * u64::from(SPEC.channels) {
+        let fit = self.reserve(frames);
+        for _ in 0..fit * u64::from(SPEC.channels) {
             self.wav.write_sample(0i16).map_err(to_io)?;
         }
         Ok(())
@@ -110,9 +127,14 @@ impl Out<'_> {
 ///
 /// After the first I/O error the remaining blocks are discarded, not retried: the error is
 /// logged once and handed back by `Finish`.
-fn run(file: &File, mut rx: mpsc::Receiver<Msg>) {
+fn run(file: &File, mut rx: mpsc::Receiver<Msg>, max_frames: u64) {
     let mut out = WavWriter::new(BufWriter::new(file), SPEC)
-        .map(|wav| Out { wav, frames: 0 })
+        .map(|wav| Out {
+            wav,
+            frames: 0,
+            max_frames,
+            full: false,
+        })
         .map_err(to_io);
     if let Err(e) = &out {
         warn!(error = %e, "recording: cannot write the WAV header");

@@ -221,6 +221,9 @@ fn secs(n: u64) -> Option<Duration> {
     (n > 0).then(|| Duration::from_secs(n))
 }
 
+/// How long a stopping server waits for the store to take the last records.
+const FLUSH_TIME: Duration = Duration::from_secs(15);
+
 /// Serves until `stop` resolves (its sender sent or dropped), then drains:
 /// new callers hear the busy message while live calls get
 /// `server.drain_timeout_secs` to finish, then the closing line; every
@@ -268,7 +271,15 @@ async fn serve(
     }
     heartbeat.abort();
     calls.abandon_pending();
-    calls.flush_records().await;
+    if tokio::time::timeout(FLUSH_TIME, calls.flush_records())
+        .await
+        .is_err()
+    {
+        warn!(
+            unwritten = calls.unwritten_records(),
+            "the store is unavailable: call records that could not be written are lost"
+        );
+    }
     writer.abort();
     let _ = stop_serving.send(());
     match server.await {

@@ -294,6 +294,12 @@ impl Switchboard {
         self.sessions.registry.live_count()
     }
 
+    /// Call records held because the store is unavailable (written once it
+    /// is back).
+    pub fn unwritten_records(&self) -> usize {
+        self.sessions.journal.backlog()
+    }
+
     /// Waits until every call record queued so far is written.
     pub async fn flush_records(&self) {
         self.sessions.journal.flush().await;

@@ -67,6 +67,9 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Response {
         "public_base_url": crate::redact::redact_userinfo(&d.public_base_url),
         "signature_checks": !d.skip_signature,
         "active_calls": state.switchboard.active_calls(),
+        // Call records the store could not take yet (it is full or down);
+        // kept in memory and written when it is back.
+        "unwritten_records": state.switchboard.unwritten_records(),
         "warnings": state.config.warnings,
     }))
     .into_response()

@@ -121,7 +121,7 @@ impl Store {
     /// otherwise it was about a call the store never saw.
     pub(super) async fn known(&self, rows: u64, call_sid: &str) -> Result<(), StoreError> {
         if rows == 0 && !self.is_erased(call_sid).await? {
-            return Err(StoreError(format!("no call {call_sid}")));
+            return Err(StoreError::new(format!("no call {call_sid}")));
         }
         Ok(())
     }

@@ -20,7 +20,7 @@ impl Store {
             .bind(micros(since))
             .fetch_one(pool)
             .await?);
-        u64::try_from(n).map_err(|_| StoreError(format!("negative count {n}")))
+        u64::try_from(n).map_err(|_| StoreError::new(format!("negative count {n}")))
     }
 
     /// Caller memory: the summary of a call, kept per caller number. One per

@@ -65,8 +65,24 @@ pub use read::MAX_PAGE;
 pub use replicas::LIVE_WINDOW;
 
 #[derive(Debug, thiserror::Error)]
-#[error("store: {0}")]
-pub struct StoreError(pub String);
+#[error("store: {message}")]
+pub struct StoreError {
+    message: String,
+    /// The database could not be reached or could not write (disk full, a
+    /// restart, a lock held too long): the same write may succeed later.
+    /// Otherwise the write itself was refused (bad data, no such call).
+    pub unavailable: bool,
+}
+
+impl StoreError {
+    /// A refused write or a value that does not parse: retrying is useless.
+    pub fn new(message: impl Into<String>) -> StoreError {
+        StoreError {
+            message: message.into(),
+            unavailable: false,
+        }
+    }
+}
 
 impl From<sqlx::Error> for StoreError {
     /// Database messages name tables and constraints, never the bound values,
@@ -75,9 +91,46 @@ impl From<sqlx::Error> for StoreError {
         if let sqlx::Error::Database(db) = &e
             && db.kind() == sqlx::error::ErrorKind::ForeignKeyViolation
         {
-            return StoreError("no such call (foreign key)".into());
+            return StoreError::new("no such call (foreign key)");
         }
-        StoreError(format!("database: {e}"))
+        StoreError {
+            unavailable: is_unavailable(&e),
+            message: format!("database: {e}"),
+        }
+    }
+}
+
+/// Whether `e` says the database is out of reach or out of room rather
+/// than that the statement was wrong. SQLite's primary result codes
+/// (https://www.sqlite.org/rescode.html): BUSY 5, LOCKED 6, NOMEM 7,
+/// READONLY 8, IOERR 10, FULL 13, CANTOPEN 14, PROTOCOL 15. PostgreSQL's
+/// SQLSTATE classes (https://www.postgresql.org/docs/current/errcodes-appendix.html):
+/// 08 connection exception, 53 insufficient resources (53100 disk full),
+/// 57P operator intervention (a shutdown or restart), 40001 and 40P01.
+fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code();
+            let code = code.as_deref().unwrap_or("");
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // Extended codes keep the primary one in the low byte.
+                code.parse::<u32>()
+                    .is_ok_and(|n| matches!(n & 0xff, 5 | 6 | 7 | 8 | 10 | 13 | 14 | 15))
+            } else {
+                code.starts_with("08")
+                    || code.starts_with("53")
+                    || code.starts_with("57P")
+                    || code == "40001"
+                    || code == "40P01"
+            }
+        }
+        _ => false,
     }
 }
 
@@ -222,7 +275,7 @@ fn micros(t: DateTime<Utc>) -> i64 {
 /// A stored time back; a value out of chrono's range is bad data, not a panic.
 fn from_micros(us: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_micros(us)
-        .ok_or_else(|| StoreError(format!("time out of range: {us} µs")))
+        .ok_or_else(|| StoreError::new(format!("time out of range: {us} µs")))
 }
 
 /// `TimeDelta` in microseconds, for comparisons with stored times.

@@ -78,17 +78,18 @@ where
     T: Decode<'r, R::Database> + Type<R::Database>,
 {
     row.try_get(column)
-        .map_err(|e| StoreError(format!("column {column}: {e}")))
+        .map_err(|e| StoreError::new(format!("column {column}: {e}")))
 }
 
 /// A stored non-negative count (milliseconds, a turn number).
 fn unsigned<T: TryFrom<i64>>(value: i64, column: &str) -> Result<T, StoreError> {
-    T::try_from(value).map_err(|_| StoreError(format!("column {column}: {value} out of range")))
+    T::try_from(value)
+        .map_err(|_| StoreError::new(format!("column {column}: {value} out of range")))
 }
 
 /// A count to store; `u64` milliseconds beyond `i64` are refused, not wrapped.
 pub(super) fn signed(value: u64, what: &str) -> Result<i64, StoreError> {
-    i64::try_from(value).map_err(|_| StoreError(format!("{what}: {value} out of range")))
+    i64::try_from(value).map_err(|_| StoreError::new(format!("{what}: {value} out of range")))
 }
 
 /// A row of [`CALL_SELECT`]. `live` is worked out here from the heartbeat,
@@ -110,7 +111,7 @@ pub(super) fn call_row(row: &impl StoreRow, cutoff: i64) -> Result<CallRow, Stor
             .opt_text("end_reason")?
             .map(|r| {
                 EndReason::parse(&r)
-                    .ok_or_else(|| StoreError(format!("column end_reason: unknown {r:?}")))
+                    .ok_or_else(|| StoreError::new(format!("column end_reason: unknown {r:?}")))
             })
             .transpose()?,
         duration_secs: row.opt_int("duration_secs")?,

@@ -59,7 +59,7 @@ pub(super) async fn connect(url: &str) -> Result<Db, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             tokio::fs::create_dir_all(dir)
                 .await
-                .map_err(|e| StoreError(format!("creating {}: {e}", dir.display())))?;
+                .map_err(|e| StoreError::new(format!("creating {}: {e}", dir.display())))?;
         }
         // FULL: every commit is synced to the WAL file, so a power cut loses
         // no committed row either (NORMAL could lose the last few). The store
@@ -75,22 +75,22 @@ pub(super) async fn connect(url: &str) -> Result<Db, StoreError> {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await
-            .map_err(|e| StoreError(format!("opening {}: {e}", path.display())))?;
+            .map_err(|e| StoreError::new(format!("opening {}: {e}", path.display())))?;
         return Ok(Db::Sqlite(pool));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         // The URL holds a password: errors say what failed, never the URL.
         let options = PgConnectOptions::from_str(url)
-            .map_err(|e| StoreError(format!("bad PostgreSQL URL: {e}")))?;
+            .map_err(|e| StoreError::new(format!("bad PostgreSQL URL: {e}")))?;
         let pool = PgPoolOptions::new()
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await
-            .map_err(|e| StoreError(format!("connecting to PostgreSQL: {e}")))?;
+            .map_err(|e| StoreError::new(format!("connecting to PostgreSQL: {e}")))?;
         return Ok(Db::Postgres(pool));
     }
-    Err(StoreError(
-        "DATABASE_URL must start with sqlite: or postgres://".into(),
+    Err(StoreError::new(
+        "DATABASE_URL must start with sqlite: or postgres://",
     ))
 }
 
@@ -106,13 +106,13 @@ pub(super) fn sqlite_path(url: &str) -> Result<Option<PathBuf>, StoreError> {
     };
     let path = rest.strip_prefix("//").unwrap_or(rest);
     if path.contains('?') {
-        return Err(StoreError(
-            "sqlite URL parameters are not supported (the store sets its own)".into(),
+        return Err(StoreError::new(
+            "sqlite URL parameters are not supported (the store sets its own)",
         ));
     }
     if path.is_empty() || path == ":memory:" {
-        return Err(StoreError(
-            "sqlite URL needs a file path, e.g. sqlite://data/pronto.db".into(),
+        return Err(StoreError::new(
+            "sqlite URL needs a file path, e.g. sqlite://data/pronto.db",
         ));
     }
     Ok(Some(Path::new(path).to_path_buf()))
@@ -125,12 +125,12 @@ impl Store {
         let migrator = on_db!(self, |_pool, dialect| migrator(dialect));
         let result = on_db!(self, |pool, _d| migrator.run(pool).await);
         result.map_err(|e| match e {
-            MigrateError::VersionMissing(v) => StoreError(format!(
+            MigrateError::VersionMissing(v) => StoreError::new(format!(
                 "the database schema is at version {v}, newer than this Pronto knows \
                  (up to {}): upgrade Pronto, or point DATABASE_URL at another database",
                 known_version()
             )),
-            other => StoreError(format!("migrating the schema: {other}")),
+            other => StoreError::new(format!("migrating the schema: {other}")),
         })
     }
 

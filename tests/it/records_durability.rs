@@ -246,3 +246,70 @@ async fn a_burst_from_one_number_is_held_to_calls_per_hour() {
         "{answered} of 20 calls from one number answered"
     );
 }
+
+// ---------------------------------------------------------------------------
+// 4. The store unavailable for a while.
+
+/// While the database cannot be written (here another process holds
+/// SQLite's write lock, as a full disk or a restarting PostgreSQL would
+/// refuse writes), the call goes on, its records wait in memory (`/health`
+/// says how many), and once the database is back they are all written.
+#[tokio::test]
+async fn records_the_store_could_not_take_are_written_when_it_is_back() {
+    use sqlx::Connection;
+
+    let server = TestServer::start().await;
+    let call = Call::dial(&server.fast_sim()).await.expect("call connects");
+    let sid = call.call_sid().to_string();
+    api_until(
+        &server.url,
+        &format!("/api/calls/{sid}"),
+        "the call's row",
+        |c| c["answered_at"].is_string(),
+    )
+    .await;
+
+    let url = server.state.config.deployment.database_url.clone();
+    let mut lock = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("a second connection");
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut lock)
+        .await
+        .expect("lock");
+    let report = call.hang_up().await.expect("report");
+    assert!(report.protocol_errors().is_empty(), "{report}");
+    // The writer's wait for the lock (5 s) runs out: the records are kept.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, health) = server.get_json("/health", None).await;
+        if health["unwritten_records"].as_u64() > Some(0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "nothing kept: {health}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    sqlx::query("ROLLBACK")
+        .execute(&mut lock)
+        .await
+        .expect("unlock");
+    drop(lock);
+
+    let ended = api_until(
+        &server.url,
+        &format!("/api/calls/{sid}"),
+        "the call's end, written late",
+        |c| c["end_reason"].is_string(),
+    )
+    .await;
+    assert_eq!(ended["end_reason"], "caller_hung_up", "{ended}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, health) = server.get_json("/health", None).await;
+        if health["unwritten_records"] == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still waiting: {health}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

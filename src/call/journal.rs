@@ -177,7 +177,7 @@ impl Backlog {
     fn keep(&mut self, op: Op) {
         if self.ops.len() >= MAX_BACKLOG && !matches!(op, Op::Flush(_)) {
             self.dropped += 1;
-            if self.dropped == 1 || self.dropped % 1000 == 0 {
+            if self.dropped == 1 || self.dropped.is_multiple_of(1000) {
                 warn!(
                     dropped = self.dropped,
                     kept = self.ops.len(),

@@ -38,6 +38,11 @@ pub struct Plan {
     /// Hears the greeting, then only listens (sends silence) until the end:
     /// what holding a call open costs, without any turn.
     pub listen_only: bool,
+    /// Providers fail on purpose (a soak with faults): an answer may be the
+    /// one-sentence fallback line, so each turn waits for any answer's mark
+    /// instead of the two sentences of the scripted answer, and never
+    /// barges in.
+    pub tolerant: bool,
 }
 
 /// How long to wait for anything the server should do within seconds.
@@ -96,6 +101,19 @@ async fn converse(
     if plan.listen_only {
         // The line keeps sending 20 ms frames of silence meanwhile.
         tokio::time::sleep(plan.length.saturating_sub(call.elapsed())).await;
+        return Ok(());
+    }
+    if plan.tolerant {
+        while call.elapsed() < plan.length {
+            call.skip_seen();
+            call.say(speech);
+            call.wait_for(|e| matches!(e, Event::MarkEchoed { .. }), PATIENCE)
+                .await
+                .map_err(|e| format!("no answer: {e}"))?;
+            // The rest of the answer, if it has more sentences.
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            result.turns += 1;
+        }
         return Ok(());
     }
     let barge_in_every = plan.barge_in_every;

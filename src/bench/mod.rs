@@ -20,6 +20,7 @@ use crate::sim::SimConfig;
 mod caller;
 pub mod process;
 pub mod report;
+mod soak;
 
 use caller::CallResult;
 use process::Usage;
@@ -76,6 +77,17 @@ pub struct BenchArgs {
     /// The server's log filter (what a user runs: info).
     #[arg(long, default_value = "info")]
     pub server_log: String,
+    /// Soak: for this many seconds, each of the `calls` callers makes one
+    /// call of `call_secs` after another; the report adds the server's
+    /// memory, file descriptors, threads and tasks over time and checks
+    /// that every call's record is complete. 0: one call per caller.
+    #[arg(long, default_value_t = 0)]
+    pub soak_secs: u64,
+    /// Every this many ms, the next request to one of the providers fails
+    /// (429, 5xx, a hang past the timeout, a stream cut midway, an error
+    /// inside the stream), in turn. 0: no faults.
+    #[arg(long, default_value_t = 0)]
+    pub fault_every_ms: u64,
     /// Write the report as JSON here too.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -179,6 +191,9 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
             .map_err(anyhow::Error::msg)?;
         // The fixed lines are synthesized at start-up: let that finish.
         tokio::time::sleep(Duration::from_secs(2)).await;
+        if args.soak_secs > 0 {
+            return soak::run(args, &url, pid, &providers).await;
+        }
         measure(args, &url, pid).await
     }
     .await;
@@ -212,6 +227,7 @@ async fn measure(args: &BenchArgs, url: &str, pid: u32) -> anyhow::Result<Report
             length: Duration::from_secs(args.call_secs),
             barge_in_every: args.barge_in_every,
             listen_only: args.listen_only,
+            tolerant: false,
         };
         tasks.push(tokio::spawn(async move {
             caller::run(cfg, &speech, plan).await
@@ -325,5 +341,6 @@ fn summarize(
             .map(|r| r.max_tick_lateness_ms)
             .max()
             .unwrap_or(0),
+        soak: None,
     }
 }

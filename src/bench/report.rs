@@ -60,6 +60,9 @@ pub struct Report {
     /// means the generator, not the server, may be the bottleneck.
     pub generator_late_ticks: u64,
     pub generator_max_lateness_ms: u64,
+    /// A soak's samples and record check (`--soak-secs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub soak: Option<super::soak::SoakReport>,
 }
 
 fn row(name: &str, s: &Option<Spread>) -> String {
@@ -115,6 +118,9 @@ impl std::fmt::Display for Report {
         )?;
         for e in self.errors.iter().take(5) {
             writeln!(f, "error: {e}")?;
+        }
+        if let Some(soak) = &self.soak {
+            write!(f, "{soak}")?;
         }
         Ok(())
     }

@@ -70,6 +70,8 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Response {
         // Call records the store could not take yet (it is full or down);
         // kept in memory and written when it is back.
         "unwritten_records": state.switchboard.unwritten_records(),
+        // Tasks alive in the runtime: flat over a long run, or something leaks.
+        "tasks": tokio::runtime::Handle::current().metrics().num_alive_tasks(),
         "warnings": state.config.warnings,
     }))
     .into_response()

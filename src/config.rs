@@ -90,6 +90,7 @@ pub struct StoreSettings {
     pub recordings: bool,
     pub recordings_dir: String,
     pub recordings_max_mb: u64,
+    pub recordings_min_free_mb: u64,
     pub caller_memory: bool,
     pub caller_memory_summaries: u32,
 }

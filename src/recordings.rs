@@ -33,6 +33,9 @@ pub enum RecordingsError {
     /// The recording is still being written.
     #[error("recording in progress")]
     InProgress,
+    /// Less free disk space than the configured minimum: not recorded.
+    #[error("only {free_mb} MB free on the recordings' disk (minimum {min_mb} MB): not recorded")]
+    LowSpace { free_mb: u64, min_mb: u64 },
     /// The folder or a file in it could not be read, made or removed.
     #[error("recordings folder: {0}")]
     Io(#[from] io::Error),
@@ -43,6 +46,8 @@ pub enum RecordingsError {
 pub struct Recordings {
     dir: PathBuf,
     max_total_bytes: u64,
+    /// Free space on the disk below which nothing is recorded.
+    min_free_bytes: u64,
     /// SIDs with a live [`Writing`] guard, each with whether its file is to be
     /// erased as soon as it is finished.
     writing: Arc<Mutex<Writers>>,
@@ -107,8 +112,34 @@ impl Recordings {
         Recordings {
             dir,
             max_total_bytes,
+            min_free_bytes: 0,
             writing: Arc::default(),
         }
+    }
+
+    /// Records nothing while the disk has less than `bytes` free: a call
+    /// starting then is not recorded, and a recording in progress stops.
+    pub fn with_min_free(mut self, bytes: u64) -> Recordings {
+        self.min_free_bytes = bytes;
+        self
+    }
+
+    /// The free space below which nothing is recorded.
+    pub fn min_free_bytes(&self) -> u64 {
+        self.min_free_bytes
+    }
+
+    /// Whether the disk has room for recording (free space above the minimum).
+    pub fn room(&self) -> Result<(), RecordingsError> {
+        let free = fs4::available_space(&self.dir)?;
+        if free < self.min_free_bytes {
+            const MB: u64 = 1024 * 1024;
+            return Err(RecordingsError::LowSpace {
+                free_mb: free / MB,
+                min_mb: self.min_free_bytes / MB,
+            });
+        }
+        Ok(())
     }
 
     /// The most all recordings together may take.
@@ -130,6 +161,7 @@ impl Recordings {
     pub fn begin(&self, call_sid: &str) -> Result<Writing, RecordingsError> {
         let path = self.path_for(call_sid)?;
         fs::create_dir_all(&self.dir)?;
+        self.room()?;
         match lock(&self.writing).entry(call_sid.to_owned()) {
             std::collections::hash_map::Entry::Occupied(_) => {
                 return Err(RecordingsError::InProgress);

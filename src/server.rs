@@ -107,6 +107,7 @@ pub async fn start(
                 PathBuf::from(&t.store.recordings_dir),
                 t.store.recordings_max_mb.saturating_mul(1024 * 1024),
             )
+            .with_min_free(t.store.recordings_min_free_mb.saturating_mul(1024 * 1024))
         }),
         max_message_bytes: t.twilio.max_message_bytes,
         closing: closing_rx,

@@ -42,6 +42,7 @@ use tracing::{Instrument, warn};
 
 use crate::audio::{SAMPLE_RATE, mulaw};
 use crate::recordings::{Recordings, Writing};
+pub use writer::Limits;
 use writer::{Block, Msg};
 
 /// Stereo frames (samples per channel) in one millisecond of the call clock.
@@ -99,15 +100,15 @@ pub struct Recorder {
 
 impl Recorder {
     /// Starts recording into `path` (folders must exist; the file is created),
-    /// up to `max_bytes` of file.
+    /// within `limits`.
     ///
     /// Opening the file is the only disk access on the caller's thread: doing it here makes
     /// a missing folder or a full disk an error at the start of the call, not a silent
     /// empty recording. All writing happens on the recording's writer thread.
-    pub fn create(path: &Path, max_bytes: u64) -> io::Result<Recorder> {
+    pub fn create(path: &Path, limits: Limits) -> io::Result<Recorder> {
         let file = File::create(path)?;
         let (tx, rx) = mpsc::channel(QUEUE_BLOCKS);
-        writer::spawn(file, rx, max_bytes)?;
+        writer::spawn(file, rx, limits)?;
         Ok(Recorder::with_sender(tx))
     }
 
@@ -276,8 +277,14 @@ impl Recording {
             .and_then(|writing| {
                 // No one recording may outgrow the folder's whole cap: the
                 // cap holds while the call lasts, not only after it.
-                let recorder = Recorder::create(writing.path(), recordings.max_total_bytes())
-                    .map_err(|e| e.to_string())?;
+                let path = writing.path();
+                let limits = Limits {
+                    max_bytes: recordings.max_total_bytes(),
+                    min_free: path
+                        .parent()
+                        .map(|dir| (dir.to_path_buf(), recordings.min_free_bytes())),
+                };
+                let recorder = Recorder::create(path, limits).map_err(|e| e.to_string())?;
                 Ok(Recording { recorder, writing })
             });
         match started {

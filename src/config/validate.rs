@@ -105,6 +105,12 @@ pub(super) fn validate(t: &Tunables) -> Result<(), ConfigError> {
         3600,
     )?;
     in_range(
+        "store.recordings_min_free_mb",
+        t.store.recordings_min_free_mb,
+        0,
+        1 << 30,
+    )?;
+    in_range(
         "store.caller_memory_summaries",
         t.store.caller_memory_summaries,
         1,

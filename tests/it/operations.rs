@@ -266,6 +266,42 @@ async fn a_recorded_call_has_both_sides_on_two_channels() {
     assert_eq!(status, 404, "the recording is erased with the call");
 }
 
+/// With less free disk than `recordings_min_free_mb`, a call is not
+/// recorded, and goes on as if recordings were off.
+#[tokio::test]
+async fn a_call_on_a_nearly_full_disk_goes_on_unrecorded() {
+    let dir = temp_dir("full-disk");
+    let dir_text = dir.to_string_lossy().into_owned();
+    let w = World::start_with(
+        Provider::Anthropic,
+        false,
+        &[
+            ("PRONTO_STORE_RECORDINGS", "true"),
+            ("PRONTO_STORE_RECORDINGS_DIR", dir_text.as_str()),
+            // More than any disk here has free.
+            ("PRONTO_STORE_RECORDINGS_MIN_FREE_MB", "1073741824"),
+        ],
+    )
+    .await;
+    w.audio.push_transcript("Hello?");
+    w.llm.fake().push_reply(Reply::text("Hello there."));
+    let call = w.dial_and_hear_greeting().await;
+    say_hello_and_hear(&call, "t1-s0").await;
+    let sid = call.call_sid().to_string();
+    call.hang_up().await.expect("report");
+    assert!(!dir.join(format!("{sid}.wav")).exists(), "not recorded");
+    let (status, _) = w
+        .server
+        .api(
+            Method::GET,
+            &format!("/api/calls/{sid}/recording.wav"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A file that is not a playable recording (0 bytes after a full disk, a
 /// header cut short) is never served as `audio/wav`: 409 says why.
 #[tokio::test]

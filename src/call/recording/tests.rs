@@ -34,7 +34,7 @@ impl Drop for Scratch {
 /// A recorder writing into a fresh scratch folder.
 fn start(name: &str) -> (Scratch, Recorder) {
     let dir = Scratch::new(name);
-    let rec = Recorder::create(&dir.file(), u64::MAX).expect("create");
+    let rec = Recorder::create(&dir.file(), Limits::none()).expect("create");
     (dir, rec)
 }
 
@@ -252,7 +252,7 @@ async fn writer_behind_drops_blocks_as_silence_and_counts_them() {
     // The last frame is at 5 s, so 4 s are final: the first second was queued, the next three dropped.
     assert_eq!(rec.dropped().writer_behind, 3 * 8000);
     want[8000..32_000].fill(0);
-    writer::spawn(File::create(&path).expect("file"), rx, u64::MAX).expect("writer");
+    writer::spawn(File::create(&path).expect("file"), rx, Limits::none()).expect("writer");
     rec.finish(6000).await.expect("finish");
 
     let (_, got, _) = read_back(&path);
@@ -298,7 +298,7 @@ fn a_dropped_recorder_still_leaves_a_valid_file() {
 fn create_in_a_missing_folder_is_an_error() {
     let dir = Scratch::new("missing");
     let path = dir.0.join("no-such-folder").join("call.wav");
-    assert!(Recorder::create(&path, u64::MAX).is_err());
+    assert!(Recorder::create(&path, Limits::none()).is_err());
 }
 
 /// What a killed process leaves: the writer has the blocks, and nothing
@@ -308,7 +308,7 @@ fn the_file_is_a_playable_wav_while_it_is_written() {
     let dir = Scratch::new("checkpoint");
     let file = File::create(dir.file()).expect("create");
     let (tx, rx) = mpsc::channel(QUEUE_BLOCKS);
-    writer::spawn(file, rx, u64::MAX).expect("writer");
+    writer::spawn(file, rx, Limits::none()).expect("writer");
     for second in 0..2i16 {
         let block = writer::Block {
             silence_before: 8,
@@ -342,7 +342,11 @@ async fn a_recording_stops_at_its_size_cap_and_stays_valid() {
     let dir = Scratch::new("cap-while-recording");
     // The header and exactly one second.
     let max_bytes = 44 + 4 * u64::from(SAMPLE_RATE);
-    let mut rec = Recorder::create(&dir.file(), max_bytes).expect("create");
+    let limits = Limits {
+        max_bytes,
+        min_free: None,
+    };
+    let mut rec = Recorder::create(&dir.file(), limits).expect("create");
     let frame = tone_frame(7);
     for i in 0..250u64 {
         rec.caller_audio(i * 20, &frame);
@@ -352,4 +356,25 @@ async fn a_recording_stops_at_its_size_cap_and_stays_valid() {
     let (spec, caller, _) = read_back(&dir.file());
     assert_eq!(spec.channels, 2);
     assert_eq!(caller.len(), SAMPLE_RATE as usize);
+}
+
+/// A disk that runs low while the call is recorded: the recording stops at
+/// the next block, a valid WAV of what it holds, and the recorder goes on.
+#[tokio::test]
+async fn a_recording_stops_when_the_disk_runs_low() {
+    let dir = Scratch::new("low-space");
+    let limits = Limits {
+        max_bytes: u64::MAX,
+        // More free space than any disk has: "low" from the first block.
+        min_free: Some((dir.0.clone(), u64::MAX)),
+    };
+    let mut rec = Recorder::create(&dir.file(), limits).expect("create");
+    let frame = tone_frame(3);
+    for i in 0..250u64 {
+        rec.caller_audio(i * 20, &frame);
+    }
+    rec.finish(5_000).await.expect("finished");
+    let (spec, caller, _) = read_back(&dir.file());
+    assert_eq!(spec.channels, 2);
+    assert!(caller.is_empty(), "{} samples recorded", caller.len());
 }

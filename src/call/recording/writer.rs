@@ -10,6 +10,7 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter};
+use std::path::PathBuf;
 
 use hound::{SampleFormat, WavSpec, WavWriter};
 use tokio::sync::{mpsc, oneshot};
@@ -44,13 +45,32 @@ pub(super) enum Msg {
     },
 }
 
-/// Starts the writer thread for an already created file, which grows to
-/// at most `max_bytes`.
-pub(super) fn spawn(file: File, rx: mpsc::Receiver<Msg>, max_bytes: u64) -> io::Result<()> {
-    let max_frames = max_bytes.saturating_sub(HEADER_BYTES) / FRAME_BYTES;
+/// What a recording may take of the disk.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// The file grows to at most this.
+    pub max_bytes: u64,
+    /// Recording stops once the disk holding this folder has less than this
+    /// many bytes free (checked before each one-second block).
+    pub min_free: Option<(PathBuf, u64)>,
+}
+
+impl Limits {
+    /// No limit but the WAV format's own.
+    pub fn none() -> Limits {
+        Limits {
+            max_bytes: u64::MAX,
+            min_free: None,
+        }
+    }
+}
+
+/// Starts the writer thread for an already created file.
+pub(super) fn spawn(file: File, rx: mpsc::Receiver<Msg>, limits: Limits) -> io::Result<()> {
+    let max_frames = limits.max_bytes.saturating_sub(HEADER_BYTES) / FRAME_BYTES;
     std::thread::Builder::new()
         .name("pronto-recording".into())
-        .spawn(move || run(&file, rx, max_frames.min(MAX_FRAMES)))?;
+        .spawn(move || run(&file, rx, max_frames.min(MAX_FRAMES), limits.min_free))?;
     Ok(())
 }
 
@@ -127,7 +147,12 @@ impl Out<'_> {
 ///
 /// After the first I/O error the remaining blocks are discarded, not retried: the error is
 /// logged once and handed back by `Finish`.
-fn run(file: &File, mut rx: mpsc::Receiver<Msg>, max_frames: u64) {
+fn run(
+    file: &File,
+    mut rx: mpsc::Receiver<Msg>,
+    max_frames: u64,
+    min_free: Option<(PathBuf, u64)>,
+) {
     let mut out = WavWriter::new(BufWriter::new(file), SPEC)
         .map(|wav| Out {
             wav,
@@ -143,6 +168,19 @@ fn run(file: &File, mut rx: mpsc::Receiver<Msg>, max_frames: u64) {
         match msg {
             Msg::Block(block) => {
                 if let Ok(o) = &mut out {
+                    if let Some((dir, min)) = &min_free
+                        && !o.full
+                        && fs4::available_space(dir).is_ok_and(|free| free < *min)
+                    {
+                        // Stop here, a valid file of what was recorded: a full
+                        // disk must not take the database's writes with it.
+                        o.full = true;
+                        o.max_frames = o.frames;
+                        warn!(
+                            min_free_bytes = min,
+                            "the disk is nearly full; this recording stops here"
+                        );
+                    }
                     // The header is rewritten after every block (about once a
                     // second): a process killed mid-call leaves a playable WAV
                     // of all but its last second, not one whose sizes say 0.

@@ -313,3 +313,79 @@ async fn records_the_store_could_not_take_are_written_when_it_is_back() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+// ---------------------------------------------------------------------------
+// 5. What a killed process leaves on disk, and what its log says.
+
+/// `kill -9` in the middle of a recorded call: the recording on disk is a
+/// playable WAV of what was recorded up to about a second before.
+#[tokio::test]
+async fn a_recording_cut_by_kill_9_is_a_playable_wav() {
+    let dir = temp_dir("kill9-recording");
+    let recordings = dir.join("recordings");
+    let recordings_text = recordings.to_string_lossy().into_owned();
+    let mut server = Process::start_with(
+        &dir,
+        free_port(),
+        REPLICA,
+        "recorded",
+        &[
+            ("PRONTO_STORE_RECORDINGS", "true"),
+            ("PRONTO_STORE_RECORDINGS_DIR", recordings_text.as_str()),
+        ],
+    )
+    .await;
+    let call = Call::dial(&server.sim()).await.expect("call connects");
+    let sid = call.call_sid().to_string();
+    let hello = fixture("hello.wav");
+    for turn in 1..=2 {
+        call.say(&hello);
+        expect_event(&call, &format!("echo {turn} heard"), |e| {
+            matches!(e, Event::MarkEchoed { cleared: false, .. })
+        })
+        .await;
+    }
+    server.kill_9();
+    let _ = call.hang_up().await;
+    let path = recordings.join(format!("{sid}.wav"));
+    let wav = hound::WavReader::open(&path).unwrap_or_else(|e| {
+        panic!(
+            "{} is not a playable WAV: {e}\n{}",
+            path.display(),
+            server.log()
+        )
+    });
+    let spec = wav.spec();
+    assert_eq!((spec.channels, spec.sample_rate), (2, 8000));
+    assert!(
+        wav.duration() >= 8000,
+        "{} frames: less than a second of a call of several",
+        wav.duration()
+    );
+}
+
+/// Text from Twilio that reaches the log cannot forge a log line: a DTMF
+/// digit with a newline and a NUL in it is logged escaped.
+#[tokio::test]
+async fn outside_text_cannot_forge_a_log_line() {
+    let dir = temp_dir("forged-log");
+    let server = Process::start(&dir, free_port(), REPLICA, "log").await;
+    let call = Call::dial(&server.sim()).await.expect("call connects");
+    let forged = r#"{"event":"dtmf","streamSid":"STREAM","sequenceNumber":"9","dtmf":{"track":"inbound_track","digit":"1\nERROR forged line\u0000"}}"#
+        .replace("STREAM", call.stream_sid());
+    call.send_raw_text(forged).await.expect("sent");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !server.log().contains("forged line") {
+        assert!(Instant::now() < deadline, "not logged:\n{}", server.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = call.hang_up().await;
+    let log = server.log();
+    assert!(
+        !log.lines()
+            .any(|l| l.trim_start().starts_with("ERROR forged")),
+        "a forged line:\n{log}"
+    );
+    assert!(!log.contains('\0'), "a NUL reached the log");
+    assert!(log.contains(r"1\nERROR forged line\u{0}"), "{log}");
+}

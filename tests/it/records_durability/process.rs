@@ -23,6 +23,17 @@ impl Process {
     /// Starts `pronto` as replica `replica` in `dir` on `port` with the SQLite
     /// history in `dir`, and waits until it answers `/health`.
     pub async fn start(dir: &Path, port: u16, replica: &str, run: &str) -> Process {
+        Process::start_with(dir, port, replica, run, &[]).await
+    }
+
+    /// [`Process::start`] with more settings in its environment.
+    pub async fn start_with(
+        dir: &Path,
+        port: u16,
+        replica: &str,
+        run: &str,
+        env: &[(&str, &str)],
+    ) -> Process {
         let log = dir.join(format!("pronto-{run}.log"));
         let out = std::fs::File::create(&log).expect("log file");
         let err = out.try_clone().expect("log file");
@@ -40,6 +51,7 @@ impl Process {
                 ("PRONTO_REPLICA_ID", replica),
                 ("RUST_LOG", "info"),
             ])
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

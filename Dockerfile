@@ -87,6 +87,10 @@ ENV DATABASE_URL=sqlite:///data/pronto.db \
     BIND=0.0.0.0
 VOLUME ["/data"]
 EXPOSE 8080
+# The file limit is the container's (an image cannot set it): Pronto raises
+# its soft limit to the hard one and caps its connections below it
+# (server.max_connections). docker-compose.yml sets `ulimits: nofile`; with
+# `docker run`, pass `--ulimit nofile=65536:65536`.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["/usr/local/bin/pronto", "health"]
 ENTRYPOINT ["/usr/local/bin/pronto"]

@@ -52,6 +52,9 @@ pub struct ServerSettings {
     pub port: u16,
     pub max_concurrent_calls: usize,
     pub drain_timeout_secs: u64,
+    pub max_connections: usize,
+    pub header_timeout_secs: u64,
+    pub body_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tokio::net::TcpListener;
@@ -28,6 +27,11 @@ use crate::recordings::Recordings;
 use crate::store::Store;
 use crate::twilio::rest::TwilioRest;
 use crate::twilio::stream_token::StreamTokens;
+
+mod accept;
+mod file_limit;
+
+pub use file_limit::connection_cap;
 
 /// Time the calls still live after the drain get to hear the closing line.
 const CLOSING_TIME: Duration = Duration::from_secs(10);
@@ -122,9 +126,11 @@ pub async fn start(
         switchboard,
         store,
     });
+    let limits = http_limits(&state.config);
     let (stop, stopped) = oneshot::channel();
     let task = tokio::spawn(serve(
         listener,
+        limits,
         Arc::clone(&state),
         stopped,
         closing,
@@ -217,6 +223,40 @@ fn twilio_rest(config: &Config) -> Option<Arc<TwilioRest>> {
     TwilioRest::from_config(config, client).map(Arc::new)
 }
 
+/// What the clients may hold of the server, from `[server]`, with the soft
+/// file limit raised first so that the connection cap can stay below it.
+fn http_limits(config: &Config) -> accept::Limits {
+    let s = &config.tunables.server;
+    let files = file_limit::raise();
+    let max_connections =
+        file_limit::connection_cap(s.max_connections, s.max_concurrent_calls, files.soft);
+    if let (Some(from), Some(to)) = (files.raised_from, files.soft) {
+        info!(from, to, "raised the soft file limit to the hard limit");
+    }
+    if let Some(e) = &files.error {
+        warn!(error = %e, "cannot raise the soft file limit");
+    }
+    info!(
+        file_limit = files.soft,
+        max_connections,
+        header_timeout_secs = s.header_timeout_secs,
+        body_timeout_secs = s.body_timeout_secs,
+        "HTTP limits"
+    );
+    if max_connections < s.max_connections {
+        warn!(
+            file_limit = files.soft,
+            "server.max_connections lowered to {max_connections}: at {} the file limit would leave too few files for {} calls; raise it (ulimit -n, or `ulimits: nofile` in docker-compose.yml)",
+            s.max_connections,
+            s.max_concurrent_calls
+        );
+    }
+    accept::Limits {
+        max_connections,
+        header_timeout: Duration::from_secs(s.header_timeout_secs),
+    }
+}
+
 /// A duration of whole seconds where 0 means "never".
 fn secs(n: u64) -> Option<Duration> {
     (n > 0).then(|| Duration::from_secs(n))
@@ -231,24 +271,21 @@ const FLUSH_TIME: Duration = Duration::from_secs(15);
 /// record is written before it returns.
 async fn serve(
     listener: TcpListener,
+    limits: accept::Limits,
     state: Arc<AppState>,
     stop: oneshot::Receiver<()>,
     closing: watch::Sender<bool>,
     writer: JoinHandle<()>,
 ) -> std::io::Result<()> {
     let (stop_serving, serving_stopped) = oneshot::channel::<()>();
-    // TCP_NODELAY: a small `mark` or `clear` must not wait behind Nagle's
-    // algorithm for the previous media frame's ACK (20–40 ms late otherwise).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            warn!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    let server = axum::serve(listener, crate::http::router(Arc::clone(&state)))
-        .with_graceful_shutdown(async {
+    let server = tokio::spawn(accept::serve(
+        listener,
+        crate::http::router(Arc::clone(&state)),
+        limits,
+        async {
             let _ = serving_stopped.await;
-        });
-    let server = tokio::spawn(async move { server.await });
+        },
+    ));
     let heartbeat = tokio::spawn(heartbeat(Arc::clone(&state)));
     let _ = stop.await;
     let calls = &state.switchboard;

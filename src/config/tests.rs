@@ -77,6 +77,22 @@ fn bad_settings_name_themselves() {
         ),
         (
             None,
+            &[("PRONTO_SERVER_MAX_CONNECTIONS", "0")],
+            "server.max_connections must be between",
+        ),
+        // No timeout at all is the defect the timeouts fix (issue 13, item 2).
+        (
+            None,
+            &[("PRONTO_SERVER_HEADER_TIMEOUT_SECS", "0")],
+            "server.header_timeout_secs must be between",
+        ),
+        (
+            None,
+            &[("PRONTO_SERVER_BODY_TIMEOUT_SECS", "0")],
+            "server.body_timeout_secs must be between",
+        ),
+        (
+            None,
             &[("PUBLIC_BASE_URL", "voice.example.com")],
             "PUBLIC_BASE_URL=voice.example.com",
         ),

@@ -41,6 +41,25 @@ pub(super) fn validate(t: &Tunables) -> Result<(), ConfigError> {
         86_400,
     )?;
     in_range(
+        "server.max_connections",
+        t.server.max_connections,
+        1,
+        1_000_000,
+    )?;
+    // 0 would turn the timeouts off, which is the defect they exist to fix.
+    in_range(
+        "server.header_timeout_secs",
+        t.server.header_timeout_secs,
+        1,
+        300,
+    )?;
+    in_range(
+        "server.body_timeout_secs",
+        t.server.body_timeout_secs,
+        1,
+        300,
+    )?;
+    in_range(
         "twilio.stream_token_ttl_secs",
         t.twilio.stream_token_ttl_secs,
         5,

@@ -2,6 +2,7 @@
 //! hand it to the switchboard or the store, and answer.
 
 pub mod api;
+pub mod body_deadline;
 pub mod calls;
 pub mod error;
 pub mod openapi;
@@ -10,6 +11,7 @@ pub mod twilio_request;
 pub mod voice;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::middleware;
@@ -43,11 +45,17 @@ pub fn router(state: Arc<AppState>) -> Router {
             state.clone(),
             api::require_bearer,
         ));
+    let body_timeout = Duration::from_secs(state.config.tunables.server.body_timeout_secs);
     Router::new()
         .route("/voice", post(voice::incoming))
         .route("/voice/status", post(voice::status))
         .route("/stream/{token}", get(stream::upgrade))
         .route("/health", get(api::health))
         .nest("/api", api)
+        // Outermost, so that it times every body read, whichever handler.
+        .layer(middleware::from_fn_with_state(
+            body_timeout,
+            body_deadline::limit,
+        ))
         .with_state(state)
 }

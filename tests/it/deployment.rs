@@ -113,6 +113,29 @@ fn the_published_port_is_loopback_only() {
 }
 
 #[test]
+fn the_file_limit_leaves_the_default_connection_cap_whole() {
+    let c = compose();
+    let nofile = &service(&c, "pronto")["ulimits"]["nofile"];
+    let soft = nofile["soft"].as_i64().expect("ulimits: nofile: soft");
+    let hard = nofile["hard"].as_i64().expect("ulimits: nofile: hard");
+    assert!(soft <= hard, "soft {soft} above hard {hard}");
+    let defaults = pronto::config::Config::from_sources(None, &Default::default())
+        .expect("the defaults load")
+        .tunables
+        .server;
+    let soft = u64::try_from(soft).expect("a positive limit");
+    assert_eq!(
+        pronto::server::connection_cap(
+            defaults.max_connections,
+            defaults.max_concurrent_calls,
+            Some(soft)
+        ),
+        defaults.max_connections,
+        "nofile {soft} would lower server.max_connections"
+    );
+}
+
+#[test]
 fn the_healthcheck_runs_a_command_the_binary_has() {
     let c = compose();
     let file = dockerfile();

@@ -25,6 +25,7 @@ mod common;
 mod deployment;
 mod echo_calls;
 mod harness;
+mod http_limits;
 mod operations;
 mod providers_llm;
 mod providers_speech;

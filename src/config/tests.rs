@@ -80,7 +80,7 @@ fn bad_settings_name_themselves() {
             &[("PRONTO_SERVER_MAX_CONNECTIONS", "0")],
             "server.max_connections must be between",
         ),
-        // No timeout at all is the defect the timeouts fix (issue 13, item 2).
+        // No timeout at all is the defect the timeouts fix.
         (
             None,
             &[("PRONTO_SERVER_HEADER_TIMEOUT_SECS", "0")],

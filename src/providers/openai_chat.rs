@@ -1,7 +1,8 @@
 //! OpenAI Chat Completions, streamed
 //! (<https://platform.openai.com/docs/api-reference/chat-streaming>),
 //! and the
-//! servers that copy it (§6.1: Ollama, vLLM, LM Studio, Groq). Text deltas are
+//! servers that copy it (Ollama, vLLM, LM Studio, Groq; e.g.
+//! <https://github.com/ollama/ollama/blob/main/docs/openai.md>). Text deltas are
 //! passed on as they come; tool calls, which arrive in pieces per `index`
 //! (OpenAI, vLLM) or whole in one delta (Ollama), once the choice finishes.
 

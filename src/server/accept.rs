@@ -5,7 +5,7 @@
 //! In place of `axum::serve`, which has neither a header timeout nor a
 //! connection cap: with it, a socket that sent nothing or half a request
 //! stayed open for good, and a thousand of them used up the file limit and
-//! stopped every request, Twilio's included (issue 13). hyper's own HTTP/1
+//! stopped every request, Twilio's included. hyper's own HTTP/1
 //! connection rather than hyper-util's `auto` one: `auto` first reads the
 //! bytes that tell HTTP/2 from HTTP/1, with no deadline, so a socket sending
 //! nothing would still stay open; and Pronto serves HTTP/1 only, as it did

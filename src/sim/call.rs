@@ -312,7 +312,7 @@ async fn open(
     let ws_error = |e: tungstenite::Error| SimError::WebSocket(Box::new(e));
     let mut request = target.as_str().into_client_request().map_err(ws_error)?;
     let headers = request.headers_mut();
-    // As in a captured Twilio upgrade (reference §1.6).
+    // As in a captured Twilio upgrade.
     headers.insert(USER_AGENT, HeaderValue::from_static("Twilio.TmeWs/1.0"));
     headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
     let signature = match &options.signature {

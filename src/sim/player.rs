@@ -1,4 +1,4 @@
-//! Twilio's playback queue for the audio the server sends (reference §3.5).
+//! Twilio's playback queue for the audio the server sends (<https://www.twilio.com/docs/voice/media-streams/websocket-messages>).
 //!
 //! Pure bookkeeping, no I/O and no clock of its own: the caller drives it with
 //! one [`Player::tick`] per 20 ms of real time, which is what makes marks and

@@ -1,9 +1,9 @@
-//! Media Streams messages on the wire, from Twilio's side (reference §3).
+//! Media Streams messages on the wire, from Twilio's side (<https://www.twilio.com/docs/voice/media-streams/websocket-messages>).
 //!
 //! Two halves:
 //!
 //! - [`parse_server_message`]: a strict reader of what the server sends. Twilio
-//!   accepts exactly three shapes (§3.4) and drops anything else with warning
+//!   accepts exactly three shapes (`media`, `mark`, `clear`) and drops anything else with warning
 //!   31950 (binary) or 31951 (not JSON, unknown event, missing or extra field,
 //!   wrong `streamSid`). This parser is deliberately separate from the
 //!   server's tolerant `twilio::media` so that a test proves the server's

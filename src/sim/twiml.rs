@@ -1,4 +1,4 @@
-//! Reading the TwiML the server answers the voice webhook with (reference §2),
+//! Reading the TwiML the server answers the voice webhook with (<https://www.twilio.com/docs/voice/twiml/stream>),
 //! the way Twilio reads it: a `<Response>` whose verbs run top to bottom.
 //!
 //! The simulator only needs to know what the caller would hear before the

@@ -1,4 +1,4 @@
-//! The voice webhook as Twilio sends it ("A call comes in", reference §4.0),
+//! The voice webhook as Twilio sends it ("A call comes in", <https://www.twilio.com/docs/voice/twiml#request-parameters>),
 //! and the mapping of the TwiML stream URL back onto the server under test.
 
 use std::time::{Duration, Instant};
@@ -9,7 +9,7 @@ use super::twiml::{Twiml, TwimlError, parse_twiml};
 use super::{SimConfig, SimError, random_sid};
 use crate::twilio::signature;
 
-/// Twilio waits at most 15 s for a webhook answer (reference §2.1).
+/// Twilio waits at most 15 s for a webhook answer (<https://www.twilio.com/docs/usage/webhooks/webhooks-connection-overrides>).
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// What the server answered to `POST /voice`.
@@ -55,7 +55,7 @@ impl VoiceAnswer {
 }
 
 /// The form parameters of Twilio's inbound voice webhook, in the order of
-/// the captured call in reference §4.0 (plus `CallToken`), then
+/// a captured call (plus `CallToken`), then
 /// `cfg.extra_params`. Several are empty, as in real traffic: a server must
 /// sign empty values too.
 pub fn voice_params(cfg: &SimConfig, call_sid: &str, account_sid: &str) -> Vec<(String, String)> {

@@ -78,7 +78,7 @@ fn mac_over(auth_token: &str, message: &str) -> HmacSha1 {
     mac
 }
 
-/// The URLs a request may have been signed over, per reference §1.3: Twilio's back
+/// The URLs a request may have been signed over, per <https://www.twilio.com/docs/usage/webhooks/webhooks-security>: Twilio's back
 /// end is inconsistent about ports, so the helper libraries accept the URL as
 /// configured, the URL with its port removed, and the URL with the scheme's default
 /// port added. At most three, duplicates removed, the configured form first.
@@ -150,7 +150,7 @@ impl<'a> UrlParts<'a> {
     }
 }
 
-/// Checks `header` against every candidate URL (§1.3) with a constant-time
+/// Checks `header` against every candidate URL (see [`url_candidates`]) with a constant-time
 /// comparison (`Mac::verify_slice`).
 fn verify_any(
     auth_token: &str,
@@ -192,7 +192,7 @@ pub fn validate_form(
     verify_any(auth_token, &url_candidates(url), params, header)
 }
 
-/// Validates a request with a non-form body (§1.2): the URL must carry
+/// Validates a request with a non-form body (<https://www.twilio.com/docs/usage/webhooks/webhooks-security>): the URL must carry
 /// `bodySHA256=<hex sha256 of the body>`, the signature covers that URL with no
 /// parameters, and the hash must match the raw body (constant time).
 pub fn validate_body(
@@ -219,7 +219,7 @@ pub fn validate_body(
     }
 }
 
-/// Validates the Media Streams WebSocket upgrade (§1.6). Twilio signs the
+/// Validates the Media Streams WebSocket upgrade (<https://www.twilio.com/docs/usage/webhooks/webhooks-security>). Twilio signs the
 /// `wss://` URL it connected to with no parameters. `stream_url` is the `wss://`
 /// form of `PUBLIC_BASE_URL` + the raw request path; the port variants apply, and
 /// the `https://` twin of each is accepted as well, because the documentation

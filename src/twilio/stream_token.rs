@@ -1,8 +1,8 @@
 //! Per-call stream tokens: the `{token}` in `wss://…/stream/{token}`.
 //!
 //! The WebSocket upgrade signature covers only the stream URL, so for a fixed URL
-//! it would be the same value on every call and replayable forever (reference
-//! §1.6). Putting a per-call token in the path makes the URL, and so the
+//! it would be the same value on every call and replayable forever
+//! (<https://www.twilio.com/docs/usage/webhooks/webhooks-security>). Putting a per-call token in the path makes the URL, and so the
 //! signature, unique per call.
 //!
 //! The token is stateless, so any replica sharing the secret accepts it:

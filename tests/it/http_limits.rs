@@ -1,4 +1,4 @@
-//! What one client may hold of the server (issue 13, item 2): a connection
+//! What one client may hold of the server: a connection
 //! that sends nothing, half a request line, half its headers or part of its
 //! body is closed within its timeout; a kept-alive connection left idle too;
 //! connections above `server.max_connections` wait for a free one, and idle

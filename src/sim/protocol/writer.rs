@@ -1,5 +1,5 @@
 //! The messages Twilio sends on a stream, with exactly the documented keys
-//! and every counter as a JSON string (reference §3.2).
+//! and every counter as a JSON string (<https://www.twilio.com/docs/voice/media-streams/websocket-messages>).
 
 use std::collections::BTreeMap;
 

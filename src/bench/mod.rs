@@ -268,6 +268,19 @@ async fn peak_rss(pid: u32) {
     }
 }
 
+/// The call's record from the API (`null` if it cannot be read).
+async fn call_record(client: &reqwest::Client, url: &str, sid: &str) -> serde_json::Value {
+    match client
+        .get(format!("{url}/api/calls/{sid}"))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+    {
+        Ok(resp) => resp.json().await.unwrap_or_default(),
+        Err(_) => serde_json::Value::Null,
+    }
+}
+
 /// Per-turn (pipeline overhead, server voice-to-voice) from the call records.
 async fn server_latencies(url: &str, results: &[CallResult]) -> Vec<(i64, i64)> {
     let client = reqwest::Client::new();
@@ -275,15 +288,7 @@ async fn server_latencies(url: &str, results: &[CallResult]) -> Vec<(i64, i64)> 
     for r in results.iter().filter(|r| !r.call_sid.is_empty()) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
-            let call: serde_json::Value = match client
-                .get(format!("{url}/api/calls/{}", r.call_sid))
-                .bearer_auth(API_TOKEN)
-                .send()
-                .await
-            {
-                Ok(resp) => resp.json().await.unwrap_or_default(),
-                Err(_) => serde_json::Value::Null,
-            };
+            let call = call_record(&client, url, &r.call_sid).await;
             if !call["ended_at"].is_null() || tokio::time::Instant::now() > deadline {
                 for t in call["turns"].as_array().into_iter().flatten() {
                     let l = &t["latency"];

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::caller::{self, CallResult};
 use super::report::Report;
-use super::{API_TOKEN, BenchArgs, fixture_path, process, summarize};
+use super::{BenchArgs, call_record, fixture_path, process, summarize};
 use crate::fakes::Fault;
 use crate::fakes::openai::FakeOpenAi;
 use crate::sim::SimConfig;
@@ -233,15 +233,7 @@ async fn wait_idle(client: &reqwest::Client, url: &str) {
 async fn incomplete(client: &reqwest::Client, url: &str, results: &[CallResult]) -> Vec<String> {
     let mut out = Vec::new();
     for r in results.iter().filter(|r| !r.call_sid.is_empty()) {
-        let record: serde_json::Value = match client
-            .get(format!("{url}/api/calls/{}", r.call_sid))
-            .bearer_auth(API_TOKEN)
-            .send()
-            .await
-        {
-            Ok(resp) => resp.json().await.unwrap_or_default(),
-            Err(_) => serde_json::Value::Null,
-        };
+        let record = call_record(client, url, &r.call_sid).await;
         let ended = record["end_reason"].is_string();
         let turns = record["turns"].as_array().map_or(0, Vec::len);
         if !ended || (r.turns > 0 && turns == 0) {

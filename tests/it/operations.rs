@@ -187,17 +187,7 @@ async fn denied_and_too_frequent_callers_are_rejected_before_answering() {
 
 #[tokio::test]
 async fn a_recorded_call_has_both_sides_on_two_channels() {
-    let dir = temp_dir("recordings");
-    let dir_text = dir.to_string_lossy().into_owned();
-    let w = World::start_with(
-        Provider::Anthropic,
-        false,
-        &[
-            ("PRONTO_STORE_RECORDINGS", "true"),
-            ("PRONTO_STORE_RECORDINGS_DIR", dir_text.as_str()),
-        ],
-    )
-    .await;
+    let (w, _dir) = recording_world("recordings", &[]).await;
     w.audio.push_transcript("Hello?");
     w.llm.fake().push_reply(Reply::text("Hello there."));
     // Real time, as Twilio streams: the recording places the caller's audio
@@ -270,14 +260,9 @@ async fn a_recorded_call_has_both_sides_on_two_channels() {
 /// recorded, and goes on as if recordings were off.
 #[tokio::test]
 async fn a_call_on_a_nearly_full_disk_goes_on_unrecorded() {
-    let dir = temp_dir("full-disk");
-    let dir_text = dir.to_string_lossy().into_owned();
-    let w = World::start_with(
-        Provider::Anthropic,
-        false,
+    let (w, dir) = recording_world(
+        "full-disk",
         &[
-            ("PRONTO_STORE_RECORDINGS", "true"),
-            ("PRONTO_STORE_RECORDINGS_DIR", dir_text.as_str()),
             // More than any disk here has free.
             ("PRONTO_STORE_RECORDINGS_MIN_FREE_MB", "1073741824"),
         ],
@@ -346,28 +331,8 @@ async fn an_empty_or_broken_recording_is_not_served_as_one() {
 /// written at the end is not kept.
 #[tokio::test]
 async fn erasing_a_live_call_leaves_nothing_behind() {
-    let dir = temp_dir("erase-live");
-    let dir_text = dir.to_string_lossy().into_owned();
-    let w = World::start_with(
-        Provider::Anthropic,
-        false,
-        &[
-            ("PRONTO_STORE_RECORDINGS", "true"),
-            ("PRONTO_STORE_RECORDINGS_DIR", dir_text.as_str()),
-            ("PRONTO_STORE_CALLER_MEMORY", "true"),
-        ],
-    )
-    .await;
-    w.audio
-        .push_transcript("This is Anna, I'd like to book a table for Friday.");
-    w.llm
-        .fake()
-        .push_reply(Reply::text("Booked for Friday, Anna."));
-    w.llm.fake().push_reply(Reply::text(
-        "Anna called to book a table for Friday; it was booked.",
-    ));
-    let call = w.dial_and_hear_greeting().await;
-    say_hello_and_hear(&call, "t1-s0").await;
+    let (w, dir) = recording_world("erase-live", &[("PRONTO_STORE_CALLER_MEMORY", "true")]).await;
+    let call = anna_books_a_table(&w).await;
     let sid = call.call_sid().to_string();
     let file = dir.join(format!("{sid}.wav"));
     assert!(file.exists(), "being recorded");
@@ -386,14 +351,7 @@ async fn erasing_a_live_call_leaves_nothing_behind() {
 
     call.hang_up().await.expect("report");
     // The summary is still asked for (the engine does not know), never kept.
-    let summary_request = w.llm_request(2).await;
-    let (_, messages) = conversation(&summary_request);
-    assert!(
-        messages
-            .last()
-            .is_some_and(|(_, text)| text.contains("Summarize the phone call")),
-        "{messages:?}"
-    );
+    summary_is_asked_for(&w).await;
     let deadline = tokio::time::Instant::now() + WAIT;
     while file.exists() || w.server.state.switchboard.is_live(&sid) {
         assert!(
@@ -449,25 +407,9 @@ async fn a_caller_is_remembered_on_the_next_call_when_memory_is_on() {
         &[("PRONTO_STORE_CALLER_MEMORY", "true")],
     )
     .await;
-    w.audio
-        .push_transcript("This is Anna, I'd like to book a table for Friday.");
-    w.llm
-        .fake()
-        .push_reply(Reply::text("Booked for Friday, Anna."));
-    w.llm.fake().push_reply(Reply::text(
-        "Anna called to book a table for Friday; it was booked.",
-    ));
-    let call = w.dial_and_hear_greeting().await;
-    say_hello_and_hear(&call, "t1-s0").await;
+    let call = anna_books_a_table(&w).await;
     call.hang_up().await.expect("report");
-    let summary_request = w.llm_request(2).await;
-    let (_, messages) = conversation(&summary_request);
-    assert!(
-        messages
-            .last()
-            .is_some_and(|(_, text)| text.contains("Summarize the phone call")),
-        "{messages:?}"
-    );
+    summary_is_asked_for(&w).await;
 
     // Once the summary is kept, the same number calls again.
     let store = w.server.state.store.clone();
@@ -550,4 +492,46 @@ async fn end_reason_after_stop(w: &mut World, sid: &str) -> String {
         assert!(tokio::time::Instant::now() < deadline, "no end in {url}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A world whose calls are recorded into a fresh folder (returned), with
+/// `more` settings.
+async fn recording_world(name: &str, more: &[(&str, &str)]) -> (World, std::path::PathBuf) {
+    let dir = temp_dir(name);
+    let dir_text = dir.to_string_lossy().into_owned();
+    let mut env = vec![
+        ("PRONTO_STORE_RECORDINGS", "true"),
+        ("PRONTO_STORE_RECORDINGS_DIR", dir_text.as_str()),
+    ];
+    env.extend_from_slice(more);
+    let w = World::start_with(Provider::Anthropic, false, &env).await;
+    (w, dir)
+}
+
+/// Anna calls (as +15551230001) and books a table; the LLM's next answer
+/// after hers is the call's summary.
+async fn anna_books_a_table(w: &World) -> Call {
+    w.audio
+        .push_transcript("This is Anna, I'd like to book a table for Friday.");
+    w.llm
+        .fake()
+        .push_reply(Reply::text("Booked for Friday, Anna."));
+    w.llm.fake().push_reply(Reply::text(
+        "Anna called to book a table for Friday; it was booked.",
+    ));
+    let call = w.dial_and_hear_greeting().await;
+    say_hello_and_hear(&call, "t1-s0").await;
+    call
+}
+
+/// The LLM's second request of the world asks for the call's summary.
+async fn summary_is_asked_for(w: &World) {
+    let summary_request = w.llm_request(2).await;
+    let (_, messages) = conversation(&summary_request);
+    assert!(
+        messages
+            .last()
+            .is_some_and(|(_, text)| text.contains("Summarize the phone call")),
+        "{messages:?}"
+    );
 }

@@ -280,15 +280,11 @@ async fn records_the_store_could_not_take_are_written_when_it_is_back() {
     let report = call.hang_up().await.expect("report");
     assert!(report.protocol_errors().is_empty(), "{report}");
     // The writer's wait for the lock (5 s) runs out: the records are kept.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (_, health) = server.get_json("/health", None).await;
-        if health["unwritten_records"].as_u64() > Some(0) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "nothing kept: {health}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    server
+        .health_until("nothing kept", Duration::from_secs(30), |h| {
+            h["unwritten_records"].as_u64() > Some(0)
+        })
+        .await;
     sqlx::query("ROLLBACK")
         .execute(&mut lock)
         .await
@@ -303,15 +299,11 @@ async fn records_the_store_could_not_take_are_written_when_it_is_back() {
     )
     .await;
     assert_eq!(ended["end_reason"], "caller_hung_up", "{ended}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (_, health) = server.get_json("/health", None).await;
-        if health["unwritten_records"] == 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "still waiting: {health}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    server
+        .health_until("still waiting", Duration::from_secs(30), |h| {
+            h["unwritten_records"] == 0
+        })
+        .await;
 }
 
 // ---------------------------------------------------------------------------

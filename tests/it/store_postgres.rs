@@ -69,15 +69,11 @@ async fn a_restart_mid_call_loses_nothing() {
     expect_event(&call, "the echo without a database", echoed).await;
     let report = call.hang_up().await.expect("report");
     assert!(report.protocol_errors().is_empty(), "{report}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, health) = server.get_json("/health", None).await;
-        if health["unwritten_records"].as_u64() > Some(0) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "nothing kept: {health}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    server
+        .health_until("nothing kept", Duration::from_secs(60), |h| {
+            h["unwritten_records"].as_u64() > Some(0)
+        })
+        .await;
     pg_ctl("start").await;
 
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -94,6 +94,25 @@ impl TestServer {
         }
     }
 
+    /// Polls `/health` until `done` holds of it (failing with `what` after
+    /// `within`), and returns it.
+    pub async fn health_until(
+        &self,
+        what: &str,
+        within: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let (_, health) = self.get_json("/health", None).await;
+            if done(&health) {
+                return health;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{what}: {health}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// The simulator, calling this server as Twilio would (signed, real time).
     pub fn sim(&self) -> SimConfig {
         let mut cfg = SimConfig::new(self.url.clone());

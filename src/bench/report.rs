@@ -62,7 +62,7 @@ pub struct Report {
     pub generator_max_lateness_ms: u64,
     /// A soak's samples and record check (`--soak-secs`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub soak: Option<super::soak::SoakReport>,
+    pub soak: Option<SoakReport>,
 }
 
 fn row(name: &str, s: &Option<Spread>) -> String {
@@ -136,5 +136,65 @@ mod tests {
         assert_eq!((s.p50, s.p95, s.p99, s.max, s.n), (51, 95, 99, 100, 100));
         assert_eq!(Spread::of(vec![]), None);
         assert_eq!(Spread::of(vec![7]).map(|s| (s.p50, s.p99)), Some((7, 7)));
+    }
+}
+
+/// The server at one moment of the soak.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sample {
+    pub at_secs: u64,
+    pub rss_mb: f64,
+    pub fds: usize,
+    pub threads: usize,
+    /// Tasks alive in the server's runtime (`/health`).
+    pub tasks: Option<u64>,
+    pub active_calls: Option<u64>,
+}
+
+/// What the soak adds to the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct SoakReport {
+    pub secs: u64,
+    pub fault_every_ms: u64,
+    pub faults_injected: u64,
+    /// Calls made (all callers, one after another).
+    pub calls: usize,
+    /// Calls whose record lacks its end, or its turns.
+    pub incomplete_records: Vec<String>,
+    /// Before any call; then every 30 s; then 5 s after the last call
+    /// ended, and again once idle provider connections have closed.
+    pub samples: Vec<Sample>,
+}
+
+impl std::fmt::Display for SoakReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "soak: {} s, {} calls, {} faults injected (one every {} ms), {} incomplete records",
+            self.secs,
+            self.calls,
+            self.faults_injected,
+            self.fault_every_ms,
+            self.incomplete_records.len()
+        )?;
+        writeln!(
+            f,
+            "{:>7} {:>8} {:>5} {:>7} {:>6} {:>6}",
+            "s", "RSS MB", "fds", "threads", "tasks", "calls"
+        )?;
+        for s in &self.samples {
+            let opt = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+            writeln!(
+                f,
+                "{:>7} {:>8.1} {:>5} {:>7} {:>6} {:>6}",
+                s.at_secs,
+                s.rss_mb,
+                s.fds,
+                s.threads,
+                opt(s.tasks),
+                opt(s.active_calls)
+            )?;
+        }
+        Ok(())
     }
 }

@@ -7,76 +7,20 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
 use super::caller::{self, CallResult};
-use super::report::Report;
+use super::report::{Report, Sample, SoakReport};
 use super::{BenchArgs, call_record, fixture_path, process, summarize};
 use crate::fakes::Fault;
 use crate::fakes::openai::FakeOpenAi;
 use crate::sim::SimConfig;
 
+/// How long an idle pooled provider connection may live: 90 s idle
+/// (`providers::http`), closed at the pool's next check, which runs every
+/// 90 s (https://docs.rs/reqwest/latest/reqwest/struct.ClientBuilder.html#method.pool_idle_timeout).
+const POOL_IDLE: Duration = Duration::from_secs(185);
+
 /// How often the server is sampled.
 const SAMPLE_EVERY: Duration = Duration::from_secs(30);
-
-/// The server at one moment of the soak.
-#[derive(Debug, Clone, Serialize)]
-pub struct Sample {
-    pub at_secs: u64,
-    pub rss_mb: f64,
-    pub fds: usize,
-    pub threads: usize,
-    /// Tasks alive in the server's runtime (`/health`).
-    pub tasks: Option<u64>,
-    pub active_calls: Option<u64>,
-}
-
-/// What the soak adds to the report.
-#[derive(Debug, Clone, Serialize)]
-pub struct SoakReport {
-    pub secs: u64,
-    pub fault_every_ms: u64,
-    pub faults_injected: u64,
-    /// Calls made (all callers, one after another).
-    pub calls: usize,
-    /// Calls whose record lacks its end, or its turns.
-    pub incomplete_records: Vec<String>,
-    /// Before any call; then every 30 s; then after the last call ended.
-    pub samples: Vec<Sample>,
-}
-
-impl std::fmt::Display for SoakReport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(
-            f,
-            "soak: {} s, {} calls, {} faults injected (one every {} ms), {} incomplete records",
-            self.secs,
-            self.calls,
-            self.faults_injected,
-            self.fault_every_ms,
-            self.incomplete_records.len()
-        )?;
-        writeln!(
-            f,
-            "{:>7} {:>8} {:>5} {:>7} {:>6} {:>6}",
-            "s", "RSS MB", "fds", "threads", "tasks", "calls"
-        )?;
-        for s in &self.samples {
-            let opt = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
-            writeln!(
-                f,
-                "{:>7} {:>8.1} {:>5} {:>7} {:>6} {:>6}",
-                s.at_secs,
-                s.rss_mb,
-                s.fds,
-                s.threads,
-                opt(s.tasks),
-                opt(s.active_calls)
-            )?;
-        }
-        Ok(())
-    }
-}
 
 pub async fn run(
     args: &BenchArgs,
@@ -150,6 +94,10 @@ pub async fn run(
     // Every call over: what is left now stays.
     wait_idle(&client, url).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
+    samples.push(sample(&client, url, pid, started).await);
+    // Idle connections to the providers stay pooled for a while, each a
+    // socket and a task: after that, only a leak remains.
+    tokio::time::sleep(POOL_IDLE).await;
     samples.push(sample(&client, url, pid, started).await);
     let end = process::usage(pid).unwrap_or(idle);
     let incomplete_records = incomplete(&client, url, &results).await;

@@ -222,6 +222,16 @@ pub struct Parsed<'a> {
 
 /// Parses one inbound text frame.
 pub fn parse(text: &str) -> Result<Parsed<'_>, MessageError> {
+    // serde also reads a struct from an array of its fields in order, which
+    // would make `["stop"]` a stop message: only an object is a message.
+    if !text
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .starts_with('{')
+    {
+        return Err(MessageError::NotJson(
+            "the frame does not start with `{`".into(),
+        ));
+    }
     let raw: Raw<'_> =
         serde_json::from_str(text).map_err(|e| MessageError::NotJson(e.to_string()))?;
     let event = raw.event.map(|t| t.0).ok_or(MessageError::MissingField {

@@ -98,6 +98,17 @@ fn other_events() {
 fn bad_messages_are_errors_not_panics() {
     assert!(matches!(parse("not json"), Err(MessageError::NotJson(_))));
     assert!(matches!(parse("[1,2]"), Err(MessageError::NotJson(_))));
+    // Found by `proptests::any_json_is_a_message_or_an_error`: serde reads a
+    // struct from an array too, so these were a stop and a media message.
+    assert!(matches!(
+        parse(r#"["stop"]"#),
+        Err(MessageError::NotJson(_))
+    ));
+    assert!(matches!(
+        parse(r#" ["media", null, {"payload": ""}]"#),
+        Err(MessageError::NotJson(_))
+    ));
+    assert!(parse(" \n{\"event\":\"stop\"}").is_ok());
     assert!(
         matches!(parse(r#"{"event":"dance"}"#), Err(MessageError::UnknownEvent(e)) if e == "dance")
     );

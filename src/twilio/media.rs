@@ -382,4 +382,6 @@ impl OutboundWriter {
 }
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;

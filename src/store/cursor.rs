@@ -58,6 +58,9 @@ impl Cursor {
 }
 
 #[cfg(test)]
+mod proptests;
+
+#[cfg(test)]
 mod tests {
     use super::{BadCursor, Cursor, URL_SAFE_NO_PAD};
     use base64::Engine;

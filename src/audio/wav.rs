@@ -180,6 +180,9 @@ fn mix_down<S>(
 }
 
 #[cfg(test)]
+mod proptests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Cursor;

@@ -133,6 +133,9 @@ fn mask_numbers(text: &str) -> String {
 }
 
 #[cfg(test)]
+mod proptests;
+
+#[cfg(test)]
 mod tests {
     use super::{OUTSIDE_CHARS, Outside, mask_phone, outside, redact_userinfo};
 

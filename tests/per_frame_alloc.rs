@@ -2,6 +2,10 @@
 //! each direction for its whole life. A counting global allocator checks that directly, for
 //! the audio core and for the Media Streams messages around it (inbound parse and base64
 //! decode, outbound pacing and message writing).
+//!
+//! The same allocator also checks that the parsers of outside input allocate
+//! in proportion to their input, whatever it claims: a WAV header announcing
+//! gigabytes, or a Media Streams frame of any shape (issue 13).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -16,12 +20,19 @@ struct Counting;
 thread_local! {
     // Per thread, so the test harness's own threads do not disturb the count.
     static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+    // Bytes asked for (frees not subtracted): what a parser cost at most.
+    static BYTES: Cell<usize> = const { Cell::new(0) };
+}
+
+fn count(bytes: usize) {
+    ALLOCATIONS.with(|c| c.set(c.get() + 1));
+    BYTES.with(|c| c.set(c.get() + bytes));
 }
 
 // SAFETY: forwards to the system allocator unchanged; only counts calls.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        count(layout.size());
         // SAFETY: same contract as our caller's.
         unsafe { System.alloc(layout) }
     }
@@ -32,7 +43,7 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        count(new_size);
         // SAFETY: same contract as our caller's.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -46,6 +57,13 @@ fn allocations(f: impl FnOnce()) -> usize {
     let before = ALLOCATIONS.with(Cell::get);
     f();
     ALLOCATIONS.with(Cell::get) - before
+}
+
+/// Bytes allocated by `f` on this thread, reallocations counted in full.
+fn bytes_allocated(f: impl FnOnce()) -> usize {
+    let before = BYTES.with(Cell::get);
+    f();
+    BYTES.with(Cell::get) - before
 }
 
 fn fixture(name: &str) -> Vec<i16> {
@@ -195,4 +213,77 @@ fn outbound_frames_are_paced_and_written_without_allocating_per_frame() {
         n <= frames_in_audio / 10,
         "{n} allocations for {frames_in_audio} outbound frames"
     );
+}
+
+mod outside_input {
+    //! Parsers of outside input allocate in proportion to what they are
+    //! given: a few times its length and a few kilobytes, never what a field
+    //! in it claims.
+
+    use proptest::prelude::*;
+
+    use super::bytes_allocated;
+    use pronto::audio::wav::{encode_wav_8k, read_wav_mono_from};
+    use pronto::twilio::media::{Inbound, parse};
+
+    /// What a parser may allocate for `len` bytes of input.
+    fn budget(len: usize) -> usize {
+        4 * len + 4096
+    }
+
+    /// A valid WAV whose sizes, channel count and depth then lie, cut short.
+    fn lying_wav() -> impl Strategy<Value = Vec<u8>> {
+        (
+            prop::collection::vec(any::<i16>(), 0..64),
+            prop_oneof![Just(u32::MAX), Just(u32::MAX / 2), any::<u32>()],
+            any::<u32>(),
+            1..=8u16,
+            prop::sample::select(vec![8u16, 16, 24, 32]),
+            any::<prop::sample::Index>(),
+        )
+            .prop_map(|(samples, data_len, riff_len, channels, bits, cut)| {
+                let mut bytes = encode_wav_8k(&samples).unwrap_or_default();
+                bytes[4..8].copy_from_slice(&riff_len.to_le_bytes());
+                bytes[22..24].copy_from_slice(&channels.to_le_bytes());
+                bytes[32..34].copy_from_slice(&(channels * bits / 8).to_le_bytes());
+                bytes[34..36].copy_from_slice(&bits.to_le_bytes());
+                bytes[40..44].copy_from_slice(&data_len.to_le_bytes());
+                let keep = 44 + cut.index(bytes.len() - 43);
+                bytes.truncate(keep);
+                bytes
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn a_wav_header_is_not_believed(bytes in prop_oneof![
+            lying_wav(),
+            prop::collection::vec(any::<u8>(), 0..256),
+        ]) {
+            let mut result = None;
+            let used = bytes_allocated(|| result = Some(read_wav_mono_from(bytes.as_slice())));
+            prop_assert!(result.is_some());
+            prop_assert!(used <= budget(bytes.len()), "{used} bytes for a {}-byte file", bytes.len());
+        }
+
+        #[test]
+        fn a_media_streams_frame_costs_what_it_weighs(text in prop_oneof![
+            any::<String>(),
+            "\\{\"event\":\"(media|start|mark|dtmf)\",\"(media|start|mark|dtmf)\":\\{[ -~]{0,200}",
+        ]) {
+            let mut decoded = Vec::new();
+            let mut parsed = false;
+            let used = bytes_allocated(|| {
+                if let Ok(p) = parse(&text) {
+                    parsed = true;
+                    if let Inbound::Media(media) = p.message {
+                        let _ = media.decode_into(&mut decoded);
+                    }
+                }
+            });
+            prop_assert!(used <= budget(text.len()), "{used} bytes for a {}-byte frame (parsed: {parsed})", text.len());
+        }
+    }
 }

@@ -383,4 +383,6 @@ impl SentenceSplitter {
 }
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;

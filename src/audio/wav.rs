@@ -128,14 +128,16 @@ fn parse(bytes: &[u8]) -> Result<(Vec<i16>, u32), WavError> {
         (SampleFormat::Int, bits @ 1..=32) => {
             // Map every depth onto the 16-bit scale: 8-bit << 8, 24-bit >> 8, 32-bit >> 16.
             let scale = 2f64.powi(16 - i32::from(bits));
-            mix_down(reader.into_samples::<i32>(), channels, |s| {
+            mix_down(reader.into_samples::<i32>(), channels, bytes.len(), |s| {
                 to_i16(f64::from(s) * scale)
             })?
         }
-        (SampleFormat::Float, 32) => mix_down(reader.into_samples::<f32>(), channels, |s| {
-            let s = if s.is_finite() { s } else { 0.0 };
-            to_i16(f64::from(s.clamp(-1.0, 1.0)) * 32767.0)
-        })?,
+        (SampleFormat::Float, 32) => {
+            mix_down(reader.into_samples::<f32>(), channels, bytes.len(), |s| {
+                let s = if s.is_finite() { s } else { 0.0 };
+                to_i16(f64::from(s.clamp(-1.0, 1.0)) * 32767.0)
+            })?
+        }
         (format, bits) => {
             return Err(WavError::Unsupported(format!(
                 "{bits}-bit {}",
@@ -151,16 +153,17 @@ fn parse(bytes: &[u8]) -> Result<(Vec<i16>, u32), WavError> {
 
 /// Average interleaved channels into mono, converting each sample with `to_i16` first.
 ///
-/// The header's sample count is attacker-controlled, so it only sizes the first reservation
-/// up to a cap (one minute at 48 kHz); a file that really is longer just grows the Vec.
+/// The header's sample count is attacker-controlled, so it sizes the reservation only up to
+/// what the `input_len` bytes of the file can hold (a sample takes at least one byte): a
+/// 44-byte file that claims 4 GiB of audio reserves 44 samples, not megabytes.
 fn mix_down<S>(
     samples: impl Iterator<Item = hound::Result<S>>,
     channels: usize,
+    input_len: usize,
     to_i16: impl Fn(S) -> i16,
 ) -> Result<Vec<i16>, WavError> {
-    const MAX_RESERVE: usize = 48_000 * 60;
     let (hint, _) = samples.size_hint();
-    let mut out = Vec::with_capacity((hint / channels).min(MAX_RESERVE));
+    let mut out = Vec::with_capacity(hint.min(input_len) / channels);
     let mut sum: i32 = 0;
     let mut n = 0;
     for s in samples {
@@ -175,6 +178,9 @@ fn mix_down<S>(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod proptests;
 
 #[cfg(test)]
 mod tests {

@@ -320,3 +320,6 @@ pub async fn create(
     )
         .into_response())
 }
+
+#[cfg(test)]
+mod proptests;

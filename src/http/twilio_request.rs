@@ -100,3 +100,6 @@ fn is_form_type(content_type: &str) -> bool {
             .eq_ignore_ascii_case("application/x-www-form-urlencoded")
     })
 }
+
+#[cfg(test)]
+mod proptests;

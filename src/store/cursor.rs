@@ -8,7 +8,7 @@
 //! cursor this module made is a [`BadCursor`], never a server error. The
 //! final `.` is there for cut-off cursors: dropping characters of base64
 //! always drops the last byte, so a truncated cursor cannot pass for a
-//! shorter SID.
+//! shorter SID (a SID never holds a `.`: Twilio's are letters and hex).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -37,8 +37,16 @@ impl Cursor {
         let text = text.strip_suffix(END).ok_or(BadCursor)?;
         let (micros, sid) = text.split_once(':').ok_or(BadCursor)?;
         let started_at = micros.parse::<i64>().map_err(|_| BadCursor)?;
-        // Call SIDs are short and printable; anything else was not made here.
-        let sane = !sid.is_empty() && sid.len() <= 64 && sid.chars().all(|c| c.is_ascii_graphic());
+        // One spelling per position: `+5`, `05` and `-0` were not made here.
+        if started_at.to_string() != micros {
+            return Err(BadCursor);
+        }
+        // Call SIDs are short and printable, and never hold the end mark (so
+        // a cursor cut after a `.` inside one cannot pass for a shorter SID);
+        // anything else was not made here.
+        let sane = !sid.is_empty()
+            && sid.len() <= 64
+            && sid.chars().all(|c| c.is_ascii_graphic() && c != END);
         if !sane {
             return Err(BadCursor);
         }
@@ -48,6 +56,9 @@ impl Cursor {
         })
     }
 }
+
+#[cfg(test)]
+mod proptests;
 
 #[cfg(test)]
 mod tests {
@@ -89,6 +100,13 @@ mod tests {
             URL_SAFE_NO_PAD.encode("12:CA 1."),
             URL_SAFE_NO_PAD.encode([0xff, 0xfe, b':', b'x', b'.']),
             URL_SAFE_NO_PAD.encode("99999999999999999999999:CA1."),
+            // Found by the property tests (`proptests`): other spellings
+            // of a position, and a SID holding the end mark (cut after
+            // that `.`, its cursor would read as `CA1`'s).
+            URL_SAFE_NO_PAD.encode("+12:CA1."),
+            URL_SAFE_NO_PAD.encode("012:CA1."),
+            URL_SAFE_NO_PAD.encode("-0:CA1."),
+            URL_SAFE_NO_PAD.encode("12:CA1.x."),
         ] {
             assert_eq!(Cursor::decode(&bad), Err(BadCursor), "{bad:?}");
         }

@@ -191,6 +191,24 @@ fn counter<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
         fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
             Ok(None)
         }
+        // An array or an object is as unparsable as `"soon"`: read past it.
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut a: A,
+        ) -> Result<Self::Value, A::Error> {
+            while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut a: A,
+        ) -> Result<Self::Value, A::Error> {
+            while a
+                .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                .is_some()
+            {}
+            Ok(None)
+        }
     }
     d.deserialize_any(Visitor)
 }
@@ -204,6 +222,16 @@ pub struct Parsed<'a> {
 
 /// Parses one inbound text frame.
 pub fn parse(text: &str) -> Result<Parsed<'_>, MessageError> {
+    // serde also reads a struct from an array of its fields in order, which
+    // would make `["stop"]` a stop message: only an object is a message.
+    if !text
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .starts_with('{')
+    {
+        return Err(MessageError::NotJson(
+            "the frame does not start with `{`".into(),
+        ));
+    }
     let raw: Raw<'_> =
         serde_json::from_str(text).map_err(|e| MessageError::NotJson(e.to_string()))?;
     let event = raw.event.map(|t| t.0).ok_or(MessageError::MissingField {
@@ -353,5 +381,7 @@ impl OutboundWriter {
     }
 }
 
+#[cfg(test)]
+mod proptests;
 #[cfg(test)]
 mod tests;

@@ -256,4 +256,6 @@ pub fn websocket_url(http_url: &str) -> String {
 }
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;

@@ -1,9 +1,11 @@
 //! TwiML documents Pronto answers with (<https://www.twilio.com/docs/voice/twiml/stream>).
 //!
 //! Only the handful of verbs Pronto needs, built as strings with every text node
-//! and attribute escaped by `quick_xml::escape::escape` (`&`, `<`, `>`, `'`, `"`).
+//! and attribute written by [`escape`], so that the document is well-formed XML
+//! and carries the text unchanged whatever it holds: a caller ID, a configured
+//! greeting and a model's transfer number all come from outside.
 
-use quick_xml::escape::escape;
+use std::borrow::Cow;
 
 const HEADER: &str = r#"<?xml version="1.0" encoding="UTF-8"?>"#;
 
@@ -36,6 +38,40 @@ fn attr(out: &mut String, name: &str, value: Option<&str>) {
     }
 }
 
+/// Text as XML 1.0 carries it, in content and attribute values alike
+/// (<https://www.w3.org/TR/xml/>): `&`, `<`, `>`, `'` and `"` as entities; tab,
+/// newline and return as character references, because a parser rewrites them
+/// when raw (to spaces in an attribute value, section 3.3.3, and a return to a
+/// newline anywhere, section 2.11); and the characters XML cannot carry at all
+/// (C0 controls but those three, U+FFFE, U+FFFF; section 2.2) as U+FFFD, since
+/// even a reference to one is not well-formed, and Twilio fails a call whose
+/// TwiML does not parse (<https://www.twilio.com/docs/api/errors/12100>).
+fn escape(text: &str) -> Cow<'_, str> {
+    let plain = |c: char| {
+        matches!(c, '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+            && !matches!(c, '&' | '<' | '>' | '\'' | '"')
+    };
+    if text.chars().all(plain) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\'' => out.push_str("&apos;"),
+            '"' => out.push_str("&quot;"),
+            '\t' => out.push_str("&#9;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            c if plain(c) => out.push(c),
+            _ => out.push(char::REPLACEMENT_CHARACTER),
+        }
+    }
+    Cow::Owned(out)
+}
+
 fn document(body: impl FnOnce(&mut String)) -> String {
     let mut out = String::with_capacity(512);
     out.push_str(HEADER);
@@ -65,7 +101,7 @@ pub fn connect_stream(
             attr(out, "name", Some(name));
             // An empty value is still a parameter Twilio should deliver.
             out.push_str(" value=\"");
-            out.push_str(&escape(*value));
+            out.push_str(&escape(value));
             out.push_str("\"/>");
         }
         out.push_str("</Stream></Connect>");
@@ -165,6 +201,32 @@ mod tests {
             empty(),
             r#"<?xml version="1.0" encoding="UTF-8"?><Response></Response>"#
         );
+    }
+
+    #[test]
+    fn whitespace_is_referenced_and_what_xml_cannot_carry_is_replaced() {
+        // Found by the property tests (`tests/it/properties.rs`): a NUL in a
+        // caller ID made the answer to `/voice` malformed XML, and a newline
+        // in an attribute reached Twilio as a space.
+        let xml = connect_stream(
+            Some(&Say {
+                text: "a\u{0}b\tc\r\n",
+                voice: None,
+                language: None,
+            }),
+            "wss://h/s",
+            &[("From", "\u{1}\u{fffe}\u{ffff}\u{7f}😀"), ("To", "x\ny")],
+        );
+        assert!(
+            xml.contains("<Say>a\u{fffd}b&#9;c&#13;&#10;</Say>"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("value=\"\u{fffd}\u{fffd}\u{fffd}\u{7f}😀\""),
+            "{xml}"
+        );
+        assert!(xml.contains(r#"value="x&#10;y""#), "{xml}");
+        assert!(matches!(escape("plain text, é 😀"), Cow::Borrowed(_)));
     }
 
     #[test]

@@ -27,6 +27,7 @@ mod echo_calls;
 mod harness;
 mod http_limits;
 mod operations;
+mod properties;
 mod providers_llm;
 mod providers_speech;
 mod records_api;

@@ -53,6 +53,19 @@ fn numeric_or_garbage_counters_do_not_fail_the_message() {
 }
 
 #[test]
+fn array_or_object_counters_do_not_fail_the_message() {
+    // Found by a property test (`proptests::documented_messages_parse_in_any_key_order`): these
+    // failed the whole message although the doc says they become `None`.
+    let text = r#"{"event":"media","sequenceNumber":[],"media":{"chunk":{"n":1},"timestamp":[1,[2]],"payload":""}}"#;
+    let parsed = parse(text).expect("valid");
+    assert_eq!(parsed.sequence_number, None);
+    let Inbound::Media(media) = parsed.message else {
+        panic!()
+    };
+    assert_eq!((media.timestamp_ms, media.chunk), (None, None));
+}
+
+#[test]
 fn escaped_payload_falls_back_to_an_owned_string() {
     let text = r#"{"event":"media","media":{"payload":"\/38="}}"#;
     let Inbound::Media(media) = parse(text).expect("valid").message else {
@@ -85,6 +98,17 @@ fn other_events() {
 fn bad_messages_are_errors_not_panics() {
     assert!(matches!(parse("not json"), Err(MessageError::NotJson(_))));
     assert!(matches!(parse("[1,2]"), Err(MessageError::NotJson(_))));
+    // Found by `proptests::any_json_is_a_message_or_an_error`: serde reads a
+    // struct from an array too, so these were a stop and a media message.
+    assert!(matches!(
+        parse(r#"["stop"]"#),
+        Err(MessageError::NotJson(_))
+    ));
+    assert!(matches!(
+        parse(r#" ["media", null, {"payload": ""}]"#),
+        Err(MessageError::NotJson(_))
+    ));
+    assert!(parse(" \n{\"event\":\"stop\"}").is_ok());
     assert!(
         matches!(parse(r#"{"event":"dance"}"#), Err(MessageError::UnknownEvent(e)) if e == "dance")
     );

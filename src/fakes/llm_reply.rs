@@ -201,15 +201,8 @@ impl LlmFake {
         if let Some((status, message)) = wire.refuse_headers(&headers) {
             return error_response(status, wire.error_body(status, &message), None);
         }
-        match self.faults.next() {
-            Some(Fault::Status {
-                status,
-                body,
-                retry_after,
-            }) => return fault_response(wire, status, body, retry_after),
-            Some(Fault::Hang) => std::future::pending().await,
-            Some(Fault::Delay(delay)) => tokio::time::sleep(delay).await,
-            _ => {}
+        if let Err(answer) = before_answer(wire, self.faults.next()).await {
+            return answer;
         }
         axum::Json(wire.models()).into_response()
     }
@@ -231,20 +224,11 @@ impl LlmFake {
         if let Some((status, message)) = refusal {
             return error_response(status, wire.error_body(status, &message), None);
         }
-        let fault = self.faults.next();
-        let mut events = match fault {
-            Some(Fault::Status {
-                status,
-                body,
-                retry_after,
-            }) => return fault_response(wire, status, body, retry_after),
-            Some(Fault::Hang) => std::future::pending().await,
-            Some(Fault::Delay(delay)) => {
-                tokio::time::sleep(delay).await;
-                wire.events(&self.next_reply(), &request)
-            }
-            _ => wire.events(&self.next_reply(), &request),
+        let fault = match before_answer(wire, self.faults.next()).await {
+            Ok(fault) => fault,
+            Err(answer) => return answer,
         };
+        let mut events = wire.events(&self.next_reply(), &request);
         let half = events.len() / 2;
         let cut = match fault {
             Some(Fault::CutMidway) => {
@@ -317,6 +301,25 @@ impl LlmFake {
 
 /// The answer to a `Fault::Status`: its body, or the wire's error body when
 /// the fault gave none.
+/// What a queued fault does before any answer: `Err` is the answer (a
+/// status; a hang never returns), `Ok` the fault left for the answer itself
+/// (none after a delay).
+async fn before_answer(wire: &impl Wire, fault: Option<Fault>) -> Result<Option<Fault>, Response> {
+    match fault {
+        Some(Fault::Status {
+            status,
+            body,
+            retry_after,
+        }) => Err(fault_response(wire, status, body, retry_after)),
+        Some(Fault::Hang) => std::future::pending().await,
+        Some(Fault::Delay(delay)) => {
+            tokio::time::sleep(delay).await;
+            Ok(None)
+        }
+        other => Ok(other),
+    }
+}
+
 fn fault_response(
     wire: &impl Wire,
     status: u16,

@@ -26,6 +26,7 @@ mod deployment;
 mod echo_calls;
 mod harness;
 mod http_limits;
+mod kept_and_erased;
 mod operations;
 mod properties;
 mod providers_llm;

@@ -320,21 +320,6 @@ async fn the_api_needs_the_bearer_token() {
     );
 }
 
-/// Polls the call's record until it has an end reason.
-async fn end_reason(server: &TestServer, sid: &str, within: Duration) -> String {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        let (_, call) = server
-            .api(reqwest::Method::GET, &format!("/api/calls/{sid}"), None)
-            .await;
-        if let Some(reason) = call["end_reason"].as_str() {
-            return reason.to_string();
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no end: {call}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// A captured `/voice` request replayed (or Twilio's retry) takes no second
 /// slot; a call whose stream never starts ends as `no_stream` when its
 /// stream token lapses, and is refused from then on, so replaying the same
@@ -362,7 +347,9 @@ async fn replayed_webhooks_take_no_slot_and_an_unstarted_call_ends_as_no_stream(
 
     // Nobody connects the stream: at the token's lapse (5 s + 5 s) the
     // call ends, with why.
-    let reason = end_reason(&server, &first.call_sid, Duration::from_secs(25)).await;
+    let reason = server
+        .end_reason(&first.call_sid, Duration::from_secs(25))
+        .await;
     assert_eq!(reason, "no_stream");
     let late = post_voice(&replay).await.expect("webhook");
     let twiml = late.twiml.as_ref().expect("TwiML");

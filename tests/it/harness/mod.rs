@@ -94,6 +94,21 @@ impl TestServer {
         }
     }
 
+    /// The call's end reason, once its record has one (failing after `within`).
+    pub async fn end_reason(&self, sid: &str, within: Duration) -> String {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let (_, call) = self
+                .api(reqwest::Method::GET, &format!("/api/calls/{sid}"), None)
+                .await;
+            if let Some(reason) = call["end_reason"].as_str() {
+                return reason.to_string();
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no end: {call}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Polls `/health` until `done` holds of it (failing with `what` after
     /// `within`), and returns it.
     pub async fn health_until(

@@ -20,7 +20,7 @@ use crate::call::session::{self, SessionContext};
 use crate::config::{Config, LimitSettings};
 use crate::model::{CallEvent, CallInfo, CallSnapshot, EndReason};
 use crate::recordings::Recordings;
-use crate::redact::{Outside, mask_phone};
+use crate::redact::{Outside, mask_phone, outside};
 use crate::store::{NewCall, Store, StoreError};
 use crate::twilio::rest::TwilioRest;
 use crate::twilio::stream_token::{ReplayGuard, StreamTokens, TokenError};
@@ -70,7 +70,7 @@ impl Switchboard {
     /// the limit), and the record exists before the stream starts.
     pub async fn admit(&self, call: CallInfo) -> Admission {
         let sid = call.call_sid.clone();
-        let from = Outside(&mask_phone(&call.from)).to_string();
+        let from = outside(&mask_phone(&call.from));
         if self.draining() {
             info!(call_sid = %sid, %from, "shutting down: busy message");
             return Admission::Busy;

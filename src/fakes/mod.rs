@@ -41,6 +41,7 @@ use tokio::task::JoinHandle;
 mod answer;
 pub mod anthropic;
 pub mod elevenlabs;
+pub mod hearing;
 pub mod llm_reply;
 pub mod openai;
 pub mod openai_audio;

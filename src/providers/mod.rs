@@ -25,6 +25,7 @@ pub mod anthropic;
 pub mod elevenlabs;
 pub mod error;
 pub mod http;
+pub mod listen;
 mod llm;
 pub mod openai_chat;
 pub mod openai_stt;

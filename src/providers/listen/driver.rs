@@ -1,0 +1,320 @@
+//! One call's connection to a streaming speech-to-text provider: the task
+//! behind a [`Listener`](super::Listener).
+//!
+//! It connects (TLS through rustls with the system's roots), sends the
+//! dialect's opening, then forwards the call's audio and controls and reads
+//! the provider's messages until the call drops its listener. A connection
+//! that drops, or that the provider closes as retryable, is made again once:
+//! the opening is sent again, then the audio sent since the last final
+//! transcript, so the turn in progress is transcribed whole. A refusal (the
+//! key, the account) or a second drop ends the stream with
+//! [`Heard::Failed`]. When the listener is dropped the dialect's closing
+//! message is sent and the provider's last words are read for at most
+//! [`Settings::close_wait`].
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+use tracing::{debug, info, warn};
+
+use super::{Closed, Control, Dialect, Heard};
+use crate::providers::ProviderError;
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How one call's stream behaves.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// The upgrade, TLS included.
+    pub connect_timeout: Duration,
+    /// Connections made again after a drop, per call.
+    pub reconnects: u32,
+    /// Audio kept for a replay after a drop (bytes of μ-law: 8 per ms).
+    pub replay_bytes: usize,
+    /// After the closing message, how long the provider's last words are
+    /// waited for.
+    pub close_wait: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            connect_timeout: Duration::from_secs(5),
+            reconnects: 1,
+            // 30 s of caller audio.
+            replay_bytes: 30 * 8000,
+            close_wait: Duration::from_secs(2),
+        }
+    }
+}
+
+/// The TLS configuration for every provider socket, built once.
+fn tls() -> Option<Connector> {
+    static CONFIG: OnceLock<Option<Arc<rustls::ClientConfig>>> = OnceLock::new();
+    let config = CONFIG.get_or_init(|| {
+        use rustls_platform_verifier::ConfigVerifierExt;
+        match rustls::ClientConfig::with_platform_verifier() {
+            Ok(config) => Some(Arc::new(config)),
+            Err(e) => {
+                warn!(error = %e, "no TLS roots for provider WebSockets; wss:// will fail");
+                None
+            }
+        }
+    });
+    config.clone().map(Connector::Rustls)
+}
+
+/// The task: runs until the listener is dropped or the stream fails for good.
+pub(super) async fn run(
+    mut dialect: Box<dyn Dialect>,
+    mut control: mpsc::Receiver<Control>,
+    heard: mpsc::UnboundedSender<Heard>,
+    settings: Settings,
+) {
+    let provider = dialect.provider();
+    let mut since_final: Vec<u8> = Vec::new();
+    let mut attempts_left = settings.reconnects;
+    let mut first = true;
+    loop {
+        let failure = match connect(dialect.as_mut(), settings).await {
+            Ok(mut socket) => {
+                if !first {
+                    info!(
+                        provider,
+                        replayed_ms = since_final.len() / 8,
+                        "speech-to-text stream reconnected"
+                    );
+                }
+                let mut out = Vec::new();
+                dialect.opening(&mut out);
+                if !since_final.is_empty() {
+                    dialect.audio(&since_final, &mut out);
+                }
+                match session(
+                    dialect.as_mut(),
+                    &mut socket,
+                    &mut control,
+                    &heard,
+                    &mut since_final,
+                    settings,
+                    out,
+                )
+                .await
+                {
+                    Ok(()) => return,
+                    Err(closed) => closed,
+                }
+            }
+            Err(closed) => closed,
+        };
+        first = false;
+        match failure {
+            Closed::Clean => return,
+            Closed::Retry(error) if attempts_left > 0 => {
+                attempts_left -= 1;
+                warn!(provider, %error, "speech-to-text stream dropped; reconnecting once");
+            }
+            Closed::Retry(error) | Closed::Fatal(error) => {
+                warn!(provider, %error, "speech-to-text stream failed");
+                let _ = heard.send(Heard::Failed(error));
+                return;
+            }
+        }
+    }
+}
+
+async fn connect(dialect: &mut dyn Dialect, settings: Settings) -> Result<Socket, Closed> {
+    let provider = dialect.provider();
+    let request = dialect.request().map_err(Closed::Fatal)?;
+    let config = tungstenite::protocol::WebSocketConfig::default();
+    let attempt =
+        tokio_tungstenite::connect_async_tls_with_config(request, Some(config), true, tls());
+    let (socket, response) = match tokio::time::timeout(settings.connect_timeout, attempt).await {
+        Err(_) => {
+            return Err(Closed::Retry(ProviderError::Timeout {
+                provider,
+                after: settings.connect_timeout,
+            }));
+        }
+        Ok(Err(tungstenite::Error::Http(response))) => {
+            let status = response.status().as_u16();
+            let body = response
+                .body()
+                .as_deref()
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default();
+            let error = ProviderError::Status {
+                provider,
+                status,
+                message: crate::redact::outside(&body.chars().take(200).collect::<String>()),
+            };
+            // A server error or a restart is worth the one retry; a
+            // refusal (the key, a bad parameter, the rate) is not.
+            return Err(if status >= 500 {
+                Closed::Retry(error)
+            } else {
+                Closed::Fatal(error)
+            });
+        }
+        Ok(Err(e)) => {
+            return Err(Closed::Retry(ProviderError::Connect {
+                provider,
+                detail: e.to_string(),
+            }));
+        }
+        Ok(Ok(connected)) => connected,
+    };
+    dialect.connected(&response).map_err(Closed::Fatal)?;
+    debug!(provider, "speech-to-text stream connected");
+    Ok(socket)
+}
+
+/// One connection's life. `Ok` when the call is over (the listener was
+/// dropped); `Err` with how the connection ended otherwise.
+async fn session(
+    dialect: &mut dyn Dialect,
+    socket: &mut Socket,
+    control: &mut mpsc::Receiver<Control>,
+    heard: &mpsc::UnboundedSender<Heard>,
+    since_final: &mut Vec<u8>,
+    settings: Settings,
+    mut out: Vec<Message>,
+) -> Result<(), Closed> {
+    let provider = dialect.provider();
+    let mut events = Vec::new();
+    loop {
+        for message in out.drain(..) {
+            if let Err(e) = socket.feed(message).await {
+                return Err(dropped(provider, e));
+            }
+        }
+        if let Err(e) = socket.flush().await {
+            return Err(dropped(provider, e));
+        }
+        tokio::select! {
+            request = control.recv() => match request {
+                Some(Control::Audio(mulaw)) => {
+                    keep(since_final, &mulaw, settings.replay_bytes);
+                    dialect.audio(&mulaw, &mut out);
+                }
+                Some(Control::ForceEnd) => dialect.force_end(&mut out),
+                None => {
+                    dialect.finish(&mut out);
+                    close(dialect, socket, heard, out, settings.close_wait).await;
+                    return Ok(());
+                }
+            },
+            message = socket.next() => {
+                let message = match message {
+                    Some(Ok(message)) => message,
+                    Some(Err(e)) => return Err(dropped(provider, e)),
+                    None => return Err(dialect.closed(None, "")),
+                };
+                match message {
+                    Message::Text(text) => {
+                        dialect.text(text.as_str(), &mut out, &mut events)?;
+                        for event in events.drain(..) {
+                            if matches!(event, Heard::TurnEnded { .. }) {
+                                since_final.clear();
+                            }
+                            // The listener is gone: the call is over, and
+                            // the control channel says so next.
+                            let _ = heard.send(event);
+                        }
+                    }
+                    Message::Close(frame) => {
+                        let (code, reason) = frame
+                            .map(|f| (Some(u16::from(f.code)), f.reason.to_string()))
+                            .unwrap_or((None, String::new()));
+                        return Err(dialect.closed(code, &reason));
+                    }
+                    // Pings are answered by tungstenite; providers send no
+                    // binary frames to a transcription client.
+                    Message::Binary(_) | Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Sends the goodbye and reads the provider's last words, for a while.
+async fn close(
+    dialect: &mut dyn Dialect,
+    socket: &mut Socket,
+    heard: &mpsc::UnboundedSender<Heard>,
+    out: Vec<Message>,
+    wait: Duration,
+) {
+    let provider = dialect.provider();
+    let finish = async {
+        for message in out {
+            socket.feed(message).await?;
+        }
+        socket.flush().await?;
+        let mut events = Vec::new();
+        let mut replies = Vec::new();
+        while let Some(message) = socket.next().await {
+            match message? {
+                Message::Text(text) => {
+                    // Past the end of the call, errors only end the wait.
+                    if dialect
+                        .text(text.as_str(), &mut replies, &mut events)
+                        .is_err()
+                    {
+                        break;
+                    }
+                    for event in events.drain(..) {
+                        let _ = heard.send(event);
+                    }
+                }
+                Message::Close(_) => break,
+                _ => {}
+            }
+        }
+        socket.close(None).await
+    };
+    match tokio::time::timeout(wait, finish).await {
+        Ok(Ok(())) | Ok(Err(tungstenite::Error::ConnectionClosed)) => {
+            debug!(provider, "speech-to-text stream closed")
+        }
+        Ok(Err(e)) => debug!(provider, error = %e, "speech-to-text stream closed uncleanly"),
+        Err(_) => debug!(
+            provider,
+            "speech-to-text stream did not close in time; dropped"
+        ),
+    }
+}
+
+/// A socket error mid-call: worth the reconnect.
+fn dropped(provider: &'static str, error: tungstenite::Error) -> Closed {
+    Closed::Retry(ProviderError::Connect {
+        provider,
+        detail: format!("connection lost: {error}"),
+    })
+}
+
+/// Keeps the audio since the last final transcript, the newest `cap` bytes.
+fn keep(since_final: &mut Vec<u8>, mulaw: &Bytes, cap: usize) {
+    since_final.extend_from_slice(mulaw);
+    let excess = since_final.len().saturating_sub(cap);
+    since_final.drain(..excess);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_replay_keeps_the_newest_audio() {
+        let mut kept = Vec::new();
+        keep(&mut kept, &Bytes::from_static(&[1, 2, 3]), 4);
+        keep(&mut kept, &Bytes::from_static(&[4, 5, 6]), 4);
+        assert_eq!(kept, vec![3, 4, 5, 6]);
+    }
+}

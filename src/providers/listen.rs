@@ -126,7 +126,10 @@ pub trait Dialect: Send + 'static {
     fn audio(&mut self, mulaw: &[u8], out: &mut Vec<Message>);
 
     /// Pronto decided the turn is over: ask for the final transcript now.
-    fn force_end(&mut self, out: &mut Vec<Message>);
+    /// Where the provider would not answer (no turn open: nothing was
+    /// said), the dialect reports the empty turn itself in `heard`, so that
+    /// Pronto never waits for an answer that cannot come.
+    fn force_end(&mut self, out: &mut Vec<Message>, heard: &mut Vec<Heard>);
 
     /// The call is over: flush what is batched and say goodbye.
     fn finish(&mut self, out: &mut Vec<Message>);

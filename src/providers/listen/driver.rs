@@ -203,7 +203,10 @@ async fn session(
                     keep(since_final, &mulaw, settings.replay_bytes);
                     dialect.audio(&mulaw, &mut out);
                 }
-                Some(Control::ForceEnd) => dialect.force_end(&mut out),
+                Some(Control::ForceEnd) => {
+                    dialect.force_end(&mut out, &mut events);
+                    report(&mut events, heard, since_final);
+                }
                 None => {
                     dialect.finish(&mut out);
                     close(dialect, socket, heard, out, settings.close_wait).await;
@@ -219,14 +222,7 @@ async fn session(
                 match message {
                     Message::Text(text) => {
                         dialect.text(text.as_str(), &mut out, &mut events)?;
-                        for event in events.drain(..) {
-                            if matches!(event, Heard::TurnEnded { .. }) {
-                                since_final.clear();
-                            }
-                            // The listener is gone: the call is over, and
-                            // the control channel says so next.
-                            let _ = heard.send(event);
-                        }
+                        report(&mut events, heard, since_final);
                     }
                     Message::Close(frame) => {
                         let (code, reason) = frame
@@ -240,6 +236,23 @@ async fn session(
                 }
             }
         }
+    }
+}
+
+/// Hands what the dialect heard to the call; a final transcript empties the
+/// replay buffer.
+fn report(
+    events: &mut Vec<Heard>,
+    heard: &mpsc::UnboundedSender<Heard>,
+    since_final: &mut Vec<u8>,
+) {
+    for event in events.drain(..) {
+        if matches!(event, Heard::TurnEnded { .. }) {
+            since_final.clear();
+        }
+        // The listener is gone: the call is over, and the control channel
+        // says so next.
+        let _ = heard.send(event);
     }
 }
 

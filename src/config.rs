@@ -98,6 +98,19 @@ pub struct StoreSettings {
     pub caller_memory_summaries: u32,
 }
 
+/// `[turn]`: who decides that the caller's turn is over.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TurnSection {
+    pub detector: String,
+    pub stop_ms: u32,
+    pub max_wait_ms: u32,
+    pub threshold: f64,
+    pub final_wait_ms: u32,
+    pub speculative: bool,
+    pub models_dir: String,
+}
+
 /// The tunables of `config/pronto.toml`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -105,6 +118,7 @@ pub struct Tunables {
     pub server: ServerSettings,
     pub twilio: TwilioSettings,
     pub vad: EndpointerConfig,
+    pub turn: TurnSection,
     pub call: CallSettings,
     pub limits: LimitSettings,
     pub store: StoreSettings,

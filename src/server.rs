@@ -21,6 +21,8 @@ use crate::call::switchboard::Switchboard;
 use crate::config::{Config, ConfigError};
 use crate::engine::Engine;
 use crate::engine::echo::Echo;
+use crate::engine::hearing::Ears;
+use crate::engine::turn_model;
 use crate::http::AppState;
 use crate::model::EndReason;
 use crate::recordings::Recordings;
@@ -163,9 +165,8 @@ fn engine_for(config: &Config) -> Result<Arc<dyn Engine>, ConfigError> {
 
 /// Echo mode's engine for `config`.
 pub fn echo(config: &Config) -> Result<Arc<dyn Engine>, ConfigError> {
-    let t = &config.tunables;
-    let echo =
-        Echo::new(t.vad.clone(), t.call.barge_in_min_ms).map_err(|e| ConfigError(e.to_string()))?;
+    let ears = Ears::from_config(&config.tunables, turn_model::installed(&config.tunables));
+    let echo = Echo::new(ears).map_err(|e| ConfigError(e.to_string()))?;
     Ok(Arc::new(echo))
 }
 

@@ -18,11 +18,16 @@ use super::AgentParts;
 use super::history::split_opening;
 use super::lines::{Line, SpokenLines};
 use super::sentences::{DEFAULT_MAX_CHARS, SentenceSplitter};
+
+/// The first piece of an answer may be a clause of at least this many
+/// characters: TTS starts on it instead of waiting for the whole first
+/// sentence, and shorter openings ("Sure,") would sound clipped alone.
+const FIRST_CLAUSE_MIN_CHARS: usize = 24;
 use super::speaker::{Speaker, Spoken};
 use super::task::Sink;
 use crate::engine::{Announcement, Output, TurnError, TurnInput};
 use crate::model::{CallAction, CallBrief, Timing, millis};
-use crate::providers::{ChatMessage, ChatRequest, LlmEvent, Role};
+use crate::providers::{ChatMessage, ChatRequest, LlmEvent, ProviderError, Role};
 
 /// One caller turn to answer.
 pub struct TurnRequest {
@@ -34,6 +39,9 @@ pub struct TurnRequest {
 }
 
 type Step<T = ()> = Result<T, TurnError>;
+
+/// An answer being produced (a turn's work).
+pub type Answering = std::pin::Pin<Box<dyn std::future::Future<Output = Step> + Send>>;
 
 /// The greeting: an outbound call's own (synthesized for it), else the
 /// configured one (cached).
@@ -121,13 +129,19 @@ async fn say_line(lines: &SpokenLines, line: Line, sink: &Sink) -> Step {
 async fn answer_with(parts: &AgentParts, request: TurnRequest, sink: &Sink) -> Step {
     let said = match request.input {
         TurnInput::Speech(audio) => {
+            let Some(stt) = parts.stt.as_ref() else {
+                return Err(TurnError::Provider(ProviderError::protocol(
+                    "stt",
+                    "the speech-to-text stream was down for this turn, and no provider transcribes by request",
+                )));
+            };
             let started = Instant::now();
-            let text = parts.stt.transcribe(audio).await?;
+            let text = stt.transcribe(audio).await?;
             sink.send(Output::Timing(Timing::Stt(millis(started.elapsed()))))
                 .await;
             text
         }
-        TurnInput::Keypad(text) => text,
+        TurnInput::Transcript(text) | TurnInput::Keypad(text) => text,
     };
     if !is_meaningful(&said) {
         info!(
@@ -164,7 +178,8 @@ async fn speak_answer(parts: &AgentParts, chat: ChatRequest, sink: &Sink) -> Ste
     let started = Instant::now();
     let mut llm = parts.llm.stream(chat);
     let mut llm_done = false;
-    let mut splitter = SentenceSplitter::new(DEFAULT_MAX_CHARS);
+    let mut splitter =
+        SentenceSplitter::new(DEFAULT_MAX_CHARS).first_clause(FIRST_CLAUSE_MIN_CHARS);
     let mut speaker = Speaker::new(Arc::clone(&parts.tts), parts.tts_lookahead);
     let mut first_token = true;
     let mut sentences = 0u32;
@@ -176,6 +191,10 @@ async fn speak_answer(parts: &AgentParts, chat: ChatRequest, sink: &Sink) -> Ste
                     None => {
                         llm_done = true;
                         if let Some(rest) = splitter.finish() {
+                            if sentences == 0 {
+                                let ms = millis(started.elapsed());
+                                sink.send(Output::Timing(Timing::FirstTtsRequest(ms))).await;
+                            }
                             sentences += 1;
                             sink.send(Output::Planned(rest.clone())).await;
                             speaker.say(rest);
@@ -195,6 +214,7 @@ async fn speak_answer(parts: &AgentParts, chat: ChatRequest, sink: &Sink) -> Ste
                             if sentences == 0 {
                                 let ms = millis(started.elapsed());
                                 sink.send(Output::Timing(Timing::FirstSentence(ms))).await;
+                                sink.send(Output::Timing(Timing::FirstTtsRequest(ms))).await;
                             }
                             sentences += 1;
                             sink.send(Output::Planned(sentence.clone())).await;

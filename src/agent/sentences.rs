@@ -51,6 +51,14 @@
 //! whitespace, or CJK `，、；：`) is emitted, else up to the last whitespace,
 //! so TTS can start; a single word longer than the limit is never cut.
 //!
+//! # The first clause
+//! With [`SentenceSplitter::first_clause`], the first piece of a stream ends
+//! at its first clause break (`,` `;` `:` and dashes followed by whitespace)
+//! that closes at least that many characters, so text-to-speech starts on
+//! "Sure, I can move your booking to Friday," without waiting for the rest of
+//! the sentence. Shorter openings ("Sure,", "Well,") are not cut: alone they
+//! would be spoken as a clipped word. Later pieces are whole sentences.
+//!
 //! # What is emitted
 //! Each sentence is trimmed, runs of whitespace become one space, markdown
 //! the model should not have sent is dropped (`*` and `**` around words,
@@ -113,6 +121,11 @@ pub struct SentenceSplitter {
     /// The character before `buf` was a newline (or there was none).
     line_start_at_0: bool,
     max_chars: usize,
+    /// The first piece may end at a clause break closing this many
+    /// characters (see the module docs); `None`: sentences only.
+    first_clause: Option<usize>,
+    /// Something was emitted since the stream began.
+    emitted: bool,
 }
 
 /// What to do at a scan position.
@@ -163,7 +176,16 @@ impl SentenceSplitter {
             heading: false,
             line_start_at_0: true,
             max_chars,
+            first_clause: None,
+            emitted: false,
         }
+    }
+
+    /// The first piece of each stream may end at a clause break once it
+    /// holds `min_chars` characters (see the module docs).
+    pub fn first_clause(mut self, min_chars: usize) -> Self {
+        self.first_clause = Some(min_chars);
+        self
     }
 
     /// Feeds a text delta; returns the sentences it completed, in order,
@@ -210,7 +232,10 @@ impl SentenceSplitter {
     /// a second call returns `None`.
     pub fn finish(&mut self) -> Option<String> {
         let rest = self.buf.get(self.start..).and_then(clean);
-        *self = Self::new(self.max_chars);
+        *self = Self {
+            first_clause: self.first_clause,
+            ..Self::new(self.max_chars)
+        };
         rest
     }
 
@@ -351,10 +376,12 @@ impl SentenceSplitter {
     /// clause break, else its last whitespace; a sentence without either
     /// waits for one (never cut mid-word).
     fn cut_if_too_long(&mut self, out: &mut Vec<String>) {
-        if self.chars <= self.max_chars {
-            return;
-        }
-        let Some(cut) = self.last_clause.or(self.last_space) else {
+        let cut = if self.chars > self.max_chars {
+            self.last_clause.or(self.last_space)
+        } else {
+            self.first_clause_end()
+        };
+        let Some(cut) = cut else {
             return;
         };
         self.emit(cut, out);
@@ -363,8 +390,18 @@ impl SentenceSplitter {
         self.count(cut, self.scan);
     }
 
-    fn emit(&self, at: usize, out: &mut Vec<String>) {
+    /// Where the stream's first piece may end early: its last clause break,
+    /// if it closes enough characters.
+    fn first_clause_end(&self) -> Option<usize> {
+        let min_chars = self.first_clause.filter(|_| !self.emitted)?;
+        let at = self.last_clause?;
+        (self.buf[self.start..at].trim().chars().count() >= min_chars).then_some(at)
+    }
+
+    fn emit(&mut self, at: usize, out: &mut Vec<String>) {
+        let before = out.len();
         out.extend(clean(&self.buf[self.start..at]));
+        self.emitted |= out.len() > before;
     }
 
     /// Drops the emitted text so the buffer holds one sentence at most.

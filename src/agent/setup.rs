@@ -9,11 +9,14 @@ use tracing::{Instrument, info, info_span, warn};
 use super::lines::SpokenLines;
 use super::prompt::Prompt;
 use super::tools::Tools;
-use super::{Agent, AgentParts};
-use crate::config::agent::{AiStages, LlmProvider, TtsProvider};
-use crate::config::{Config, ConfigError};
+use super::{Agent, AgentParts, Speculation};
+use crate::config::agent::{AiStages, LlmProvider, SttProvider, TtsProvider};
+use crate::config::{Config, ConfigError, Tunables};
+use crate::engine::hearing::Ears;
+use crate::engine::turn_model;
 use crate::providers::anthropic::Anthropic;
 use crate::providers::elevenlabs::ElevenLabs;
+use crate::providers::listen::{StreamSettings, StreamingSpeechToText, TurnsBy};
 use crate::providers::openai_chat::OpenAiChat;
 use crate::providers::openai_stt::OpenAiStt;
 use crate::providers::openai_tts::OpenAiTts;
@@ -29,6 +32,7 @@ pub fn build(config: &Config) -> Result<Option<Agent>, ConfigError> {
     let t = &config.tunables;
     let prompt = Prompt::load(&t.agent)?;
     let (stt, llm, tts) = providers(stages, &client);
+    let listen = streaming(stages, t);
     let lines = Arc::new(SpokenLines::new(t.lines(), Arc::clone(&tts)));
     let rest = config.deployment.twilio_account_sid.is_some();
     let transfer_to = Some(t.agent.transfer_number.clone()).filter(|n| !n.is_empty());
@@ -44,6 +48,7 @@ pub fn build(config: &Config) -> Result<Option<Agent>, ConfigError> {
     info!(
         llm = ?stages.llm.provider,
         llm_model = %stages.llm.settings.model,
+        stt = stages.stt.provider.as_str(),
         stt_model = %stages.stt.settings.model,
         tts = ?stages.tts.provider,
         tts_model = %stages.tts.settings.model,
@@ -52,34 +57,60 @@ pub fn build(config: &Config) -> Result<Option<Agent>, ConfigError> {
     );
     let agent = Agent::new(AgentParts {
         stt,
+        listen,
         llm,
         tts,
         prompt,
         lines: Arc::clone(&lines),
         tools,
         tts_lookahead: usize::try_from(t.agent.tts_lookahead).unwrap_or(1),
-        vad: t.vad.clone(),
-        barge_in_min_ms: t.call.barge_in_min_ms,
+        ears: Ears::from_config(t, turn_model::installed(t)),
+        speculative: t.turn.speculative,
         max_history_turns: usize::try_from(t.agent.max_history_turns).unwrap_or(20),
         remembers: t.store.caller_memory,
+        speculation: Speculation::default(),
     })
     .map_err(|e| ConfigError(e.to_string()))?;
     tokio::spawn(async move { lines.warm_up().await }.instrument(info_span!("lines")));
     Ok(Some(agent))
 }
 
+/// The streaming speech-to-text provider, when `[stt]` names one.
+fn streaming(stages: &AiStages, t: &Tunables) -> Option<Arc<dyn StreamingSpeechToText>> {
+    let stage = &stages.stt;
+    let _settings = StreamSettings {
+        endpoint: stage.endpoint.clone(),
+        model: stage.settings.model.clone(),
+        language: stage.settings.language.clone(),
+        vocabulary: stage.settings.prompt.clone(),
+        turns: match t.turn.detector.as_str() {
+            "provider" => TurnsBy::Provider {
+                eager: t.turn.speculative,
+                semantic: t.stt.openai_turn_detection == "semantic_vad",
+            },
+            _ => TurnsBy::Pronto,
+        },
+    };
+    match stage.provider {
+        SttProvider::OpenAi => None,
+        SttProvider::Deepgram | SttProvider::AssemblyAi | SttProvider::OpenAiRealtime => None,
+    }
+}
+
 type Providers = (
-    Arc<dyn SpeechToText>,
+    Option<Arc<dyn SpeechToText>>,
     Arc<dyn LanguageModel>,
     Arc<dyn TextToSpeech>,
 );
 
 fn providers(stages: &AiStages, client: &reqwest::Client) -> Providers {
-    let stt = Arc::new(OpenAiStt::new(
-        client.clone(),
-        stages.stt.endpoint.clone(),
-        stages.stt.settings.clone(),
-    ));
+    let stt = (!stages.stt.provider.streams()).then(|| {
+        Arc::new(OpenAiStt::new(
+            client.clone(),
+            stages.stt.endpoint.clone(),
+            stages.stt.settings.clone(),
+        )) as Arc<dyn SpeechToText>
+    });
     let (endpoint, settings) = (stages.llm.endpoint.clone(), stages.llm.settings.clone());
     let llm: Arc<dyn LanguageModel> = match stages.llm.provider {
         LlmProvider::Anthropic => Arc::new(Anthropic::new(client.clone(), endpoint, settings)),

@@ -141,6 +141,44 @@ impl TurnWork {
         self.wake.call.take();
     }
 
+    /// Runs the work as far as it goes without handing anything over: a
+    /// speculative answer prepares (its LLM request, its first TTS
+    /// request) until its queue is full, and waits there to be adopted or
+    /// dropped.
+    pub fn prepare(&mut self, cx: &mut Context<'_>) {
+        self.wake.call.register(cx.waker());
+        let Some(work) = self.work.as_mut() else {
+            return;
+        };
+        if lock(&self.queue).len() >= QUEUED {
+            return;
+        }
+        let woken = self.wake.woken.swap(false, Ordering::AcqRel);
+        if !(woken || std::mem::take(&mut self.resume)) {
+            return;
+        }
+        if work
+            .as_mut()
+            .poll(&mut Context::from_waker(&self.waker))
+            .is_ready()
+        {
+            self.work = None;
+        } else if lock(&self.queue).len() >= QUEUED {
+            // It yielded for room: it runs again once the queue is taken.
+            self.resume = true;
+        }
+    }
+
+    /// Puts `output` ahead of what the work has queued.
+    pub fn announce(&self, output: Output) {
+        lock(&self.queue).push_front(output);
+    }
+
+    /// Whether the work is over and everything it produced was taken.
+    pub fn done(&self) -> bool {
+        self.work.is_none() && lock(&self.queue).is_empty()
+    }
+
     /// The next output, running the work until it has one.
     pub fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Output> {
         self.wake.call.register(cx.waker());

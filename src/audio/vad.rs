@@ -309,30 +309,111 @@ impl Endpointer {
         }
         let (onset, last_voiced, voiced_frames, start) =
             (*onset, *last_voiced, *voiced_frames, *start);
-        let (end, delivered_until) = if n - last_voiced >= self.hangover_frames {
-            let keep_until = last_voiced + 1 + self.tail_frames;
-            let keep = (keep_until - start) as usize * FRAME_SAMPLES;
-            self.utterance.truncate(keep);
-            (UtteranceEnd::Silence, keep_until)
+        let (end, keep_until) = if n - last_voiced >= self.hangover_frames {
+            (UtteranceEnd::Silence, last_voiced + 1 + self.tail_frames)
         } else if n + 1 - onset >= self.max_frames {
             // Cut here; if the caller already stopped (hangover running), still leave out
             // the silence beyond the tail.
-            let keep_until = (n + 1).min(last_voiced + 1 + self.tail_frames);
-            self.utterance
-                .truncate((keep_until - start) as usize * FRAME_SAMPLES);
-            (UtteranceEnd::MaxLength, keep_until)
+            (
+                UtteranceEnd::MaxLength,
+                (n + 1).min(last_voiced + 1 + self.tail_frames),
+            )
         } else {
             return None;
         };
+        Some(EndpointEvent::UtteranceEnded(self.deliver(
+            end,
+            keep_until,
+            onset,
+            last_voiced,
+            voiced_frames,
+            start,
+        )))
+    }
+
+    /// Ends the utterance in progress with what has been heard up to `keep_until` (frame
+    /// index, exclusive).
+    fn deliver(
+        &mut self,
+        end: UtteranceEnd,
+        keep_until: u64,
+        onset: u64,
+        last_voiced: u64,
+        voiced_frames: u32,
+        start: u64,
+    ) -> Utterance {
+        self.utterance
+            .truncate((keep_until.saturating_sub(start)) as usize * FRAME_SAMPLES);
         self.state = State::Idle;
-        self.fresh_from = delivered_until;
-        Some(EndpointEvent::UtteranceEnded(Utterance {
+        self.fresh_from = keep_until;
+        Utterance {
             samples: std::mem::take(&mut self.utterance),
             onset_frame: onset,
             last_voiced_frame: last_voiced,
             speech_ms: voiced_frames * FRAME_MS,
             end,
-        }))
+        }
+    }
+
+    /// Ends the utterance in progress now, as a silence would have after the hangover
+    /// (the tail after the last voiced frame is kept, as far as it has been heard): a turn
+    /// detector decided sooner. `None` when no utterance is in progress.
+    pub fn end_utterance(&mut self) -> Option<Utterance> {
+        let State::Speech {
+            onset,
+            last_voiced,
+            voiced_frames,
+            start,
+        } = self.state
+        else {
+            return None;
+        };
+        let keep_until = (last_voiced + 1 + self.tail_frames).min(self.frames_seen);
+        Some(self.deliver(
+            UtteranceEnd::Silence,
+            keep_until,
+            onset,
+            last_voiced,
+            voiced_frames,
+            start,
+        ))
+    }
+
+    /// The utterance in progress so far (pre-roll included); empty when none.
+    pub fn utterance_so_far(&self) -> &[i16] {
+        if self.in_speech() {
+            &self.utterance
+        } else {
+            &[]
+        }
+    }
+
+    /// Unvoiced frames since the last voiced one of the utterance in progress (0 when none
+    /// is in progress or the last frame was voiced).
+    pub fn silent_frames(&self) -> u64 {
+        match self.state {
+            State::Speech { last_voiced, .. } => self.frames_seen.saturating_sub(last_voiced + 1),
+            State::Idle => 0,
+        }
+    }
+
+    /// The index of the last voiced frame of the utterance in progress.
+    pub fn last_voiced_frame(&self) -> Option<u64> {
+        match self.state {
+            State::Speech { last_voiced, .. } => Some(last_voiced),
+            State::Idle => None,
+        }
+    }
+
+    /// The silence that ends an utterance (ms, whole frames).
+    pub fn hangover_ms(&self) -> u32 {
+        u32::try_from(self.hangover_frames).unwrap_or(u32::MAX) * FRAME_MS
+    }
+
+    /// Changes the silence that ends an utterance, from the next frame on.
+    pub fn set_hangover_ms(&mut self, ms: u32) {
+        self.hangover_frames = frames_for(ms);
+        self.tail_frames = frames_for(TAIL_MS).min(self.hangover_frames);
     }
 
     /// True while an utterance is in progress (onset confirmed, end not yet reached).

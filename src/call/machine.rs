@@ -36,7 +36,8 @@ use crate::engine::{
     Abilities, Announcement, Command, Event, InputTiming, Output, Speak, TurnInput,
 };
 use crate::model::{
-    ActionOutcome, CallAction, CallEvent, EndReason, LiveEvent, SessionState, TurnRecord, millis,
+    ActionOutcome, CallAction, CallEvent, EndReason, LiveEvent, SessionState, TurnDecider,
+    TurnRecord, millis,
 };
 use crate::redact::Outside;
 
@@ -155,6 +156,9 @@ pub enum Effect {
 pub enum Record {
     Event(LiveEvent),
     Turn(TurnRecord),
+    /// The caller's words so far in the turn they are speaking (`None`: the
+    /// turn is over), for the live view only.
+    CallerWords(Option<String>),
     /// The call is over (only for a call whose stream started).
     Ended(EndReason),
 }
@@ -381,7 +385,7 @@ impl Call {
             greeting_ms: None,
         });
         if abilities.greets {
-            let mut turn = Turn::new(0, now, Duration::ZERO, Duration::ZERO);
+            let mut turn = Turn::new(0, now, InputTiming::default());
             turn.interruptible = self.settings.greeting_interruptible;
             live.turn = Some(turn);
             out.push(Effect::Engine(Command::Start {
@@ -507,8 +511,13 @@ impl Live {
                     self.barge_in(now, at_ms, out);
                 }
             }
+            Event::CallerWords(words) => {
+                self.activity(now);
+                out.push(Effect::Record(Record::CallerWords(Some(words))));
+            }
             Event::TurnEnded { input, timing } => {
                 self.caller_speaking = false;
+                out.push(Effect::Record(Record::CallerWords(None)));
                 if let Some(turn) = &self.turn {
                     debug!(
                         turn = turn.id,
@@ -520,6 +529,9 @@ impl Live {
                 info!(
                     turn = self.turns_started + 1,
                     utterance_ms = millis(timing.utterance),
+                    decided_by = timing.decided_by.as_str(),
+                    turn_decided_ms = millis(timing.decided_after),
+                    endpoint_wait_ms = millis(timing.endpoint_wait),
                     "caller turn ended"
                 );
                 let speech_ended_at = now.checked_sub(timing.endpoint_wait).unwrap_or(now);
@@ -685,8 +697,8 @@ impl Live {
     ) {
         self.turns_started += 1;
         let id = self.turns_started;
-        let mut turn = Turn::new(id, speech_ended_at, timing.endpoint_wait, timing.utterance);
-        if let TurnInput::Speech(_) = &input {
+        let mut turn = Turn::new(id, speech_ended_at, timing);
+        if let TurnInput::Speech(_) | TurnInput::Transcript(_) = &input {
             turn.speech = Some(input.clone());
         }
         self.turn = Some(turn);
@@ -710,7 +722,7 @@ impl Live {
         }
         self.turns_started += 1;
         let id = self.turns_started;
-        let mut turn = Turn::new(id, now, Duration::ZERO, Duration::ZERO);
+        let mut turn = Turn::new(id, now, InputTiming::default());
         turn.interruptible = what == Announcement::StillThere;
         turn.action = action;
         self.turn = Some(turn);
@@ -735,7 +747,11 @@ impl Live {
             self.barge_in(now, at_ms, out);
         }
         info!(digits = text.len(), "keypad digits to the agent");
-        self.start_turn(TurnInput::Keypad(text), now, InputTiming::default(), out);
+        let timing = InputTiming {
+            decided_by: TurnDecider::Keypad,
+            ..InputTiming::default()
+        };
+        self.start_turn(TurnInput::Keypad(text), now, timing, out);
     }
 
     /// When the next limit falls due, if any: the maximum duration, or the

@@ -422,6 +422,9 @@ impl Session {
                 journal.turn(self.call.call_sid(), turn.clone());
                 self.live.send_modify(|s| s.push_turn(turn));
             }
+            Record::CallerWords(words) => {
+                self.live.send_modify(|s| s.caller_words = words);
+            }
             Record::Ended(reason) => {
                 journal.call_ended(self.call.call_sid(), chrono::Utc::now(), reason)
             }

@@ -2,9 +2,9 @@
 //! stopped speaking, what the engine produced (its sentences, its timings),
 //! what was sent and what Twilio says was heard. Pure: times are given.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crate::engine::TurnInput;
+use crate::engine::{InputTiming, TurnInput};
 
 use crate::model::{CallAction, StageTimings, TurnLatency, TurnRecord, millis};
 
@@ -12,8 +12,8 @@ pub struct Turn {
     pub id: u32,
     /// When the caller stopped speaking (the last voiced frame), by the local clock.
     pub speech_ended_at: Instant,
-    pub endpoint_wait: Duration,
-    pub utterance: Duration,
+    /// How the caller's turn ended (the wait, who decided, the utterance).
+    pub input: InputTiming,
     pub first_audio_sent_at: Option<Instant>,
     /// The engine has produced all of it.
     pub produced: bool,
@@ -40,17 +40,11 @@ pub struct Turn {
 }
 
 impl Turn {
-    pub fn new(
-        id: u32,
-        speech_ended_at: Instant,
-        endpoint_wait: Duration,
-        utterance: Duration,
-    ) -> Self {
+    pub fn new(id: u32, speech_ended_at: Instant, input: InputTiming) -> Self {
         Turn {
             id,
             speech_ended_at,
-            endpoint_wait,
-            utterance,
+            input,
             first_audio_sent_at: None,
             produced: false,
             segments: 0,
@@ -108,12 +102,16 @@ impl Turn {
 
     pub fn latency(&self) -> TurnLatency {
         let t = self.timings;
-        let endpoint_wait_ms = millis(self.endpoint_wait);
+        let endpoint_wait_ms = millis(self.input.endpoint_wait);
+        let turn_decided_ms = millis(self.input.decided_after);
         let voice_to_voice_ms = self
             .first_audio_sent_at
             .map(|at| millis(at.saturating_duration_since(self.speech_ended_at)));
+        // With streaming speech-to-text the transcript's wait is part of
+        // the endpoint wait: there is no STT request after it.
+        let stt = t.stt.or(self.input.streamed.then_some(0));
         let pipeline_overhead_ms =
-            match (voice_to_voice_ms, t.stt, t.first_sentence, t.tts_first_byte) {
+            match (voice_to_voice_ms, stt, t.first_sentence, t.tts_first_byte) {
                 (Some(v2v), Some(stt), Some(sentence), Some(tts)) => {
                     let stages = endpoint_wait_ms + stt + sentence + tts;
                     Some(
@@ -125,8 +123,16 @@ impl Turn {
             };
         TurnLatency {
             turn: self.id,
-            utterance_ms: millis(self.utterance),
+            utterance_ms: millis(self.input.utterance),
             endpoint_wait_ms,
+            decided_by: self.input.decided_by,
+            turn_decided_ms,
+            stt_final_ms: self
+                .input
+                .streamed
+                .then(|| endpoint_wait_ms.saturating_sub(turn_decided_ms)),
+            speculative: t.speculative,
+            first_tts_request_ms: t.first_tts_request,
             stt_ms: t.stt,
             llm_first_token_ms: t.llm_first_token,
             first_sentence_ms: t.first_sentence,
@@ -150,10 +156,20 @@ fn join<'a>(texts: impl Iterator<Item = &'a String>) -> String {
 mod tests {
     use super::*;
     use crate::model::Timing;
+    use std::time::Duration;
+
+    fn waited(endpoint_wait_ms: u64, utterance_ms: u64) -> InputTiming {
+        InputTiming {
+            endpoint_wait: Duration::from_millis(endpoint_wait_ms),
+            decided_after: Duration::from_millis(endpoint_wait_ms),
+            utterance: Duration::from_millis(utterance_ms),
+            ..InputTiming::default()
+        }
+    }
 
     #[test]
     fn marks_are_named_by_turn_and_segment() {
-        let turn = Turn::new(12, Instant::now(), Duration::ZERO, Duration::ZERO);
+        let turn = Turn::new(12, Instant::now(), InputTiming::default());
         assert_eq!(turn.mark_name(0), "t12-s0");
         assert!(turn.owns_mark("t12-s3"));
         assert!(!turn.owns_mark("t1-s0"));
@@ -163,7 +179,7 @@ mod tests {
 
     #[test]
     fn heard_text_is_the_segments_whose_marks_came_back() {
-        let mut turn = Turn::new(2, Instant::now(), Duration::ZERO, Duration::ZERO);
+        let mut turn = Turn::new(2, Instant::now(), InputTiming::default());
         turn.texts = vec![
             "We open at nine.".into(),
             "On Sundays".into(),
@@ -180,7 +196,7 @@ mod tests {
     #[test]
     fn pipeline_overhead_is_what_the_stages_do_not_explain() {
         let t0 = Instant::now();
-        let mut turn = Turn::new(1, t0, Duration::from_millis(600), Duration::ZERO);
+        let mut turn = Turn::new(1, t0, waited(600, 0));
         turn.timings.record(Timing::Stt(300));
         turn.timings.record(Timing::FirstSentence(400));
         assert_eq!(turn.latency().pipeline_overhead_ms, None);
@@ -192,12 +208,7 @@ mod tests {
     #[test]
     fn latency_is_measured_from_the_end_of_speech() {
         let t0 = Instant::now();
-        let mut turn = Turn::new(
-            1,
-            t0,
-            Duration::from_millis(600),
-            Duration::from_millis(1500),
-        );
+        let mut turn = Turn::new(1, t0, waited(600, 1500));
         assert_eq!(turn.latency().voice_to_voice_ms, None);
         turn.first_audio_sent_at = Some(t0 + Duration::from_millis(640));
         let l = turn.latency();

@@ -35,6 +35,7 @@ pub struct SttSection {
     pub api_key_env: String,
     pub prompt: String,
     pub timeout_ms: u64,
+    pub openai_turn_detection: String,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -74,6 +75,35 @@ pub struct Lines {
     pub closing: String,
 }
 
+/// Who transcribes the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SttProvider {
+    /// One request per utterance: OpenAI's `/audio/transcriptions` or any
+    /// compatible server (Groq, a local Whisper).
+    OpenAi,
+    /// Streaming: Deepgram (Flux for English, Nova-3 otherwise).
+    Deepgram,
+    /// Streaming: AssemblyAI Universal-Streaming v3.
+    AssemblyAi,
+    /// Streaming: an OpenAI Realtime transcription session.
+    OpenAiRealtime,
+}
+
+impl SttProvider {
+    pub fn streams(self) -> bool {
+        self != SttProvider::OpenAi
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SttProvider::OpenAi => "openai",
+            SttProvider::Deepgram => "deepgram",
+            SttProvider::AssemblyAi => "assemblyai",
+            SttProvider::OpenAiRealtime => "openai-realtime",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LlmProvider {
     Anthropic,
@@ -100,7 +130,7 @@ pub struct Stage<P, S> {
 /// The three stages, each with its key: the agent can run.
 #[derive(Debug, Clone)]
 pub struct AiStages {
-    pub stt: Stage<(), SttSettings>,
+    pub stt: Stage<SttProvider, SttSettings>,
     pub llm: Stage<LlmProvider, LlmSettings>,
     pub tts: Stage<TtsProvider, TtsSettings>,
 }
@@ -108,6 +138,8 @@ pub struct AiStages {
 pub const OPENAI_BASE: &str = "https://api.openai.com/v1";
 pub const ANTHROPIC_BASE: &str = "https://api.anthropic.com";
 pub const ELEVENLABS_BASE: &str = "https://api.elevenlabs.io";
+pub const DEEPGRAM_BASE: &str = "wss://api.deepgram.com";
+pub const ASSEMBLYAI_BASE: &str = "wss://streaming.assemblyai.com";
 
 /// The stages if every key is present; otherwise the variables that are missing.
 pub(super) fn resolve(
@@ -134,15 +166,46 @@ pub(super) fn resolve(
         base_url(url, var)
     };
 
+    let (stt_provider, stt_base, stt_key) = match stt.provider.as_str() {
+        "openai" => (
+            SttProvider::OpenAi,
+            base(&stt.base_url, "OPENAI_BASE_URL", OPENAI_BASE)?,
+            "OPENAI_API_KEY",
+        ),
+        "openai-realtime" => (
+            SttProvider::OpenAiRealtime,
+            websocket(&base(&stt.base_url, "OPENAI_BASE_URL", OPENAI_BASE)?),
+            "OPENAI_API_KEY",
+        ),
+        "deepgram" => (
+            SttProvider::Deepgram,
+            stream_base(&stt.base_url, "DEEPGRAM_BASE_URL", DEEPGRAM_BASE, env)?,
+            "DEEPGRAM_API_KEY",
+        ),
+        "assemblyai" => (
+            SttProvider::AssemblyAi,
+            stream_base(&stt.base_url, "ASSEMBLYAI_BASE_URL", ASSEMBLYAI_BASE, env)?,
+            "ASSEMBLYAI_API_KEY",
+        ),
+        other => {
+            return err(format!(
+                "stt.provider = {other:?}: must be openai, deepgram, assemblyai or openai-realtime"
+            ));
+        }
+    };
     let stt_stage = Stage {
-        provider: (),
+        provider: stt_provider,
         endpoint: Endpoint {
-            base_url: base(&stt.base_url, "OPENAI_BASE_URL", OPENAI_BASE)?,
-            api_key: key(&stt.api_key_env),
+            base_url: stt_base,
+            api_key: key(or(&stt.api_key_env, stt_key)),
         },
-        key_var: stt.api_key_env.clone(),
+        key_var: or(&stt.api_key_env, stt_key).to_string(),
         settings: SttSettings {
-            model: stt.model.clone(),
+            // Empty: the provider's own default (batch: a fast OpenAI model).
+            model: match (stt_provider, stt.model.as_str()) {
+                (SttProvider::OpenAi, "") => "gpt-4o-mini-transcribe".to_string(),
+                (_, model) => model.to_string(),
+            },
             language: agent.language.clone(),
             prompt: stt.prompt.clone(),
             timeout: Duration::from_millis(stt.timeout_ms),
@@ -240,6 +303,41 @@ pub(super) fn resolve(
 
 fn or<'a>(value: &'a str, default: &'a str) -> &'a str {
     if value.is_empty() { default } else { value }
+}
+
+/// A streaming provider's base URL: ws(s) (or http(s), taken as ws(s)), no
+/// trailing slash.
+fn stream_base(
+    configured: &str,
+    var: &str,
+    default: &str,
+    env: &HashMap<String, String>,
+) -> Result<String, ConfigError> {
+    let url = if configured.is_empty() {
+        non_empty(env, var).unwrap_or(default)
+    } else {
+        configured
+    };
+    let as_http = url
+        .trim()
+        .replacen("wss://", "https://", 1)
+        .replacen("ws://", "http://", 1);
+    Ok(websocket(&base_url(&as_http, var).map_err(|_| {
+        ConfigError(format!(
+            "{var}={url}: must be a ws(s) URL such as wss://api.example.com"
+        ))
+    })?))
+}
+
+/// The WebSocket URL of an http(s) base: `https://` → `wss://`.
+pub fn websocket(http_base: &str) -> String {
+    if let Some(rest) = http_base.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = http_base.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        http_base.to_string()
+    }
 }
 
 /// A provider base URL: http(s), no trailing slash.

@@ -55,9 +55,13 @@ pub const READ: &[(&str, &str)] = &[
     ),
     ("ANTHROPIC_API_KEY", "Claude"),
     ("ELEVENLABS_API_KEY", "ElevenLabs text-to-speech"),
+    ("DEEPGRAM_API_KEY", "Deepgram streaming speech-to-text"),
+    ("ASSEMBLYAI_API_KEY", "AssemblyAI streaming speech-to-text"),
     ("OPENAI_BASE_URL", "an OpenAI-compatible server"),
     ("ANTHROPIC_BASE_URL", "another Anthropic base URL"),
     ("ELEVENLABS_BASE_URL", "another ElevenLabs base URL"),
+    ("DEEPGRAM_BASE_URL", "another Deepgram base URL"),
+    ("ASSEMBLYAI_BASE_URL", "another AssemblyAI base URL"),
     // Read by libraries, not by src/config/.
     ("RUST_LOG", "the log filter (tracing)"),
     ("TZ", "the local time zone the agent knows (chrono)"),

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use std::collections::BTreeMap;
 
+use super::TurnSection;
 use super::agent::{AgentSettings, Lines, LlmSection, SttSection, TtsSection};
 use super::{ConfigError, Tunables, err};
 use crate::model::is_e164;
@@ -135,7 +136,30 @@ pub(super) fn validate(t: &Tunables) -> Result<(), ConfigError> {
         1,
         20,
     )?;
+    turn(&t.turn)?;
     agent(&t.agent, &t.lines, &t.stt, &t.llm, &t.tts)
+}
+
+/// `[turn]`: a known detector and waits that make sense together.
+fn turn(turn: &TurnSection) -> Result<(), ConfigError> {
+    if !["provider", "model", "silence"].contains(&turn.detector.as_str()) {
+        return err(format!(
+            "turn.detector must be \"provider\", \"model\" or \"silence\" (it is {:?})",
+            turn.detector
+        ));
+    }
+    in_range("turn.stop_ms", turn.stop_ms, 60, 2000)?;
+    // The ceiling is the local endpointer's hangover under model/provider.
+    in_range("turn.max_wait_ms", turn.max_wait_ms, 100, 5000)?;
+    if turn.max_wait_ms <= turn.stop_ms {
+        return err(format!(
+            "turn.max_wait_ms ({}) must be longer than turn.stop_ms ({})",
+            turn.max_wait_ms, turn.stop_ms
+        ));
+    }
+    in_range("turn.threshold", turn.threshold, 0.05, 0.95)?;
+    in_range("turn.final_wait_ms", turn.final_wait_ms, 100, 10_000)?;
+    Ok(())
 }
 
 /// The agent's sections: its language and its lines, its stages' providers
@@ -182,13 +206,13 @@ fn agent(
             "agent.transfer_number must be an E.164 number such as +15551234567 (it is {number:?})"
         ));
     }
-    if stt.provider != "openai" {
+    in_range("stt.timeout_ms", stt.timeout_ms, 500, 120_000)?;
+    if !["server_vad", "semantic_vad"].contains(&stt.openai_turn_detection.as_str()) {
         return err(format!(
-            "stt.provider must be \"openai\" (OpenAI or a compatible server; it is {:?})",
-            stt.provider
+            "stt.openai_turn_detection must be \"server_vad\" or \"semantic_vad\" (it is {:?})",
+            stt.openai_turn_detection
         ));
     }
-    in_range("stt.timeout_ms", stt.timeout_ms, 500, 120_000)?;
     if !["", "anthropic", "openai"].contains(&llm.provider.as_str()) {
         return err(format!(
             "llm.provider must be \"anthropic\", \"openai\" or empty (it is {:?})",

@@ -9,26 +9,24 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 
-use super::endpointing::Endpointing;
+use super::hearing::{Ears, Hearing};
 use super::{Abilities, Command, Conversation, Engine, Event, Output, Speak, TurnInput};
 use crate::audio::mulaw;
-use crate::audio::vad::{EndpointerConfig, VadError};
+use crate::audio::vad::VadError;
 use crate::model::CallBrief;
 
-/// The echo engine: how it hears turns.
+/// The echo engine: how it hears turns. It has no speech-to-text, so it
+/// hears by the local detectors (the turn model, else silence), which is
+/// how a user hears the difference between them before adding any key.
 pub struct Echo {
-    vad: EndpointerConfig,
-    barge_in_min_ms: u32,
+    ears: Ears,
 }
 
 impl Echo {
     /// Checks the endpointer settings once, so that opening a call cannot fail.
-    pub fn new(vad: EndpointerConfig, barge_in_min_ms: u32) -> Result<Echo, VadError> {
-        Endpointing::new(&vad, barge_in_min_ms)?;
-        Ok(Echo {
-            vad,
-            barge_in_min_ms,
-        })
+    pub fn new(ears: Ears) -> Result<Echo, VadError> {
+        ears.check()?;
+        Ok(Echo { ears })
     }
 }
 
@@ -38,8 +36,7 @@ impl Engine for Echo {
     }
 
     fn open(&self, _brief: Arc<CallBrief>) -> Box<dyn Conversation> {
-        let hearing = Endpointing::new(&self.vad, self.barge_in_min_ms)
-            .unwrap_or_else(|_| unreachable!("checked in Echo::new"));
+        let hearing = self.ears.open(None);
         Box::new(EchoCall {
             hearing,
             queued: VecDeque::new(),
@@ -48,7 +45,7 @@ impl Engine for Echo {
 }
 
 struct EchoCall {
-    hearing: Endpointing,
+    hearing: Hearing,
     /// The output of the turn in progress (the echo is ready at once).
     queued: VecDeque<(u32, Output)>,
 }
@@ -68,6 +65,7 @@ impl Conversation for EchoCall {
     fn command(&mut self, command: Command) {
         match command {
             Command::Start { turn, speak } => {
+                // Echo has no speech-to-text: its turns are audio.
                 if let Speak::Answer(TurnInput::Speech(audio)) = speak {
                     let audio = Bytes::from(mulaw::encode(&audio));
                     self.queued.push_back((turn, Output::Audio(audio)));
@@ -86,9 +84,13 @@ impl Conversation for EchoCall {
         }
     }
 
-    fn poll_event(&mut self, _cx: &mut Context<'_>, room: bool) -> Poll<Event> {
-        // Nothing is pending but the echo itself, and it waits for room. The
-        // call polls again whenever it is woken, so no waker is needed.
+    fn poll_event(&mut self, cx: &mut Context<'_>, room: bool) -> Poll<Event> {
+        // The turn model's verdicts first; then the echo, which waits for
+        // room. The call polls again whenever it is woken, so the echo needs
+        // no waker.
+        if let Poll::Ready(event) = self.hearing.poll_event(cx) {
+            return Poll::Ready(event);
+        }
         match self.queued.pop_front() {
             Some((turn, output)) if room => Poll::Ready(Event::Turn { turn, output }),
             Some(item) => {
@@ -103,11 +105,19 @@ impl Conversation for EchoCall {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audio::vad::EndpointerConfig;
+    use crate::engine::hearing::TurnSettings;
     use crate::model::CallInfo;
     use std::task::Waker;
 
     fn open() -> Box<dyn Conversation> {
-        let echo = Echo::new(EndpointerConfig::default(), 300).expect("valid");
+        let echo = Echo::new(Ears {
+            vad: EndpointerConfig::default(),
+            barge_in_min_ms: 300,
+            turn: TurnSettings::default(),
+            model: None,
+        })
+        .expect("valid");
         echo.open(Arc::new(CallBrief::of(CallInfo {
             call_sid: "CA1".into(),
             from: "+15550001111".into(),

@@ -8,8 +8,9 @@ use tracing::debug;
 
 use super::{Event, InputTiming, TurnInput};
 use crate::audio::framer::Framer;
-use crate::audio::vad::{EndpointEvent, Endpointer, EndpointerConfig, VadError};
+use crate::audio::vad::{EndpointEvent, Endpointer, EndpointerConfig, Utterance, VadError};
 use crate::audio::{FRAME_MS, FRAME_SAMPLES};
+use crate::model::TurnDecider;
 use std::time::Duration;
 
 pub struct Endpointing {
@@ -56,24 +57,60 @@ impl Endpointing {
             match event {
                 EndpointEvent::SpeechStarted { .. } => events.push(Event::SpeechStarted),
                 EndpointEvent::UtteranceEnded(utterance) => {
-                    let frame = Duration::from_millis(u64::from(FRAME_MS));
-                    let frames_since_speech = endpointer
-                        .frames_seen()
-                        .saturating_sub(utterance.last_voiced_frame + 1);
-                    let count = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
-                    let timing = InputTiming {
-                        endpoint_wait: frame * count(frames_since_speech),
-                        utterance: frame * count((utterance.samples.len() / FRAME_SAMPLES) as u64),
-                    };
                     debug!(speech_ms = utterance.speech_ms, end = ?utterance.end, "utterance ended");
-                    events.push(Event::TurnEnded {
-                        input: TurnInput::Speech(utterance.samples),
-                        timing,
-                    });
+                    events.push(ended(endpointer, utterance, TurnDecider::Silence));
                 }
             }
         }
     }
+
+    /// The silence that ends an utterance (ms).
+    pub fn hangover_ms(&self) -> u32 {
+        self.endpointer.hangover_ms()
+    }
+
+    /// Changes the silence that ends an utterance (a detector that ended
+    /// turns sooner is gone).
+    pub fn set_hangover_ms(&mut self, ms: u32) {
+        self.endpointer.set_hangover_ms(ms);
+    }
+
+    /// The endpointer, for a turn detector that decides sooner than its
+    /// hangover.
+    pub fn endpointer(&mut self) -> &mut Endpointer {
+        &mut self.endpointer
+    }
+
+    /// Ends the utterance in progress now, decided by `by`.
+    pub fn end_now(&mut self, by: TurnDecider) -> Option<Event> {
+        let utterance = self.endpointer.end_utterance()?;
+        Some(ended(&self.endpointer, utterance, by))
+    }
+}
+
+/// The turn `utterance` makes, timed by the audio heard since its last
+/// voiced frame.
+fn ended(endpointer: &Endpointer, utterance: Utterance, by: TurnDecider) -> Event {
+    let frames_since_speech = endpointer
+        .frames_seen()
+        .saturating_sub(utterance.last_voiced_frame + 1);
+    let wait = frames(frames_since_speech);
+    let timing = InputTiming {
+        endpoint_wait: wait,
+        decided_after: wait,
+        decided_by: by,
+        streamed: false,
+        utterance: frames((utterance.samples.len() / FRAME_SAMPLES) as u64),
+    };
+    Event::TurnEnded {
+        input: TurnInput::Speech(utterance.samples),
+        timing,
+    }
+}
+
+/// The length of `n` frames.
+pub fn frames(n: u64) -> Duration {
+    Duration::from_millis(u64::from(FRAME_MS)).saturating_mul(u32::try_from(n).unwrap_or(u32::MAX))
 }
 
 #[cfg(test)]

@@ -56,11 +56,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::model::{CallAction, CallBrief, Timing, TurnRecord};
+use crate::model::{CallAction, CallBrief, Timing, TurnDecider, TurnRecord};
 use crate::providers::ProviderError;
 
 pub mod echo;
 pub mod endpointing;
+pub mod hearing;
+pub mod turn_model;
 
 /// What answers calls: one per deployment, opening a [`Conversation`] per call.
 pub trait Engine: Send + Sync + 'static {
@@ -150,8 +152,11 @@ pub enum Announcement {
 /// What the caller gave in one turn.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TurnInput {
-    /// The caller's utterance, 8 kHz PCM, pre-roll included.
+    /// The caller's utterance, 8 kHz PCM, pre-roll included, to transcribe.
     Speech(Vec<i16>),
+    /// The caller's words, already transcribed while they spoke (streaming
+    /// speech-to-text).
+    Transcript(String),
     /// Keypad digits, already worded for the agent: `[keypad: 1 2 #]`.
     Keypad(String),
 }
@@ -162,7 +167,8 @@ const MAX_CARRY_OVER: usize = 30 * 8000;
 impl TurnInput {
     /// What of this input is carried into the caller's next turn when they
     /// speak over its answer before hearing any of it (they had only
-    /// paused): speech, its last 30 s at most. Keypad digits are not carried.
+    /// paused): speech (its last 30 s at most) or its transcript. Keypad
+    /// digits are not carried.
     pub fn carried(self) -> Option<TurnInput> {
         match self {
             TurnInput::Speech(mut audio) => {
@@ -170,17 +176,21 @@ impl TurnInput {
                 audio.drain(..excess);
                 Some(TurnInput::Speech(audio))
             }
+            TurnInput::Transcript(text) => Some(TurnInput::Transcript(text)),
             TurnInput::Keypad(_) => None,
         }
     }
 
     /// This input continuing `earlier` (what [`TurnInput::carried`] kept):
-    /// speech after speech is one utterance.
+    /// speech after speech is one utterance, words after words one sentence.
     pub fn continuing(self, earlier: Option<TurnInput>) -> TurnInput {
         match (earlier, self) {
             (Some(TurnInput::Speech(mut audio)), TurnInput::Speech(more)) => {
                 audio.extend_from_slice(&more);
                 TurnInput::Speech(audio)
+            }
+            (Some(TurnInput::Transcript(earlier)), TurnInput::Transcript(more)) => {
+                TurnInput::Transcript(format!("{} {}", earlier.trim_end(), more.trim_start()))
             }
             (_, input) => input,
         }
@@ -190,9 +200,16 @@ impl TurnInput {
 /// How the caller's turn ended, for its latency record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct InputTiming {
-    /// The silence waited after the caller's last word before deciding the
-    /// turn was over (the call dates the end of their speech from it).
+    /// The caller's last word → this input reported: the wait for the
+    /// decision, then for the final transcript if it streams (the call
+    /// dates the end of their speech from it).
     pub endpoint_wait: Duration,
+    /// The caller's last word → the turn decided (at most `endpoint_wait`).
+    pub decided_after: Duration,
+    /// Who decided.
+    pub decided_by: TurnDecider,
+    /// The input is a transcript that streamed while the caller spoke.
+    pub streamed: bool,
     /// The length of the utterance.
     pub utterance: Duration,
 }
@@ -204,6 +221,9 @@ pub enum Event {
     SpeechStarted,
     /// The caller has spoken long enough to interrupt the agent.
     Interrupting,
+    /// The caller's words so far in the turn they are speaking, as a
+    /// streaming speech-to-text provider hears them (for the live view).
+    CallerWords(String),
     /// The caller's turn is over.
     TurnEnded {
         input: TurnInput,

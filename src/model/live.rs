@@ -38,6 +38,11 @@ pub struct LiveState {
     /// Stream `start` → the greeting's first audio frame sent.
     pub greeting_ms: Option<u64>,
     pub transcript: Vec<TurnRecord>,
+    /// The caller's words so far in the turn they are speaking, as a
+    /// streaming speech-to-text provider hears them; absent between turns
+    /// and without a streaming provider.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caller_words: Option<String>,
     pub events: Vec<LiveEvent>,
     /// Inbound messages that were malformed and skipped.
     pub bad_messages: u64,

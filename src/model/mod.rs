@@ -16,7 +16,7 @@ mod turn;
 pub use call::{CallAction, CallBrief, CallInfo, CallStatus, Direction, EndReason, is_e164};
 pub use event::{ActionOutcome, CallEvent, EventRow, LiveEvent};
 pub use live::{CallSnapshot, LiveState, MAX_EVENTS, MAX_TURN_RECORDS, SessionState};
-pub use turn::{StageTimings, Timing, TurnLatency, TurnRecord, millis};
+pub use turn::{StageTimings, Timing, TurnDecider, TurnLatency, TurnRecord, millis};
 
 /// Serializes, displays, compares with strings and documents (as a string)
 /// an enum by its `as_str()`, so that one `match` holds its spellings.

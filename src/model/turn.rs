@@ -5,14 +5,58 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+/// Who decided that the caller's turn was over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TurnDecider {
+    /// A fixed silence after the last word (`[vad] hangover_ms`).
+    #[default]
+    Silence,
+    /// The local end-of-turn model, after a short pause.
+    Model,
+    /// The streaming speech-to-text provider's end of turn.
+    Provider,
+    /// Nothing decided sooner: the longest wait (`[turn] max_wait_ms`) ran out.
+    Ceiling,
+    /// Keypad digits (`#` or their timeout).
+    Keypad,
+}
+
+impl TurnDecider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TurnDecider::Silence => "silence",
+            TurnDecider::Model => "model",
+            TurnDecider::Provider => "provider",
+            TurnDecider::Ceiling => "ceiling",
+            TurnDecider::Keypad => "keypad",
+        }
+    }
+}
+
 /// The latency of one caller turn, as Pronto measured it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TurnLatency {
     pub turn: u32,
     /// Length of the caller's utterance, pre-roll included.
     pub utterance_ms: u64,
-    /// Silence waited before deciding the caller had finished (the hangover).
+    /// End of the caller's speech → their words ready for the LLM: the wait
+    /// for the turn's end, then (streaming speech-to-text) its final
+    /// transcript.
     pub endpoint_wait_ms: u64,
+    /// Who decided the turn was over.
+    #[serde(default)]
+    pub decided_by: TurnDecider,
+    /// End of the caller's speech → the turn decided.
+    #[serde(default)]
+    pub turn_decided_ms: u64,
+    /// Streaming speech-to-text: the turn decided → its final transcript.
+    #[serde(default)]
+    pub stt_final_ms: Option<u64>,
+    /// The answer was started before the turn was decided (on the
+    /// provider's early end-of-turn signal) and kept.
+    #[serde(default)]
+    pub speculative: bool,
     /// The speech-to-text request.
     pub stt_ms: Option<u64>,
     /// LLM request → first token.
@@ -21,6 +65,9 @@ pub struct TurnLatency {
     pub first_sentence_ms: Option<u64>,
     /// The first sentence's TTS request → its first audio byte.
     pub tts_first_byte_ms: Option<u64>,
+    /// LLM request → the first TTS request (the first clause or sentence).
+    #[serde(default)]
+    pub first_tts_request_ms: Option<u64>,
     /// End of the caller's speech → first audio frame sent to Twilio.
     pub voice_to_voice_ms: Option<u64>,
     /// What Pronto itself added: voice-to-voice minus the endpoint wait, STT,
@@ -57,6 +104,10 @@ pub enum Timing {
     FirstSentence(u64),
     /// The first sentence's TTS request → its first audio byte.
     TtsFirstByte(u64),
+    /// LLM request sent → the first TTS request.
+    FirstTtsRequest(u64),
+    /// The answer was started speculatively and kept.
+    Speculative,
 }
 
 /// The stage timings reported for one turn (ms).
@@ -66,6 +117,8 @@ pub struct StageTimings {
     pub llm_first_token: Option<u64>,
     pub first_sentence: Option<u64>,
     pub tts_first_byte: Option<u64>,
+    pub first_tts_request: Option<u64>,
+    pub speculative: bool,
 }
 
 impl StageTimings {
@@ -75,6 +128,8 @@ impl StageTimings {
             Timing::LlmFirstToken(ms) => self.llm_first_token = Some(ms),
             Timing::FirstSentence(ms) => self.first_sentence = Some(ms),
             Timing::TtsFirstByte(ms) => self.tts_first_byte = Some(ms),
+            Timing::FirstTtsRequest(ms) => self.first_tts_request = Some(ms),
+            Timing::Speculative => self.speculative = true,
         }
     }
 }

@@ -153,6 +153,28 @@ pub trait StreamingSpeechToText: Send + Sync + 'static {
     fn dialect(&self) -> Box<dyn Dialect>;
 }
 
+/// The provider's side of [`Listener::detached`].
+#[cfg(test)]
+pub(crate) struct TestProvider {
+    control: mpsc::Receiver<Control>,
+    pub heard: mpsc::UnboundedSender<Heard>,
+}
+
+#[cfg(test)]
+impl TestProvider {
+    /// (audio bytes, force_end requests) received so far.
+    pub fn received(&mut self) -> (usize, usize) {
+        let (mut bytes, mut forced) = (0, 0);
+        while let Ok(control) = self.control.try_recv() {
+            match control {
+                Control::Audio(audio) => bytes += audio.len(),
+                Control::ForceEnd => forced += 1,
+            }
+        }
+        (bytes, forced)
+    }
+}
+
 /// What the call asks of the stream.
 #[derive(Debug)]
 enum Control {
@@ -186,6 +208,27 @@ impl Listener {
 
     pub fn provider(&self) -> &'static str {
         self.provider
+    }
+
+    /// A listener with no connection behind it: the test plays the
+    /// provider through the returned ends.
+    #[cfg(test)]
+    pub(crate) fn detached() -> (Listener, TestProvider) {
+        let (control, control_rx) = mpsc::channel(QUEUED_FRAMES);
+        let (heard_tx, heard) = mpsc::unbounded_channel();
+        let listener = Listener {
+            provider: "test",
+            control,
+            heard,
+            dropped_frames: 0,
+        };
+        (
+            listener,
+            TestProvider {
+                control: control_rx,
+                heard: heard_tx,
+            },
+        )
     }
 
     /// Hands one media payload to the stream; never waits. False when the

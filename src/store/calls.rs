@@ -71,8 +71,10 @@ impl Store {
         const SQL: &str = concat!(
             "INSERT INTO turns (call_sid, turn, caller, agent_said, agent_heard, \
              interrupted, utterance_ms, endpoint_wait_ms, stt_ms, llm_first_token_ms, \
-             first_sentence_ms, tts_first_byte_ms, voice_to_voice_ms, pipeline_overhead_ms) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14",
+             first_sentence_ms, tts_first_byte_ms, voice_to_voice_ms, pipeline_overhead_ms, \
+             decided_by, turn_decided_ms, stt_final_ms, speculative, first_tts_request_ms) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+             $15, $16, $17, $18, $19",
             unless_erased!(),
             " ON CONFLICT (call_sid, turn) DO UPDATE SET caller = excluded.caller, \
              agent_said = excluded.agent_said, agent_heard = excluded.agent_heard, \
@@ -82,7 +84,10 @@ impl Store {
              first_sentence_ms = excluded.first_sentence_ms, \
              tts_first_byte_ms = excluded.tts_first_byte_ms, \
              voice_to_voice_ms = excluded.voice_to_voice_ms, \
-             pipeline_overhead_ms = excluded.pipeline_overhead_ms"
+             pipeline_overhead_ms = excluded.pipeline_overhead_ms, \
+             decided_by = excluded.decided_by, turn_decided_ms = excluded.turn_decided_ms, \
+             stt_final_ms = excluded.stt_final_ms, speculative = excluded.speculative, \
+             first_tts_request_ms = excluded.first_tts_request_ms"
         );
         let l = &turn.latency;
         let ms = |v: Option<u64>, what: &str| v.map(|v| signed(v, what)).transpose();
@@ -93,6 +98,9 @@ impl Store {
         let v2v = ms(l.voice_to_voice_ms, "voice_to_voice_ms")?;
         let utterance = signed(l.utterance_ms, "utterance_ms")?;
         let endpoint_wait = signed(l.endpoint_wait_ms, "endpoint_wait_ms")?;
+        let decided = signed(l.turn_decided_ms, "turn_decided_ms")?;
+        let stt_final = ms(l.stt_final_ms, "stt_final_ms")?;
+        let first_tts_request = ms(l.first_tts_request_ms, "first_tts_request_ms")?;
         on_db!(self, |pool, _d| {
             sqlx::query(SQL)
                 .bind(call_sid)
@@ -109,6 +117,11 @@ impl Store {
                 .bind(tts)
                 .bind(v2v)
                 .bind(l.pipeline_overhead_ms)
+                .bind(l.decided_by.as_str())
+                .bind(decided)
+                .bind(stt_final)
+                .bind(l.speculative)
+                .bind(first_tts_request)
                 .execute(pool)
                 .await?;
         });

@@ -12,7 +12,9 @@ use sqlx::types::Json;
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use super::{CallRow, StoreError, from_micros};
-use crate::model::{CallStatus, Direction, EndReason, EventRow, TurnLatency, TurnRecord};
+use crate::model::{
+    CallStatus, Direction, EndReason, EventRow, TurnDecider, TurnLatency, TurnRecord,
+};
 
 /// The columns every call query selects, in a fixed shape for [`call_row`]:
 /// the call, its replica's heartbeat (for `live`) and its number of turns.
@@ -122,7 +124,8 @@ pub(super) fn call_row(row: &impl StoreRow, cutoff: i64) -> Result<CallRow, Stor
 /// The columns [`turn_record`] reads, in `SELECT` form.
 pub(super) const TURN_COLUMNS: &str = "turn, caller, agent_said, agent_heard, interrupted, \
      utterance_ms, endpoint_wait_ms, stt_ms, llm_first_token_ms, first_sentence_ms, \
-     tts_first_byte_ms, voice_to_voice_ms, pipeline_overhead_ms";
+     tts_first_byte_ms, voice_to_voice_ms, pipeline_overhead_ms, decided_by, turn_decided_ms, \
+     stt_final_ms, speculative, first_tts_request_ms";
 
 /// A turn back. The latency's own `turn` and `interrupted` are the record's
 /// (the session fills them from the same values), so they are stored once.
@@ -150,9 +153,29 @@ pub(super) fn turn_record(row: &impl StoreRow) -> Result<TurnRecord, StoreError>
             tts_first_byte_ms: ms("tts_first_byte_ms")?,
             voice_to_voice_ms: ms("voice_to_voice_ms")?,
             pipeline_overhead_ms: row.opt_int("pipeline_overhead_ms")?,
+            decided_by: decider(&row.text("decided_by")?),
+            turn_decided_ms: unsigned(row.int("turn_decided_ms")?, "turn_decided_ms")?,
+            stt_final_ms: ms("stt_final_ms")?,
+            speculative: row.flag("speculative")?,
+            first_tts_request_ms: ms("first_tts_request_ms")?,
             interrupted,
         },
     })
+}
+
+/// Who decided a turn, from its stored name (an unknown name, from a newer
+/// Pronto sharing the database, reads as the default).
+fn decider(name: &str) -> TurnDecider {
+    [
+        TurnDecider::Silence,
+        TurnDecider::Model,
+        TurnDecider::Provider,
+        TurnDecider::Ceiling,
+        TurnDecider::Keypad,
+    ]
+    .into_iter()
+    .find(|d| d.as_str() == name)
+    .unwrap_or_default()
 }
 
 /// An event back (`at`, `kind`, `detail`).

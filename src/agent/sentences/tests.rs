@@ -302,3 +302,51 @@ fn any_text_splits_the_same_however_it_arrives() {
         }
     }
 }
+
+#[test]
+fn the_first_clause_goes_out_once_it_is_long_enough() {
+    let mut s = SentenceSplitter::new(DEFAULT_MAX_CHARS).first_clause(24);
+    let mut out = Vec::new();
+    for delta in [
+        "Sure, ",
+        "I can move your booking",
+        " to Friday, ",
+        "the 12th",
+        ". Anything else",
+        "? ",
+    ] {
+        out.extend(s.push(delta));
+    }
+    out.extend(s.finish());
+    assert_eq!(
+        out,
+        [
+            "Sure, I can move your booking to Friday,",
+            "the 12th.",
+            "Anything else?"
+        ],
+        "cut at the first clause break closing 24 characters; a short \"Sure,\" is not cut; later pieces are sentences"
+    );
+}
+
+#[test]
+fn without_first_clause_the_pieces_are_sentences() {
+    let mut s = SentenceSplitter::new(DEFAULT_MAX_CHARS);
+    let mut out = s.push("Sure, I can move your booking to Friday, the 12th. Ok? ");
+    out.extend(s.finish());
+    assert_eq!(
+        out,
+        ["Sure, I can move your booking to Friday, the 12th.", "Ok?"]
+    );
+}
+
+#[test]
+fn the_first_clause_rule_starts_again_with_each_stream() {
+    let mut s = SentenceSplitter::new(DEFAULT_MAX_CHARS).first_clause(10);
+    assert_eq!(
+        s.push("One two three four, five. "),
+        ["One two three four,"]
+    );
+    assert_eq!(s.finish().as_deref(), Some("five."));
+    assert_eq!(s.push("Again and again, and. "), ["Again and again,"]);
+}

@@ -92,7 +92,9 @@ impl Test {
             input: TurnInput::Speech(speech.to_vec()),
             timing: InputTiming {
                 endpoint_wait: ms(600),
+                decided_after: ms(600),
                 utterance: ms(1500),
+                ..InputTiming::default()
             },
         })
     }

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use pronto::model::{CallInfo, CallStatus, EventRow, TurnLatency, TurnRecord};
+use pronto::model::{CallInfo, CallStatus, EventRow, TurnDecider, TurnLatency, TurnRecord};
 use pronto::store::{CallFilter, NewCall, Store};
 use serde_json::json;
 use sqlx::postgres::PgPoolOptions;
@@ -253,6 +253,17 @@ pub fn turn(n: u32, caller: Option<&str>, said: &str) -> TurnRecord {
             tts_first_byte_ms: Some(180),
             voice_to_voice_ms: Some(1790),
             pipeline_overhead_ms: Some(50),
+            // Odd turns carry the stages streaming speech-to-text adds, so
+            // both kinds of row go through the store and back.
+            decided_by: if n % 2 == 1 {
+                TurnDecider::Provider
+            } else {
+                TurnDecider::Silence
+            },
+            turn_decided_ms: 260 + u64::from(n),
+            stt_final_ms: (n % 2 == 1).then_some(30),
+            speculative: n % 2 == 1,
+            first_tts_request_ms: Some(520),
             interrupted: false,
         },
     }

@@ -20,7 +20,8 @@ use tracing::{debug, info};
 use crate::audio::vad::VadError;
 use crate::engine::hearing::{Ears, Hearing, Hint};
 use crate::engine::{
-    Abilities, Command, Conversation, Engine, Event, Output, Speak, SummaryFuture, TurnInput,
+    Abilities, Command, Conversation, Engine, EngineStatus, Event, Output, Speak, SummaryFuture,
+    TurnInput,
 };
 use crate::model::{CallBrief, Timing};
 use crate::providers::listen::{Listener, StreamingSpeechToText, driver};
@@ -68,6 +69,8 @@ pub struct AgentParts {
     pub remembers: bool,
     /// Speculative answers started and dropped unheard, since start.
     pub speculation: Speculation,
+    /// Connections to open when a call is admitted.
+    pub warmup: Option<crate::providers::http::Warmup>,
 }
 
 /// How speculative answers fared, since start.
@@ -105,6 +108,26 @@ impl Agent {
 impl Engine for Agent {
     fn mode(&self) -> &'static str {
         "agent"
+    }
+
+    fn prepare(&self) {
+        if let Some(warmup) = &self.0.warmup {
+            warmup.start();
+        }
+    }
+
+    fn status(&self) -> EngineStatus {
+        let (started, wasted) = self.speculation();
+        EngineStatus {
+            turn_detector: self.0.ears.detector(self.0.listen.is_some()).as_str(),
+            speech_to_text: self
+                .0
+                .listen
+                .as_ref()
+                .map_or("openai", |stt| stt.provider()),
+            speculative_answers: started,
+            speculative_wasted: wasted,
+        }
     }
 
     fn open(&self, brief: Arc<CallBrief>) -> Box<dyn Conversation> {

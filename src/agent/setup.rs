@@ -20,6 +20,7 @@ use crate::providers::listen::{StreamSettings, StreamingSpeechToText, TurnsBy};
 use crate::providers::openai_chat::OpenAiChat;
 use crate::providers::openai_stt::OpenAiStt;
 use crate::providers::openai_tts::OpenAiTts;
+use crate::providers::http::Warmup;
 use crate::providers::{LanguageModel, SpeechToText, TextToSpeech, http};
 
 /// The agent for `config`, or `None` when the AI stages lack keys (echo mode).
@@ -69,6 +70,14 @@ pub fn build(config: &Config) -> Result<Option<Agent>, ConfigError> {
         max_history_turns: usize::try_from(t.agent.max_history_turns).unwrap_or(20),
         remembers: t.store.caller_memory,
         speculation: Speculation::default(),
+        warmup: Some(Warmup::new(
+            client.clone(),
+            [&stages.llm.endpoint, &stages.tts.endpoint]
+                .into_iter()
+                .chain((!stages.stt.provider.streams()).then_some(&stages.stt.endpoint))
+                .map(|e| e.base_url.clone())
+                .collect(),
+        )),
     })
     .map_err(|e| ConfigError(e.to_string()))?;
     tokio::spawn(async move { lines.warm_up().await }.instrument(info_span!("lines")));

@@ -281,8 +281,23 @@ async fn call_record(client: &reqwest::Client, url: &str, sid: &str) -> serde_js
     }
 }
 
-/// Per-turn (pipeline overhead, server voice-to-voice) from the call records.
-async fn server_latencies(url: &str, results: &[CallResult]) -> Vec<(i64, i64)> {
+/// One answered turn's stages, from its record.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ServerTurn {
+    pipeline_overhead: i64,
+    voice_to_voice: i64,
+    /// End of speech → words ready (decision, then the final transcript).
+    endpoint_wait: Option<i64>,
+    turn_decided: Option<i64>,
+    stt: Option<i64>,
+    first_sentence: Option<i64>,
+    tts_first_byte: Option<i64>,
+    decided_by: String,
+    speculative: bool,
+}
+
+/// Per-turn stages of every answered turn, from the call records.
+async fn server_latencies(url: &str, results: &[CallResult]) -> Vec<ServerTurn> {
     let client = reqwest::Client::new();
     let mut out = Vec::new();
     for r in results.iter().filter(|r| !r.call_sid.is_empty()) {
@@ -296,7 +311,17 @@ async fn server_latencies(url: &str, results: &[CallResult]) -> Vec<(i64, i64)> 
                         l["pipeline_overhead_ms"].as_i64(),
                         l["voice_to_voice_ms"].as_i64(),
                     ) {
-                        out.push((o, v));
+                        out.push(ServerTurn {
+                            pipeline_overhead: o,
+                            voice_to_voice: v,
+                            endpoint_wait: l["endpoint_wait_ms"].as_i64(),
+                            turn_decided: l["turn_decided_ms"].as_i64(),
+                            stt: l["stt_ms"].as_i64(),
+                            first_sentence: l["first_sentence_ms"].as_i64(),
+                            tts_first_byte: l["tts_first_byte_ms"].as_i64(),
+                            decided_by: l["decided_by"].as_str().unwrap_or("").to_string(),
+                            speculative: l["speculative"].as_bool().unwrap_or(false),
+                        });
                     }
                 }
                 break;
@@ -312,8 +337,15 @@ fn summarize(
     idle: Usage,
     end: Usage,
     peak_rss: u64,
-    server_turns: Vec<(i64, i64)>,
+    server_turns: Vec<ServerTurn>,
 ) -> Report {
+    let stage = |f: fn(&ServerTurn) -> Option<i64>| {
+        Spread::of(server_turns.iter().filter_map(f).collect())
+    };
+    let mut decided_by: std::collections::BTreeMap<String, usize> = Default::default();
+    for t in &server_turns {
+        *decided_by.entry(t.decided_by.clone()).or_default() += 1;
+    }
     let mb = |b: u64| b as f64 / (1024.0 * 1024.0);
     let call_minutes: f64 = results
         .iter()
@@ -329,8 +361,15 @@ fn summarize(
         errors: results.iter().filter_map(|r| r.error.clone()).collect(),
         turns: results.iter().map(|r| r.turns as usize).sum(),
         voice_to_voice_ms: Spread::of(flat(|r| r.voice_to_voice_ms.clone())),
-        pipeline_overhead_ms: Spread::of(server_turns.iter().map(|t| t.0).collect()),
-        server_voice_to_voice_ms: Spread::of(server_turns.iter().map(|t| t.1).collect()),
+        pipeline_overhead_ms: stage(|t| Some(t.pipeline_overhead)),
+        server_voice_to_voice_ms: stage(|t| Some(t.voice_to_voice)),
+        endpoint_wait_ms: stage(|t| t.endpoint_wait),
+        turn_decided_ms: stage(|t| t.turn_decided),
+        stt_ms: stage(|t| t.stt),
+        first_sentence_ms: stage(|t| t.first_sentence),
+        tts_first_byte_ms: stage(|t| t.tts_first_byte),
+        decided_by,
+        speculative_turns: server_turns.iter().filter(|t| t.speculative).count(),
         greeting_ms: Spread::of(flat(|r| r.greeting_ms.into_iter().collect())),
         barge_in_ms: Spread::of(flat(|r| r.barge_in_ms.clone())),
         barge_in_min_ms: BARGE_IN_MIN_MS,

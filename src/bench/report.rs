@@ -44,6 +44,19 @@ pub struct Report {
     pub pipeline_overhead_ms: Option<Spread>,
     /// The server's view: end of speech → first frame sent.
     pub server_voice_to_voice_ms: Option<Spread>,
+    /// The stages of each answered turn (server): end of speech → the
+    /// words ready (the turn decided, then any final transcript), the turn
+    /// decided, the batch STT request, LLM request → first sentence, TTS
+    /// request → first byte.
+    pub endpoint_wait_ms: Option<Spread>,
+    pub turn_decided_ms: Option<Spread>,
+    pub stt_ms: Option<Spread>,
+    pub first_sentence_ms: Option<Spread>,
+    pub tts_first_byte_ms: Option<Spread>,
+    /// Answered turns by who decided they were over.
+    pub decided_by: std::collections::BTreeMap<String, usize>,
+    /// Answered turns whose answer was started speculatively.
+    pub speculative_turns: usize,
     /// `start` → the greeting's first audio frame.
     pub greeting_ms: Option<Spread>,
     /// Interrupting speech onset → `clear`.
@@ -96,6 +109,16 @@ impl std::fmt::Display for Report {
             &self.server_voice_to_voice_ms,
         ))?;
         f.write_str(&row("voice-to-voice (caller)", &self.voice_to_voice_ms))?;
+        f.write_str(&row("  speech end -> words ready", &self.endpoint_wait_ms))?;
+        f.write_str(&row("  speech end -> turn decided", &self.turn_decided_ms))?;
+        f.write_str(&row("  batch STT request", &self.stt_ms))?;
+        f.write_str(&row("  LLM -> first sentence", &self.first_sentence_ms))?;
+        f.write_str(&row("  TTS -> first byte", &self.tts_first_byte_ms))?;
+        writeln!(
+            f,
+            "turns decided by: {:?} | speculative answers kept: {}",
+            self.decided_by, self.speculative_turns
+        )?;
         f.write_str(&row("greeting: start -> first audio", &self.greeting_ms))?;
         f.write_str(&row(
             &format!("barge-in: onset -> clear (min {})", self.barge_in_min_ms),

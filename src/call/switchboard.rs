@@ -129,6 +129,10 @@ impl Switchboard {
             return Admission::Busy;
         }
         self.sweep_at(pending);
+        // While Twilio fetches the TwiML and opens the stream, the engine
+        // opens its provider connections, so the first turn pays no
+        // handshake.
+        self.sessions.engine.prepare();
         Admission::Stream {
             token: self.tokens.issue(&sid, SystemTime::now()),
         }
@@ -266,6 +270,11 @@ impl Switchboard {
     }
 
     /// What answers the calls (`echo`, `agent`).
+    /// How the engine hears and answers, for `/health`.
+    pub fn engine_status(&self) -> crate::engine::EngineStatus {
+        self.sessions.engine.status()
+    }
+
     pub fn mode(&self) -> &'static str {
         self.sessions.engine.mode()
     }

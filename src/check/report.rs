@@ -5,7 +5,9 @@
 use std::path::PathBuf;
 
 use crate::config::Config;
-use crate::config::agent::{AiStages, LlmProvider, OPENAI_BASE, TtsProvider};
+use crate::config::agent::{AiStages, LlmProvider, OPENAI_BASE, SttProvider, TtsProvider};
+use crate::engine::hearing::{Detector, Ears};
+use crate::engine::turn_model;
 use crate::redact::redact_userinfo;
 
 /// Where the configuration was read from, the way `Config::load` and
@@ -41,8 +43,47 @@ pub fn console(config: &Config) -> Vec<String> {
     ]
 }
 
-/// Echo or agent, and for the agent each stage's provider, model and key.
+/// Echo or agent, and for the agent each stage's provider, model and key;
+/// then who ends the caller's turns.
 pub fn mode(config: &Config) -> Vec<String> {
+    let mut lines = engine(config);
+    lines.push(turns(config));
+    lines
+}
+
+/// Who ends the caller's turns, as calls will get it (the configured
+/// detector, or what it falls back to and why).
+fn turns(config: &Config) -> String {
+    let t = &config.tunables;
+    let model = turn_model::installed(t);
+    let installed = model.is_some();
+    let streaming = config.ai.as_ref().is_some_and(|ai| ai.stt.provider.streams());
+    let active = Ears::from_config(t, model).detector(streaming);
+    let asked = t.turn.detector.as_str();
+    let why = match (asked, active) {
+        (a, d) if a == d.as_str() => String::new(),
+        ("provider", _) if !streaming => {
+            " (detector = \"provider\" needs a streaming [stt] provider".to_string()
+                + if installed { ")" } else { "; the model is not installed either: run scripts/fetch-models.sh)" }
+        }
+        _ if !installed => format!(
+            " (detector = {asked:?}: the end-of-turn model is not in {}/; run scripts/fetch-models.sh)",
+            t.turn.models_dir
+        ),
+        _ => String::new(),
+    };
+    let what = match active {
+        Detector::Provider => "the speech-to-text provider's end of turn".to_string(),
+        Detector::Model => format!(
+            "the end-of-turn model after a {} ms pause, at most {} ms",
+            t.turn.stop_ms, t.turn.max_wait_ms
+        ),
+        Detector::Silence => format!("{} ms of silence", t.vad.hangover_ms),
+    };
+    format!("Turn detector: {} ({what}){why}", active.as_str())
+}
+
+fn engine(config: &Config) -> Vec<String> {
     match &config.ai {
         None => vec![
             "Mode: echo (after each pause the caller hears their own words back; set OPENAI_API_KEY, and ANTHROPIC_API_KEY for Claude, to run the agent)".to_string(),
@@ -73,8 +114,17 @@ fn stages(config: &Config, ai: &AiStages) -> Vec<String> {
         format!("Mode: agent, language {}", config.tunables.agent.language),
         format!(
             "  speech-to-text: {} {}, {}",
-            openai(&stt.endpoint.base_url),
-            stt.settings.model,
+            match stt.provider {
+                SttProvider::OpenAi => openai(&stt.endpoint.base_url),
+                SttProvider::OpenAiRealtime => "OpenAI Realtime (streaming)",
+                SttProvider::Deepgram => "Deepgram (streaming)",
+                SttProvider::AssemblyAi => "AssemblyAI (streaming)",
+            },
+            if stt.settings.model.is_empty() {
+                "(default model)"
+            } else {
+                &stt.settings.model
+            },
             at(&stt.endpoint.base_url, &stt.key_var)
         ),
         format!(

@@ -10,7 +10,9 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 
 use super::hearing::{Ears, Hearing};
-use super::{Abilities, Command, Conversation, Engine, Event, Output, Speak, TurnInput};
+use super::{
+    Abilities, Command, Conversation, Engine, EngineStatus, Event, Output, Speak, TurnInput,
+};
 use crate::audio::mulaw;
 use crate::audio::vad::VadError;
 use crate::model::CallBrief;
@@ -33,6 +35,15 @@ impl Echo {
 impl Engine for Echo {
     fn mode(&self) -> &'static str {
         "echo"
+    }
+
+    fn status(&self) -> EngineStatus {
+        EngineStatus {
+            turn_detector: self.ears.detector(false).as_str(),
+            speech_to_text: "none",
+            speculative_answers: 0,
+            speculative_wasted: 0,
+        }
     }
 
     fn open(&self, _brief: Arc<CallBrief>) -> Box<dyn Conversation> {

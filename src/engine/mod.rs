@@ -69,10 +69,30 @@ pub trait Engine: Send + Sync + 'static {
     /// What `/health` reports as the mode (`echo`, `agent`).
     fn mode(&self) -> &'static str;
 
+    /// A call was admitted and its stream will connect in a moment: warm
+    /// what the call will need (provider connections). Must not block.
+    fn prepare(&self) {}
+
+    /// How it hears and answers, for `/health`.
+    fn status(&self) -> EngineStatus;
+
     /// The agent's side of one call, about to start. Called once the call's
     /// brief is known (who calls, an outbound call's plan, caller memory),
     /// before the greeting.
     fn open(&self, brief: Arc<CallBrief>) -> Box<dyn Conversation>;
+}
+
+/// What `/health` says about the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct EngineStatus {
+    /// The turn detector calls get (`provider`, `model`, `silence`).
+    pub turn_detector: &'static str,
+    /// Who transcribes (`openai`, `deepgram`, …; `none` in echo mode).
+    pub speech_to_text: &'static str,
+    /// Speculative answers started since start, and how many were dropped
+    /// unheard because the caller went on.
+    pub speculative_answers: u64,
+    pub speculative_wasted: u64,
 }
 
 /// The agent's side of one call: it hears the caller and produces the

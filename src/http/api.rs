@@ -64,6 +64,9 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Response {
         "status": if state.switchboard.draining() { "draining" } else { "ok" },
         "version": env!("CARGO_PKG_VERSION"),
         "mode": state.switchboard.mode(),
+        // Who ends the caller's turns and who transcribes them; speculative
+        // answers started and dropped unheard since start.
+        "engine": state.switchboard.engine_status(),
         "public_base_url": crate::redact::redact_userinfo(&d.public_base_url),
         "signature_checks": !d.skip_signature,
         "active_calls": state.switchboard.active_calls(),

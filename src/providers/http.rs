@@ -36,6 +36,52 @@ pub fn client() -> Result<reqwest::Client, String> {
         .map_err(|e| format!("cannot build the HTTP client: {e}"))
 }
 
+/// Opens connections to provider hosts ahead of their first request, so
+/// that a call's first turn does not pay the TCP and TLS handshakes (80-200
+/// ms each). Each is a `HEAD` of the provider's base URL with no key: the
+/// answer (usually 404) does not matter, the pooled connection it leaves
+/// behind does. At most one warm-up per host runs at a time.
+#[derive(Clone)]
+pub struct Warmup {
+    client: reqwest::Client,
+    bases: std::sync::Arc<[String]>,
+    running: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Warmup {
+    /// Warm-ups of `bases` (duplicates are dropped: stages often share a host).
+    pub fn new(client: reqwest::Client, mut bases: Vec<String>) -> Warmup {
+        bases.sort();
+        bases.dedup();
+        Warmup {
+            client,
+            bases: bases.into(),
+            running: Default::default(),
+        }
+    }
+
+    /// Starts the warm-ups in the background; never waits.
+    pub fn start(&self) {
+        use std::sync::atomic::Ordering;
+        if self.running.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            let requests = this.bases.iter().map(|base| {
+                let request = this.client.head(base).timeout(Duration::from_secs(5));
+                async move {
+                    if let Err(e) = request.send().await {
+                        tracing::debug!(error = %describe(e), "provider warm-up failed");
+                    }
+                }
+            });
+            futures_util::future::join_all(requests).await;
+            this.running.store(false, Ordering::Release);
+        });
+    }
+}
+
 /// Sends the request built by `build` (called again for the retry) and returns
 /// the response once it has a success status. `deadline` bounds everything,
 /// retry included; `timeout` is only what a timeout error reports.

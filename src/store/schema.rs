@@ -46,6 +46,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0003_erased_calls.sql"),
         include_str!("../../migrations/postgres/0003_erased_calls.sql"),
     ),
+    (
+        4,
+        "turn stages",
+        include_str!("../../migrations/sqlite/0004_turn_stages.sql"),
+        include_str!("../../migrations/postgres/0004_turn_stages.sql"),
+    ),
 ];
 
 /// The newest schema version this binary knows.

@@ -16,11 +16,11 @@ use crate::engine::hearing::Ears;
 use crate::engine::turn_model;
 use crate::providers::anthropic::Anthropic;
 use crate::providers::elevenlabs::ElevenLabs;
+use crate::providers::http::Warmup;
 use crate::providers::listen::{StreamSettings, StreamingSpeechToText, TurnsBy};
 use crate::providers::openai_chat::OpenAiChat;
 use crate::providers::openai_stt::OpenAiStt;
 use crate::providers::openai_tts::OpenAiTts;
-use crate::providers::http::Warmup;
 use crate::providers::{LanguageModel, SpeechToText, TextToSpeech, http};
 
 /// The agent for `config`, or `None` when the AI stages lack keys (echo mode).

@@ -21,6 +21,7 @@ mod caller;
 pub mod process;
 pub mod report;
 mod soak;
+pub mod turns;
 
 use caller::CallResult;
 use process::Usage;
@@ -88,6 +89,17 @@ pub struct BenchArgs {
     /// inside the stream), in turn. 0: no faults.
     #[arg(long, default_value_t = 0)]
     pub fault_every_ms: u64,
+    /// Instead of calls: every turn detector on the end-of-turn data set
+    /// (`--turn-fixtures`), through the hearing calls use; the end-of-turn
+    /// model too when it is installed in `--models-dir`.
+    #[arg(long)]
+    pub turn_detectors: bool,
+    /// The end-of-turn data set (its manifest.json and clips).
+    #[arg(long, default_value = "tests/fixtures/turns")]
+    pub turn_fixtures: PathBuf,
+    /// Where the end-of-turn model is installed (scripts/fetch-models.sh).
+    #[arg(long, default_value = "models")]
+    pub models_dir: PathBuf,
     /// Write the report as JSON here too.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -135,6 +147,18 @@ async fn providers(args: &BenchArgs) -> std::io::Result<FakeOpenAi> {
 }
 
 pub async fn run_cli(args: BenchArgs) -> anyhow::Result<()> {
+    if args.turn_detectors {
+        let model = crate::engine::turn_model::load(&args.models_dir)
+            .map_err(|e| eprintln!("the model is not measured: {e}"))
+            .ok();
+        let rows = turns::run(&args.turn_fixtures, model).await?;
+        println!("{}", turns::table(&rows));
+        if let Some(path) = &args.json {
+            std::fs::write(path, serde_json::to_vec_pretty(&rows)?)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        return Ok(());
+    }
     let report = run(&args).await?;
     println!("{report}");
     if let Some(path) = &args.json {
@@ -339,9 +363,8 @@ fn summarize(
     peak_rss: u64,
     server_turns: Vec<ServerTurn>,
 ) -> Report {
-    let stage = |f: fn(&ServerTurn) -> Option<i64>| {
-        Spread::of(server_turns.iter().filter_map(f).collect())
-    };
+    let stage =
+        |f: fn(&ServerTurn) -> Option<i64>| Spread::of(server_turns.iter().filter_map(f).collect());
     let mut decided_by: std::collections::BTreeMap<String, usize> = Default::default();
     for t in &server_turns {
         *decided_by.entry(t.decided_by.clone()).or_default() += 1;

@@ -256,6 +256,11 @@ impl Hearing {
         self.detector
     }
 
+    /// Whether the model is judging a pause (its verdict will wake the call).
+    pub fn judging(&self) -> bool {
+        self.judging.is_some()
+    }
+
     /// Whether the call's audio streams to a provider that is still up.
     pub fn streaming(&self) -> bool {
         self.listener.is_some()

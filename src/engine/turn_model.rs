@@ -19,6 +19,10 @@ pub fn installed(t: &Tunables) -> Option<Arc<dyn TurnModel>> {
     if t.turn.detector == "silence" {
         return None;
     }
-    // No model runtime is built into this binary yet.
-    None
+    load(std::path::Path::new(&t.turn.models_dir)).ok()
+}
+
+/// The model installed in `dir`.
+pub fn load(_dir: &std::path::Path) -> Result<Arc<dyn TurnModel>, String> {
+    Err("no model runtime is built into this binary yet".into())
 }

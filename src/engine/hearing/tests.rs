@@ -81,7 +81,7 @@ impl Caller {
             let before = self.events.len();
             self.hearing.hear(frame, &mut self.events);
             self.frames += 1;
-            if self.hearing.judging.is_some() {
+            if self.hearing.judging() {
                 // The model runs on a blocking thread; the call would be
                 // woken by it. Here the next frame waits for the verdict,
                 // as if it came within the frame.
@@ -89,7 +89,7 @@ impl Caller {
                     Duration::from_secs(2),
                     std::future::poll_fn(|cx| match self.hearing.poll_event(cx) {
                         Poll::Ready(event) => Poll::Ready(Some(event)),
-                        Poll::Pending if self.hearing.judging.is_none() => Poll::Ready(None),
+                        Poll::Pending if !self.hearing.judging() => Poll::Ready(None),
                         Poll::Pending => Poll::Pending,
                     }),
                 )

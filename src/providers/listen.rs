@@ -29,6 +29,7 @@ use super::{Endpoint, ProviderError};
 
 pub mod assemblyai;
 pub mod driver;
+pub mod openai_realtime;
 
 /// Audio frames waiting for the connection, at most (20 ms each: 10 s). A
 /// provider that stalls longer loses audio rather than the call its memory.

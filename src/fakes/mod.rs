@@ -47,6 +47,7 @@ pub mod llm_reply;
 pub mod openai;
 pub mod openai_audio;
 pub mod openai_chat;
+pub mod openai_realtime;
 pub mod twilio_rest;
 
 /// How the next request to a fake goes wrong.

@@ -323,11 +323,8 @@ async fn session(
         closed(4001);
         return out.close(4001, "Not Authorized").await;
     }
-    if !query
-        .get("sample_rate")
-        .and_then(|r| r.parse::<u32>().ok())
-        .is_some_and(|r| r > 0)
-    {
+    let rate = query.get("sample_rate").and_then(|r| r.parse::<u32>().ok());
+    if rate.is_none_or(|r| r == 0) {
         closed(4000);
         return out
             .close(4000, "Sample rate must be a positive integer")

@@ -507,16 +507,14 @@ impl Listening<'_> {
             }
         }
         let input = &update.get("audio").cloned().unwrap_or(Value::Null)["input"];
-        if let Some(format) = input.get("format") {
-            if !format.is_object() {
-                let message = "Invalid type for 'session.audio.input.format': expected an object.";
-                return self.out.error(
-                    "invalid_type",
-                    message,
-                    Some("session.audio.input.format"),
-                    event,
-                );
-            }
+        if input.get("format").is_some_and(|f| !f.is_object()) {
+            let message = "Invalid type for 'session.audio.input.format': expected an object.";
+            return self.out.error(
+                "invalid_type",
+                message,
+                Some("session.audio.input.format"),
+                event,
+            );
         }
         for field in [
             "format",

@@ -153,7 +153,10 @@ async fn voice_detection_ends_the_turn_with_the_completed_text() {
             json!({"type": "audio/pcmu"})
         );
         let frames: Vec<usize> = hello_frames().iter().map(Vec::len).collect();
-        assert_eq!(connection.append_sizes, frames, "one append per Twilio frame");
+        assert_eq!(
+            connection.append_sizes, frames,
+            "one append per Twilio frame"
+        );
     }
 }
 

@@ -40,12 +40,14 @@ use tokio::task::JoinHandle;
 
 mod answer;
 pub mod anthropic;
+pub mod assemblyai;
 pub mod elevenlabs;
 pub mod hearing;
 pub mod llm_reply;
 pub mod openai;
 pub mod openai_audio;
 pub mod openai_chat;
+pub mod openai_realtime;
 pub mod twilio_rest;
 
 /// How the next request to a fake goes wrong.

@@ -27,7 +27,9 @@ use tokio_tungstenite::tungstenite::handshake::client::{Request, Response};
 
 use super::{Endpoint, ProviderError};
 
+pub mod assemblyai;
 pub mod driver;
+pub mod openai_realtime;
 
 /// Audio frames waiting for the connection, at most (20 ms each: 10 s). A
 /// provider that stalls longer loses audio rather than the call its memory.

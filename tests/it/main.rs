@@ -27,6 +27,8 @@ mod echo_calls;
 mod harness;
 mod http_limits;
 mod kept_and_erased;
+mod listen_assemblyai;
+mod listen_openai;
 mod operations;
 mod properties;
 mod providers_llm;

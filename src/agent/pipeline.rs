@@ -192,7 +192,9 @@ async fn speak_answer(parts: &AgentParts, chat: ChatRequest, sink: &Sink) -> Ste
                         llm_done = true;
                         if let Some(rest) = splitter.finish() {
                             if sentences == 0 {
+                                // A one-sentence answer ends with the stream.
                                 let ms = millis(started.elapsed());
+                                sink.send(Output::Timing(Timing::FirstSentence(ms))).await;
                                 sink.send(Output::Timing(Timing::FirstTtsRequest(ms))).await;
                             }
                             sentences += 1;

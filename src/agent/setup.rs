@@ -17,6 +17,8 @@ use crate::engine::turn_model;
 use crate::providers::anthropic::Anthropic;
 use crate::providers::elevenlabs::ElevenLabs;
 use crate::providers::http::Warmup;
+use crate::providers::listen::assemblyai::AssemblyAi;
+use crate::providers::listen::openai_realtime::OpenAiRealtime;
 use crate::providers::listen::{StreamSettings, StreamingSpeechToText, TurnsBy};
 use crate::providers::openai_chat::OpenAiChat;
 use crate::providers::openai_stt::OpenAiStt;
@@ -87,7 +89,7 @@ pub fn build(config: &Config) -> Result<Option<Agent>, ConfigError> {
 /// The streaming speech-to-text provider, when `[stt]` names one.
 fn streaming(stages: &AiStages, t: &Tunables) -> Option<Arc<dyn StreamingSpeechToText>> {
     let stage = &stages.stt;
-    let _settings = StreamSettings {
+    let settings = StreamSettings {
         endpoint: stage.endpoint.clone(),
         model: stage.settings.model.clone(),
         language: stage.settings.language.clone(),
@@ -100,10 +102,12 @@ fn streaming(stages: &AiStages, t: &Tunables) -> Option<Arc<dyn StreamingSpeechT
             _ => TurnsBy::Pronto,
         },
     };
-    match stage.provider {
-        SttProvider::OpenAi => None,
-        SttProvider::Deepgram | SttProvider::AssemblyAi | SttProvider::OpenAiRealtime => None,
-    }
+    Some(match stage.provider {
+        SttProvider::OpenAi => return None,
+        SttProvider::AssemblyAi => Arc::new(AssemblyAi::new(settings)),
+        SttProvider::OpenAiRealtime => Arc::new(OpenAiRealtime::new(settings)),
+        SttProvider::Deepgram => return None,
+    })
 }
 
 type Providers = (

@@ -12,6 +12,7 @@
 mod agent_calls;
 mod agent_faults;
 mod agent_greeting;
+mod agent_streaming;
 mod agent_world;
 mod audio_endpointer;
 mod audio_endpointer_noise;

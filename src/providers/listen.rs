@@ -27,6 +27,7 @@ use tokio_tungstenite::tungstenite::handshake::client::{Request, Response};
 
 use super::{Endpoint, ProviderError};
 
+pub mod deepgram;
 pub mod driver;
 
 /// Audio frames waiting for the connection, at most (20 ms each: 10 s). A

@@ -40,6 +40,7 @@ use tokio::task::JoinHandle;
 
 mod answer;
 pub mod anthropic;
+pub mod deepgram;
 pub mod elevenlabs;
 pub mod hearing;
 pub mod llm_reply;

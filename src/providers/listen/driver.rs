@@ -286,7 +286,9 @@ async fn close(
                         let _ = heard.send(event);
                     }
                 }
-                Message::Close(_) => break,
+                // tungstenite has queued the answering close frame; a
+                // close() now would be refused as sending after closing.
+                Message::Close(_) => return socket.flush().await,
                 _ => {}
             }
         }

@@ -293,7 +293,7 @@ async fn send(ws: &mut WebSocket, mut message: Value, unknowns: bool) -> bool {
 }
 
 /// Closes with `code` and a reason naming Deepgram's error for it.
-async fn close_with(ws: &mut WebSocket, code: u16) {
+async fn close_with(ws: &mut WebSocket, conn: &Conn, code: u16) {
     let reason = match code {
         1008 => "DATA-0000: the payload cannot be decoded as audio",
         1011 => "NET-0000: the service has not transmitted a Text frame",
@@ -303,7 +303,26 @@ async fn close_with(ws: &mut WebSocket, code: u16) {
         code,
         reason: reason.into(),
     };
-    let _ = ws.send(Message::Close(Some(frame))).await;
+    close(ws, conn, Some(frame)).await;
+}
+
+/// The server's side of the closing handshake: the close frame, then the
+/// client's answer, for a while (read and dropped until it comes), as a
+/// server that closed its TCP connection at once would make the client's
+/// next write fail before it reads why.
+async fn close(ws: &mut WebSocket, conn: &Conn, frame: Option<CloseFrame>) {
+    if ws.send(Message::Close(frame)).await.is_err() {
+        return;
+    }
+    let answer = async {
+        while let Some(Ok(message)) = ws.recv().await {
+            if let Message::Close(_) = message {
+                conn.record(|c| c.client_closed = true);
+                return;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), answer).await;
 }
 
 #[derive(Clone, Copy, PartialEq)]

@@ -27,6 +27,7 @@ mod echo_calls;
 mod harness;
 mod http_limits;
 mod kept_and_erased;
+mod listen_deepgram;
 mod operations;
 mod properties;
 mod providers_llm;

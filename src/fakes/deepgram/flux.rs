@@ -16,7 +16,7 @@
 use axum::extract::ws::{Message, WebSocket};
 use serde_json::{Value, json};
 
-use super::{Conn, DeepgramFault, close_with, send};
+use super::{Conn, DeepgramFault, close, close_with, send};
 use crate::fakes::hearing::{Heard, Hearing};
 
 /// Flux's turn settings (query, then `Configure`).
@@ -192,7 +192,7 @@ impl Flux {
                 let error = json!({"type": "Error", "code": "INTERNAL_SERVER_ERROR",
                                    "description": "the fake was told to fail"});
                 self.send(ws, error).await;
-                close_with(ws, code).await;
+                close_with(ws, &self.conn, code).await;
                 return false;
             }
             _ => {}
@@ -268,7 +268,7 @@ impl Flux {
             let error = json!({"type": "Error", "code": "INVALID_MESSAGE",
                                "description": "a text message must be a JSON control message"});
             self.send(ws, error).await;
-            close_with(ws, 1008).await;
+            close_with(ws, &self.conn, 1008).await;
             return false;
         };
         match control["type"].as_str().unwrap_or_default() {
@@ -296,14 +296,7 @@ impl Flux {
                     self.send(ws, last).await;
                 }
                 // No status code, as Flux closes after CloseStream.
-                let _ = ws.send(Message::Close(None)).await;
-                // The client's answering close, for the record.
-                while let Some(Ok(message)) = ws.recv().await {
-                    if let Message::Close(_) = message {
-                        self.conn.record(|c| c.client_closed = true);
-                        break;
-                    }
-                }
+                close(ws, &self.conn, None).await;
                 false
             }
             // Not a Flux control (KeepAlive is /v1's): ignored.

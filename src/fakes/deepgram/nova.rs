@@ -18,7 +18,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::{Conn, DeepgramFault, close_with, send};
+use super::{Conn, DeepgramFault, close, close_with, send};
 use crate::fakes::hearing::{Heard, Hearing};
 
 /// What the query asked for.
@@ -94,7 +94,7 @@ pub(super) async fn run(mut ws: WebSocket, conn: Conn, query: &[(String, String)
                     code: 1011,
                     reason: "NET-0001: no audio received within the timeout".into(),
                 };
-                let _ = ws.send(Message::Close(Some(frame))).await;
+                close(&mut ws, &nova.conn, Some(frame)).await;
                 return;
             }
         };
@@ -172,7 +172,7 @@ impl Nova {
         match self.conn.due_fault(self.hearing.at_ms()) {
             Some(DeepgramFault::Drop { .. }) => return false,
             Some(DeepgramFault::StreamError { code, .. }) => {
-                close_with(ws, code).await;
+                close_with(ws, &self.conn, code).await;
                 return false;
             }
             _ => {}
@@ -248,7 +248,7 @@ impl Nova {
     /// Whether to go on, and whether the message keeps the socket alive.
     async fn control(&mut self, ws: &mut WebSocket, text: &str) -> (bool, bool) {
         let Some(control) = self.conn.heard_text(text) else {
-            close_with(ws, 1008).await;
+            close_with(ws, &self.conn, 1008).await;
             return (false, false);
         };
         match control["type"].as_str().unwrap_or_default() {
@@ -274,13 +274,7 @@ impl Nova {
                     code: 1000,
                     reason: "".into(),
                 };
-                let _ = ws.send(Message::Close(Some(frame))).await;
-                while let Some(Ok(message)) = ws.recv().await {
-                    if let Message::Close(_) = message {
-                        self.conn.record(|c| c.client_closed = true);
-                        break;
-                    }
-                }
+                close(ws, &self.conn, Some(frame)).await;
                 (false, false)
             }
             _ => (true, false),

@@ -40,6 +40,8 @@ use super::{Running, lock, serve};
 
 mod flux;
 mod nova;
+#[cfg(test)]
+mod tests;
 
 /// How the next connection to the fake goes wrong.
 #[derive(Debug, Clone, PartialEq)]

@@ -434,3 +434,16 @@ async fn nova_closed_for_idling_is_retried_once_then_fails() {
         "the idle close is worth one retry"
     );
 }
+
+#[tokio::test]
+async fn nova_keeps_a_quiet_stream_alive() {
+    let fake = fake().await;
+    // Longer than the dialect's 5 s, shorter than two of them.
+    fake.set_idle_timeout(Duration::from_secs(6));
+    let listener = open(&fake, "it", FLUX_TURNS);
+    tokio::time::sleep(Duration::from_millis(7500)).await;
+    let connections = fake.connections();
+    assert_eq!(connections.len(), 1, "never closed for idling");
+    assert_eq!(connections[0].control_types(), ["KeepAlive"]);
+    drop(listener);
+}

@@ -14,6 +14,8 @@
 //! (<https://developers.deepgram.com/docs/finalize>), hence the answer
 //! without it when all is final already.
 
+use std::time::Duration;
+
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::client::{Request, Response};
@@ -31,6 +33,10 @@ const BATCH_BYTES: usize = 160;
 const ENDPOINTING_MS: &str = "300";
 /// No word for this long: `UtteranceEnd` (ms; 1000 is its minimum).
 const UTTERANCE_END_MS: &str = "1000";
+/// Without audio for this long, `KeepAlive`: Deepgram closes a socket
+/// after 10 s without audio or one, and asks for one every 3–5 s
+/// (<https://developers.deepgram.com/docs/audio-keep-alive>).
+const KEEP_ALIVE_AFTER: Duration = Duration::from_secs(5);
 
 pub(super) struct Nova {
     url: String,
@@ -179,6 +185,14 @@ impl Dialect for Nova {
         self.batch.flush(out);
         out.push(control("CloseStream"));
         self.finishing = true;
+    }
+
+    fn keep_alive_after(&self) -> Option<Duration> {
+        Some(KEEP_ALIVE_AFTER)
+    }
+
+    fn idle(&mut self, out: &mut Vec<Message>) {
+        out.push(control("KeepAlive"));
     }
 
     fn text(

@@ -527,3 +527,21 @@ fn nova_error_message_is_fatal_and_junk_is_skipped() {
     );
     assert!(matches!(error, Err(Closed::Fatal(_))), "{error:?}");
 }
+
+#[test]
+fn only_nova_asks_for_keep_alives() {
+    let flux = dialect("en", "", PROVIDER_TURNS);
+    assert_eq!(
+        flux.keep_alive_after(),
+        None,
+        "KeepAlive is not a Flux message"
+    );
+    let mut nova = dialect("it", "", PROVIDER_TURNS);
+    assert_eq!(
+        nova.keep_alive_after(),
+        Some(std::time::Duration::from_secs(5))
+    );
+    let mut out = Vec::new();
+    nova.idle(&mut out);
+    assert_eq!(controls(&out), ["KeepAlive"]);
+}

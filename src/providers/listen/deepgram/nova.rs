@@ -13,6 +13,10 @@
 //! noticeable amount of audio buffered"
 //! (<https://developers.deepgram.com/docs/finalize>), hence the answer
 //! without it when all is final already.
+//!
+//! A socket that hears nothing for 10 s is closed (`NET-0001`): after 5 s
+//! without audio the dialect sends `KeepAlive`
+//! (<https://developers.deepgram.com/docs/audio-keep-alive>).
 
 use std::time::Duration;
 

@@ -18,6 +18,7 @@ use crate::providers::anthropic::Anthropic;
 use crate::providers::elevenlabs::ElevenLabs;
 use crate::providers::http::Warmup;
 use crate::providers::listen::assemblyai::AssemblyAi;
+use crate::providers::listen::deepgram::Deepgram;
 use crate::providers::listen::openai_realtime::OpenAiRealtime;
 use crate::providers::listen::{StreamSettings, StreamingSpeechToText, TurnsBy};
 use crate::providers::openai_chat::OpenAiChat;
@@ -106,7 +107,7 @@ fn streaming(stages: &AiStages, t: &Tunables) -> Option<Arc<dyn StreamingSpeechT
         SttProvider::OpenAi => return None,
         SttProvider::AssemblyAi => Arc::new(AssemblyAi::new(settings)),
         SttProvider::OpenAiRealtime => Arc::new(OpenAiRealtime::new(settings)),
-        SttProvider::Deepgram => return None,
+        SttProvider::Deepgram => Arc::new(Deepgram::new(settings)),
     })
 }
 

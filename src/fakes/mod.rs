@@ -16,6 +16,10 @@
 //! - [`anthropic`]: the Anthropic Messages API's SSE events;
 //! - [`elevenlabs`]: ElevenLabs streaming text-to-speech (raw μ-law 8 kHz);
 //! - [`twilio_rest`]: Twilio's REST call updates and account fetch;
+//! - [`deepgram`], [`assemblyai`], [`openai_realtime`]: the streaming
+//!   speech-to-text services' WebSockets (Deepgram Flux and `/v1/listen`,
+//!   AssemblyAI Universal-Streaming v3, OpenAI Realtime transcription),
+//!   hearing the caller through [`hearing`];
 //! - [`openai`]: one OpenAI-compatible server answering speech-to-text, chat
 //!   and text-to-speech at one base URL, as `OPENAI_BASE_URL` points all three
 //!   at one server.
@@ -41,6 +45,7 @@ use tokio::task::JoinHandle;
 mod answer;
 pub mod anthropic;
 pub mod assemblyai;
+pub mod deepgram;
 pub mod elevenlabs;
 pub mod hearing;
 pub mod llm_reply;

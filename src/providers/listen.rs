@@ -28,6 +28,7 @@ use tokio_tungstenite::tungstenite::handshake::client::{Request, Response};
 use super::{Endpoint, ProviderError};
 
 pub mod assemblyai;
+pub mod deepgram;
 pub mod driver;
 pub mod openai_realtime;
 
@@ -135,6 +136,17 @@ pub trait Dialect: Send + 'static {
 
     /// The call is over: flush what is batched and say goodbye.
     fn finish(&mut self, out: &mut Vec<Message>);
+
+    /// After this long without audio the driver asks [`Dialect::idle`] for
+    /// a keep-alive (Deepgram `/v1/listen` closes a socket that hears
+    /// nothing for 10 s); `None`: the provider needs none.
+    fn keep_alive_after(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// No audio for [`Dialect::keep_alive_after`]: the provider's
+    /// keep-alive message.
+    fn idle(&mut self, _out: &mut Vec<Message>) {}
 
     /// One text message from the provider. Replies (rare) go to `out`, what
     /// it heard to `heard`. An error is fatal to the connection.

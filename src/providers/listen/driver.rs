@@ -188,6 +188,9 @@ async fn session(
 ) -> Result<(), Closed> {
     let provider = dialect.provider();
     let mut events = Vec::new();
+    let keep_alive = dialect.keep_alive_after();
+    let quiet_until = |d: Duration| tokio::time::Instant::now() + d;
+    let mut idle_at = keep_alive.map(quiet_until);
     loop {
         for message in out.drain(..) {
             if let Err(e) = socket.feed(message).await {
@@ -200,6 +203,7 @@ async fn session(
         tokio::select! {
             request = control.recv() => match request {
                 Some(Control::Audio(mulaw)) => {
+                    idle_at = keep_alive.map(quiet_until);
                     keep(since_final, &mulaw, settings.replay_bytes);
                     dialect.audio(&mulaw, &mut out);
                 }
@@ -213,6 +217,12 @@ async fn session(
                     return Ok(());
                 }
             },
+            // Not polled when disabled; the instant is only a placeholder.
+            () = tokio::time::sleep_until(idle_at.unwrap_or_else(tokio::time::Instant::now)),
+                if idle_at.is_some() => {
+                dialect.idle(&mut out);
+                idle_at = keep_alive.map(quiet_until);
+            }
             message = socket.next() => {
                 let message = match message {
                     Some(Ok(message)) => message,
@@ -286,7 +296,9 @@ async fn close(
                         let _ = heard.send(event);
                     }
                 }
-                Message::Close(_) => break,
+                // tungstenite has queued the answering close frame; a
+                // close() now would be refused as sending after closing.
+                Message::Close(_) => return socket.flush().await,
                 _ => {}
             }
         }

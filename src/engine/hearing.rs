@@ -522,11 +522,16 @@ impl Hearing {
         let mut timing = awaiting.timing;
         timing.endpoint_wait += frames(frames_now.saturating_sub(awaiting.decided_at));
         let words = std::mem::take(&mut self.words);
-        let input = if words.trim().is_empty() {
-            awaiting.input
-        } else {
+        let input = if !words.trim().is_empty() {
             timing.streamed = true;
             TurnInput::Transcript(words)
+        } else if self.listener.is_some() {
+            // The stream is up and heard no words: nothing was said (a
+            // cough, a noise), and there is nothing to answer.
+            timing.streamed = true;
+            TurnInput::Transcript(String::new())
+        } else {
+            awaiting.input
         };
         events.push(Event::TurnEnded { input, timing });
     }

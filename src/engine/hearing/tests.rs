@@ -324,6 +324,18 @@ async fn no_final_in_time_goes_on_with_the_words_heard() {
 }
 
 #[tokio::test]
+async fn a_stream_that_heard_no_words_makes_an_empty_turn() {
+    let (mut caller, _provider) = streaming(Detector::Silence);
+    caller.say(&hello()).await;
+    caller.say(&Caller::silence(2200)).await;
+    let turns = caller.turns();
+    let [(TurnInput::Transcript(text), _, _)] = turns.as_slice() else {
+        panic!("one turn: {}", turns.len())
+    };
+    assert!(text.is_empty(), "nothing was said: no audio to transcribe");
+}
+
+#[tokio::test]
 async fn the_provider_decides_and_the_turn_carries_its_words() {
     let (mut caller, provider) = streaming(Detector::Provider);
     assert_eq!(caller.hearing.detector(), Detector::Provider);

@@ -270,16 +270,11 @@ impl Dialect for Stream {
         }
     }
 
-    fn force_end(&mut self, out: &mut Vec<Message>, heard: &mut Vec<Heard>) {
-        if !self.turn_open && !self.forcing {
-            // Nothing heard in this turn: the answer is the empty turn.
-            heard.push(Heard::TurnEnded {
-                text: String::new(),
-                forced: true,
-            });
-            return;
-        }
-        // The turn's last words may still be in the batch.
+    fn force_end(&mut self, out: &mut Vec<Message>, _heard: &mut Vec<Heard>) {
+        // The turn's last words may still be in the batch. Even with no
+        // words heard yet, they may be on their way (Pronto heard the pause
+        // first): ask, and the turn's end brings them. If nothing was said,
+        // Pronto stops waiting on its own.
         self.flush(out);
         if !self.forcing {
             self.forcing = true;

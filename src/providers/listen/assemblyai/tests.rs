@@ -289,18 +289,18 @@ fn force_end_flushes_the_batch_then_asks_for_the_endpoint() {
 }
 
 #[test]
-fn force_end_with_nothing_heard_answers_the_empty_turn_itself() {
+fn force_end_with_nothing_heard_yet_still_asks() {
+    // The caller's words may still be on their way to AssemblyAI when
+    // Pronto hears the pause: the endpoint is asked for, no answer invented.
     let mut stream = stream(TurnsBy::Pronto);
     let mut out = Vec::new();
     let mut events = Vec::new();
     stream.force_end(&mut out, &mut events);
-    assert!(out.is_empty(), "nothing to end: {out:?}");
-    assert_eq!(
-        events,
-        vec![Heard::TurnEnded {
-            text: String::new(),
-            forced: true
-        }]
+    assert!(events.is_empty(), "{events:?}");
+    assert!(
+        out.iter()
+            .any(|m| matches!(m, Message::Text(t) if t.as_str().contains("ForceEndpoint"))),
+        "{out:?}"
     );
 }
 

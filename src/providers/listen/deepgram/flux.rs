@@ -38,6 +38,8 @@ pub(super) struct Flux {
     /// A `StartOfTurn` (or any turn event) came and its `EndOfTurn` has
     /// not: `ForceEndTurn` will be answered.
     turn_open: bool,
+    /// Pronto asked to end the turn before Flux opened it.
+    force_pending: bool,
     /// `CloseStream` is sent: the close that follows is the one asked for.
     finishing: bool,
     /// The upgrade's `dg-request-id`, for the logs.
@@ -74,6 +76,7 @@ impl Flux {
             key: settings.endpoint.api_key.clone(),
             batch: Batch::new(BATCH_BYTES),
             turn_open: false,
+            force_pending: false,
             finishing: false,
             request_id: String::new(),
         }
@@ -103,6 +106,7 @@ impl Flux {
             }
             "EndOfTurn" => {
                 self.turn_open = false;
+                self.force_pending = false;
                 let forced = message["trigger"].as_str() == Some("manual");
                 heard.push(Heard::TurnEnded {
                     text: transcript,
@@ -163,17 +167,18 @@ impl Dialect for Flux {
         self.batch.push(mulaw, out);
     }
 
-    fn force_end(&mut self, out: &mut Vec<Message>, heard: &mut Vec<Heard>) {
+    fn force_end(&mut self, out: &mut Vec<Message>, _heard: &mut Vec<Heard>) {
+        // The turn's last words go out first.
+        self.batch.flush(out);
         if !self.turn_open {
-            // Flux would not answer: nothing was said.
-            heard.push(Heard::TurnEnded {
-                text: String::new(),
-                forced: true,
-            });
+            // Flux answers nothing outside a turn, and the caller's words
+            // may still be on their way to it (Pronto heard the pause
+            // first): ask as soon as Flux opens the turn. If it never does,
+            // nothing was said, and Pronto stops waiting on its own.
+            self.force_pending = true;
             return;
         }
         // The turn ends on the audio Flux has: all of it.
-        self.batch.flush(out);
         out.push(control("ForceEndTurn"));
     }
 
@@ -186,7 +191,7 @@ impl Dialect for Flux {
     fn text(
         &mut self,
         text: &str,
-        _out: &mut Vec<Message>,
+        out: &mut Vec<Message>,
         heard: &mut Vec<Heard>,
     ) -> Result<(), Closed> {
         let message: Value = match serde_json::from_str(text) {
@@ -197,7 +202,12 @@ impl Dialect for Flux {
             }
         };
         match message["type"].as_str().unwrap_or_default() {
-            "TurnInfo" => self.turn_info(&message, heard),
+            "TurnInfo" => {
+                self.turn_info(&message, heard);
+                if self.turn_open && std::mem::take(&mut self.force_pending) {
+                    out.push(control("ForceEndTurn"));
+                }
+            }
             "Connected" => {
                 debug!(provider = PROVIDER, request_id = %self.request_id, "Flux connected")
             }

@@ -174,12 +174,15 @@ impl Dialect for Nova {
     }
 
     fn force_end(&mut self, out: &mut Vec<Message>, heard: &mut Vec<Heard>) {
-        if self.interim.is_empty() {
-            // Everything heard is final already (or nothing was): a
-            // `Finalize` might get no answer, and none is needed.
+        if self.interim.is_empty() && !self.finals.is_empty() {
+            // Everything heard is final already: a `Finalize` might get no
+            // answer, and none is needed.
             self.end_turn(true, heard);
             return;
         }
+        // Words still interim, or none heard yet (they may be on their way:
+        // Pronto heard the pause first): `Finalize` flushes them. If nothing
+        // was said it may go unanswered, and Pronto stops waiting on its own.
         self.batch.flush(out);
         out.push(control("Finalize"));
         self.finalizing = true;

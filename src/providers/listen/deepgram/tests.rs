@@ -258,27 +258,22 @@ fn flux_force_end_flushes_the_audio_then_asks_and_a_manual_end_is_forced() {
 }
 
 #[test]
-fn flux_force_end_with_no_turn_open_answers_the_empty_turn_itself() {
+fn flux_force_end_before_the_turn_opens_is_sent_when_it_does() {
     let mut flux = dialect("en", "", TurnsBy::Pronto);
     let mut out = Vec::new();
     let mut heard = Vec::new();
     flux.force_end(&mut out, &mut heard);
-    assert_eq!(
-        heard,
-        [Heard::TurnEnded {
-            text: String::new(),
-            forced: true
-        }]
-    );
-    assert!(controls(&out).is_empty(), "Flux would not answer it");
-    // Nor after a turn has ended.
-    feed(
-        flux.as_mut(),
-        &[turn_info("StartOfTurn", ""), turn_info("EndOfTurn", "hi")],
-    );
-    heard.clear();
-    flux.force_end(&mut out, &mut heard);
-    assert_eq!(heard.len(), 1);
+    assert!(heard.is_empty(), "no answer invented: {heard:?}");
+    assert!(controls(&out).is_empty(), "Flux would not answer it yet");
+    // The caller's words reach Flux after Pronto heard the pause.
+    flux.text(&turn_info("StartOfTurn", "hi"), &mut out, &mut heard)
+        .expect("a turn event");
+    assert_eq!(controls(&out), ["ForceEndTurn"]);
+    // Asked once: the next events do not ask again.
+    out.clear();
+    flux.text(&turn_info("Update", "hi there"), &mut out, &mut heard)
+        .expect("an update");
+    assert!(controls(&out).is_empty());
 }
 
 #[test]
@@ -486,13 +481,11 @@ fn nova_force_end_when_all_is_final_answers_at_once() {
     assert!(controls(&out).is_empty());
     heard.clear();
     nova.force_end(&mut out, &mut heard);
+    assert!(heard.is_empty(), "nothing heard yet: {heard:?}");
     assert_eq!(
-        heard,
-        [Heard::TurnEnded {
-            text: String::new(),
-            forced: true
-        }],
-        "nothing said"
+        controls(&out),
+        ["Finalize"],
+        "words may be on their way: Deepgram is asked"
     );
 }
 

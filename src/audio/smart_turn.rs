@@ -262,8 +262,8 @@ impl SmartTurn {
         // library ("graph_optimization_level is not valid"), so a reused template is out.
         let input = Tensor::from_array(([1usize, N_MELS, N_FRAMES], features))?;
 
-        // A panic inside ONNX Runtime's wrapper cannot leave the session half-updated in a
-        // way the next run would notice, so a poisoned lock is still usable.
+        // The session keeps no state from one run to the next (each run gets fresh inputs
+        // and outputs), so a lock poisoned by a panic in another call is still safe to use.
         let mut session = self.session.lock().unwrap_or_else(PoisonError::into_inner);
         let outputs = session.run(ort::inputs![INPUT_NAME => input])?;
         let value = outputs

@@ -10,8 +10,24 @@
 # minutes instead of under emulation. TLS is rustls only: no OpenSSL anywhere.
 # The runtime is distroless (glibc, CA certificates, tzdata and nothing else:
 # no shell, no curl), so the health check is the binary itself: `pronto health`.
+# The Smart Turn end-of-turn model and the ONNX Runtime library that runs it
+# are fetched from the Python package index at build time (scripts/fetch-models.sh)
+# and shipped in /app/models; nothing is downloaded when the container runs.
 
 ARG RUST_VERSION=1.95
+
+# The model and ONNX Runtime for the TARGET architecture. Nothing downloaded is
+# executed, so this runs on the build machine's platform whatever the target,
+# in its own stage (cached apart from the Rust build, and run alongside it).
+# The Rust image has python3; pip comes from Debian (python3-pip) in case the
+# image lacks it. pip only downloads here, so Debian's "externally managed"
+# guard (which stops `pip install`) does not apply.
+FROM --platform=$BUILDPLATFORM rust:${RUST_VERSION}-bookworm AS models
+ARG TARGETARCH
+RUN set -eux; \
+    apt-get update; apt-get install -y --no-install-recommends python3-pip; rm -rf /var/lib/apt/lists/*
+COPY scripts/fetch-models.sh /fetch-models.sh
+RUN /fetch-models.sh /models "$TARGETARCH"
 
 FROM --platform=$BUILDPLATFORM rust:${RUST_VERSION}-bookworm AS builder
 ARG TARGETARCH
@@ -75,6 +91,10 @@ WORKDIR /app
 COPY --from=builder /pronto /usr/local/bin/pronto
 COPY config /app/config
 COPY prompts /app/prompts
+# smart-turn-v3.2-cpu.onnx and libonnxruntime.so.1.21.0 (it needs glibc >= 2.27
+# and libstdc++, both in this cc image): the directory to give SmartTurn::find,
+# `models` relative to the working directory. Read-only, owned by root.
+COPY --from=models /models /app/models
 # The call history and recordings live in /data, owned by the user Pronto runs
 # as. 1000 is the first user on Raspberry Pi OS and most Linux installs, so a
 # ./data folder made by that user is writable from inside (docker-compose.yml

@@ -1,7 +1,8 @@
-//! Audio core: G.711 μ-law, resampling, WAV, framing and the endpointer.
+//! Audio core: G.711 μ-law, resampling, WAV, framing, the endpointer and the turn model.
 //!
 //! Everything in here is pure computation on sample buffers: no I/O except the WAV file
-//! helpers, no clock (time is counted in 20 ms frames), no async. The call session owns one
+//! helpers and loading the turn model ([`smart_turn`], which also blocks for tens of
+//! milliseconds per run), no clock (time is counted in 20 ms frames), no async. The call session owns one
 //! [`framer::Framer`], one [`vad::Endpointer`] and one [`resample::TtsResampler`] per call
 //! and drives them from its task.
 //!
@@ -12,6 +13,7 @@
 pub mod framer;
 pub mod mulaw;
 pub mod resample;
+pub mod smart_turn;
 pub mod vad;
 pub mod wav;
 

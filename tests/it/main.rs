@@ -45,4 +45,5 @@ mod store_cases;
 mod store_postgres;
 mod store_sqlite;
 mod stream_security;
+mod turn_model;
 mod webhooks;

@@ -63,6 +63,8 @@ pub struct DetectorRow {
     pub noise_clips: usize,
     /// Noise clips on which the caller would have interrupted the agent.
     pub false_barge_ins: usize,
+    /// Their files.
+    pub false_barge_in_clips: Vec<String>,
     /// Noise clips that ended a turn (a turn sent to speech-to-text).
     pub false_turns: usize,
 }
@@ -81,7 +83,7 @@ impl std::fmt::Display for DetectorRow {
         };
         write!(
             f,
-            "{:<14} {:>6} {:>6}  {:<14} {:<14} {:>9}  {}/{} barge-ins, {} turns",
+            "{:<14} {:>6} {:>6}  {:<14} {:<14} {:>9}  {}/{} barge-ins, {} turns {:?}",
             self.detector,
             p50,
             p95,
@@ -91,6 +93,7 @@ impl std::fmt::Display for DetectorRow {
             self.false_barge_ins,
             self.noise_clips,
             self.false_turns,
+            self.false_barge_in_clips,
         )
     }
 }
@@ -114,11 +117,21 @@ pub async fn run(
     }
     let mut detectors = vec![("silence 600", silence(600)), ("silence 300", silence(300))];
     if let Some(model) = model {
-        let settings = TurnSettings {
-            detector: Detector::Model,
-            ..TurnSettings::default()
-        };
-        detectors.push(("model", ears(settings, Some(model))));
+        // The defaults, then a stricter threshold and a longer pause before
+        // judging: what trades latency for fewer cut-offs.
+        for (name, stop_ms, threshold) in [
+            ("model", 200, 0.5),
+            ("model p>0.8", 200, 0.8),
+            ("model 400 ms", 400, 0.5),
+        ] {
+            let settings = TurnSettings {
+                detector: Detector::Model,
+                stop_ms,
+                threshold,
+                ..TurnSettings::default()
+            };
+            detectors.push((name, ears(settings, Some(Arc::clone(&model)))));
+        }
     }
     let mut rows = Vec::new();
     for (name, ears) in detectors {
@@ -196,6 +209,7 @@ async fn measure(name: &str, ears: &Ears, clips: &[(Clip, Vec<u8>)]) -> Detector
         undecided: 0,
         noise_clips: 0,
         false_barge_ins: 0,
+        false_barge_in_clips: Vec::new(),
         false_turns: 0,
     };
     let mut latencies = Vec::new();
@@ -203,7 +217,10 @@ async fn measure(name: &str, ears: &Ears, clips: &[(Clip, Vec<u8>)]) -> Detector
         let heard = hear(ears, mulaw).await;
         if clip.kind == "noise" {
             row.noise_clips += 1;
-            row.false_barge_ins += usize::from(heard.interrupted);
+            if heard.interrupted {
+                row.false_barge_ins += 1;
+                row.false_barge_in_clips.push(clip.file.clone());
+            }
             row.false_turns += usize::from(!heard.turn_ends_ms.is_empty());
             continue;
         }

@@ -74,7 +74,10 @@ async fn the_providers_end_of_turn_brings_its_words_to_the_llm() {
     let connections = stt.connections();
     assert_eq!(connections.len(), 1, "one stream for the call");
     assert!(
-        connections[0].binary_sizes.iter().all(|&n| (400..=8000).contains(&n)),
+        connections[0]
+            .binary_sizes
+            .iter()
+            .all(|&n| (400..=8000).contains(&n)),
         "AssemblyAI's 50-1000 ms rule held: {:?}",
         connections[0].binary_sizes
     );
@@ -155,10 +158,7 @@ async fn a_refused_key_leaves_the_call_going_and_the_turn_gets_the_fallback() {
     assert!(w.llm_requests().is_empty(), "no words, no LLM request");
     assert_eq!(stt.connections().len(), 1, "a refusal is not retried");
     let sid = call.call_sid().to_string();
-    let (_, live) = w
-        .server
-        .get_json("/api/status", Some(API_TOKEN))
-        .await;
+    let (_, live) = w.server.get_json("/api/status", Some(API_TOKEN)).await;
     assert_eq!(live["calls"][0]["state"], "listening", "{live}");
     call.hang_up().await.expect("hang up");
     let turns = turns(&w, &sid).await;

@@ -266,13 +266,21 @@ fn flux_force_end_before_the_turn_opens_is_sent_when_it_does() {
     assert!(heard.is_empty(), "no answer invented: {heard:?}");
     assert!(controls(&out).is_empty(), "Flux would not answer it yet");
     // The caller's words reach Flux after Pronto heard the pause.
-    flux.text(&turn_info("StartOfTurn", "hi"), &mut out, &mut heard)
-        .expect("a turn event");
+    flux.text(
+        &turn_info("StartOfTurn", "hi").to_string(),
+        &mut out,
+        &mut heard,
+    )
+    .expect("a turn event");
     assert_eq!(controls(&out), ["ForceEndTurn"]);
     // Asked once: the next events do not ask again.
     out.clear();
-    flux.text(&turn_info("Update", "hi there"), &mut out, &mut heard)
-        .expect("an update");
+    flux.text(
+        &turn_info("Update", "hi there").to_string(),
+        &mut out,
+        &mut heard,
+    )
+    .expect("an update");
     assert!(controls(&out).is_empty());
 }
 

@@ -56,9 +56,23 @@ pub struct BenchArgs {
     /// providers stay this binary's.
     #[arg(long)]
     pub server_exe: Option<PathBuf>,
-    /// Fake STT latency (ms).
+    /// Fake STT latency (ms), for `--stt openai` (a batch request per turn).
     #[arg(long, default_value_t = 300)]
     pub stt_ms: u64,
+    /// Speech-to-text: `openai` (a batch request per turn) or a streaming
+    /// fake: `deepgram` (Flux), `assemblyai`.
+    #[arg(long, default_value = "openai")]
+    pub stt: String,
+    /// The server's `[turn] detector`: `silence`, `provider`, `model`.
+    #[arg(long, default_value = "silence")]
+    pub detector: String,
+    /// Streaming fakes: the silence after the last word at which the fake
+    /// ends the turn (ms of audio; Deepgram's published figure is ~260).
+    #[arg(long, default_value_t = 260)]
+    pub eot_ms: u64,
+    /// Streaming fakes: wall-clock delay before each final transcript (ms).
+    #[arg(long, default_value_t = 0)]
+    pub stt_final_ms: u64,
     /// Fake LLM time to first token (ms).
     #[arg(long, default_value_t = 400)]
     pub llm_first_token_ms: u64,
@@ -119,6 +133,53 @@ const AUTH_TOKEN: &str = "bench-auth-token";
 const BARGE_IN_MIN_MS: u32 = 300;
 const API_TOKEN: &str = "bench-api-token";
 
+/// The streaming speech-to-text fake, when `--stt` names one; stops when
+/// dropped.
+enum Streaming {
+    Deepgram(crate::fakes::deepgram::FakeDeepgram),
+    AssemblyAi(crate::fakes::assemblyai::FakeAssemblyAi),
+}
+
+impl Streaming {
+    /// The fake `args` asks for, and the server's settings for it.
+    async fn start(args: &BenchArgs) -> anyhow::Result<Option<(Streaming, Vec<(String, String)>)>> {
+        let final_delay = Duration::from_millis(args.stt_final_ms);
+        let (fake, key) = match args.stt.as_str() {
+            "openai" => return Ok(None),
+            "deepgram" => {
+                let fake = crate::fakes::deepgram::FakeDeepgram::start().await;
+                fake.set_script(&[TRANSCRIPT]);
+                // The eager end 60 ms before the end of turn, as Flux's
+                // lower threshold would.
+                fake.set_flux_silences(args.eot_ms.saturating_sub(60).max(20), args.eot_ms);
+                fake.set_final_delay(final_delay);
+                (Streaming::Deepgram(fake), "DEEPGRAM_API_KEY")
+            }
+            "assemblyai" => {
+                let fake = crate::fakes::assemblyai::FakeAssemblyAi::start().await;
+                fake.set_script(&[TRANSCRIPT]);
+                fake.set_turn_silence(Some(args.eot_ms));
+                fake.set_final_delay(final_delay);
+                (Streaming::AssemblyAi(fake), "ASSEMBLYAI_API_KEY")
+            }
+            other => bail!("--stt {other}: must be openai, deepgram or assemblyai"),
+        };
+        let base = match &fake {
+            Streaming::Deepgram(f) => f.base_url().to_string(),
+            Streaming::AssemblyAi(f) => f.base_url().to_string(),
+        };
+        let env = [
+            ("PRONTO_STT_PROVIDER", args.stt.clone()),
+            ("PRONTO_STT_BASE_URL", base),
+            (key, "bench".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        Ok(Some((fake, env)))
+    }
+}
+
 /// What the caller "says" (every transcription) and the agent answers.
 const TRANSCRIPT: &str = "Hello, what are your opening hours?";
 const ANSWER: &str = "We are open from nine to six. Is there anything else I can help with?";
@@ -175,6 +236,7 @@ pub async fn run_cli(args: BenchArgs) -> anyhow::Result<()> {
 pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
     // Stops when dropped, at the end of the run.
     let providers = providers(args).await?;
+    let streaming = Streaming::start(args).await?;
     let dir = std::env::temp_dir().join(format!("pronto-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let port = free_port()?;
@@ -197,9 +259,18 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
         ("PRONTO_LIMITS_CALLS_PER_HOUR_PER_NUMBER", "0".into()),
         ("PRONTO_LIMITS_IDLE_PROMPT_SECS", "0".into()),
         ("PRONTO_LIMITS_MAX_CALL_DURATION_SECS", "0".into()),
+        ("PRONTO_TURN_DETECTOR", args.detector.clone()),
+        (
+            "PRONTO_TURN_MODELS_DIR",
+            std::path::absolute(&args.models_dir)
+                .unwrap_or_else(|_| args.models_dir.clone())
+                .display()
+                .to_string(),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
+    .chain(streaming.iter().flat_map(|(_, env)| env.clone()))
     .collect();
     let mut server = process::spawn_server(
         args.server_exe.as_deref(),

@@ -40,6 +40,8 @@ pub(super) struct Flux {
     turn_open: bool,
     /// Pronto asked to end the turn before Flux opened it.
     force_pending: bool,
+    /// `ForceEndTurn` is sent and its `EndOfTurn` has not come.
+    force_sent: bool,
     /// `CloseStream` is sent: the close that follows is the one asked for.
     finishing: bool,
     /// The upgrade's `dg-request-id`, for the logs.
@@ -77,6 +79,7 @@ impl Flux {
             batch: Batch::new(BATCH_BYTES),
             turn_open: false,
             force_pending: false,
+            force_sent: false,
             finishing: false,
             request_id: String::new(),
         }
@@ -107,6 +110,7 @@ impl Flux {
             "EndOfTurn" => {
                 self.turn_open = false;
                 self.force_pending = false;
+                self.force_sent = false;
                 let forced = message["trigger"].as_str() == Some("manual");
                 heard.push(Heard::TurnEnded {
                     text: transcript,
@@ -159,6 +163,9 @@ impl Dialect for Flux {
         // A new connection: the driver replays the turn's audio from its
         // start, and the new connection hears the turn start again.
         self.batch.clear();
+        // A `ForceEndTurn` the old connection took with it is asked again
+        // once the new one opens the turn.
+        self.force_pending |= std::mem::take(&mut self.force_sent);
         self.turn_open = false;
         self.finishing = false;
     }
@@ -180,6 +187,7 @@ impl Dialect for Flux {
         }
         // The turn ends on the audio Flux has: all of it.
         out.push(control("ForceEndTurn"));
+        self.force_sent = true;
     }
 
     fn finish(&mut self, out: &mut Vec<Message>) {
@@ -206,6 +214,7 @@ impl Dialect for Flux {
                 self.turn_info(&message, heard);
                 if self.turn_open && std::mem::take(&mut self.force_pending) {
                     out.push(control("ForceEndTurn"));
+                    self.force_sent = true;
                 }
             }
             "Connected" => {

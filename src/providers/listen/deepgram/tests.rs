@@ -371,11 +371,38 @@ fn a_reconnect_starts_the_turn_afresh() {
     assert!(out.is_empty(), "Flux needs no opening message");
     let mut heard = Vec::new();
     flux.force_end(&mut out, &mut heard);
-    assert_eq!(heard.len(), 1, "no turn open on the new connection yet");
+    assert!(heard.is_empty(), "no answer invented");
+    assert!(
+        controls(&out).is_empty(),
+        "no turn open on the new connection yet: asked when it opens"
+    );
     flux.finish(&mut out);
     assert!(
         binary_sizes(&out).is_empty(),
         "the old batch went with the old socket"
+    );
+}
+
+#[test]
+fn a_force_the_dropped_connection_took_is_asked_again() {
+    let mut flux = dialect("en", "", TurnsBy::Pronto);
+    feed(flux.as_mut(), &[turn_info("StartOfTurn", "hi")]);
+    let mut out = Vec::new();
+    let mut heard = Vec::new();
+    flux.force_end(&mut out, &mut heard);
+    assert_eq!(controls(&out), ["ForceEndTurn"]);
+    out.clear();
+    flux.opening(&mut out);
+    flux.text(
+        &turn_info("StartOfTurn", "hi").to_string(),
+        &mut out,
+        &mut heard,
+    )
+    .expect("a turn event");
+    assert_eq!(
+        controls(&out),
+        ["ForceEndTurn"],
+        "asked again after the replay"
     );
 }
 

@@ -667,7 +667,7 @@ impl Live {
             info!(turn = turn.id, "nothing intelligible; the turn is dropped");
             return;
         }
-        out.push(Effect::Engine(Command::Heard(record.clone())));
+        out.push(Effect::Engine(Command::Heard(Box::new(record.clone()))));
         self.quiet_since = now;
         let l = &record.latency;
         info!(

@@ -146,7 +146,7 @@ pub enum Command {
     /// Stop producing turn `turn`.
     Cancel { turn: u32 },
     /// A turn is over; how it went.
-    Heard(TurnRecord),
+    Heard(Box<TurnRecord>),
 }
 
 /// What a turn is to say.

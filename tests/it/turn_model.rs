@@ -341,3 +341,51 @@ fn time_per_call() {
         times[49]
     );
 }
+
+/// A call in echo mode with `[turn] detector = "model"`: a finished sentence
+/// is answered after the model's short pause, not the 600 ms silence, and the
+/// record says the model decided.
+#[tokio::test]
+async fn an_echo_call_ends_a_finished_turn_at_the_models_pause() {
+    use crate::harness::{TestServer, expect_event};
+    use pronto::sim::{Call, Event};
+
+    if model("an_echo_call_ends_a_finished_turn_at_the_models_pause").is_none() {
+        return;
+    }
+    let dir = models_dir();
+    let server = TestServer::with(
+        &[
+            ("PRONTO_TURN_DETECTOR", "model"),
+            (
+                "PRONTO_TURN_MODELS_DIR",
+                dir.to_str().expect("a UTF-8 path"),
+            ),
+        ],
+        None,
+    )
+    .await;
+    let (_, health) = server.get_json("/health", None).await;
+    assert_eq!(health["engine"]["turn_detector"], "model", "{health}");
+    let clip = manifest()
+        .clips
+        .into_iter()
+        .find(|c| c.file == "en_complete_01.wav")
+        .expect("the clip");
+    // The speech only: the simulator sends speech faster than real time and
+    // silence at its pace, so the model's pause is timed as in a call.
+    let pcm = audio(&clip);
+    let call = Call::dial(&server.fast_sim()).await.expect("call connects");
+    call.say(first_ms(&pcm, clip.speech_end_ms + 100));
+    call.wait_said().await.expect("said");
+    expect_event(&call, "the echo", |e| *e == Event::AudioHeardStart).await;
+    let status = server.wait_turns(1).await;
+    let latency = &status["calls"][0]["last_turn"];
+    assert_eq!(latency["decided_by"], "model", "{latency}");
+    assert!(
+        latency["turn_decided_ms"]
+            .as_u64()
+            .is_some_and(|ms| (200..600).contains(&ms)),
+        "sooner than a 600 ms silence: {latency}"
+    );
+}

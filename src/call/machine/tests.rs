@@ -205,7 +205,7 @@ fn the_greeting_plays_the_moment_the_call_is_ready_and_is_recorded_once_heard() 
         panic!("the greeting is recorded: {heard:?}")
     };
     assert_eq!((record.turn, record.agent_heard.as_str()), (0, "Hello!"));
-    assert!(commands(&heard).contains(&&Command::Heard(record.clone())));
+    assert!(commands(&heard).contains(&&Command::Heard(Box::new(record.clone()))));
     assert_eq!(t.call.state(), SessionState::Listening);
     assert_eq!(t.call.greeting_ms(), Some(0), "sent the instant it came");
 }

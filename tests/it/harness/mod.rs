@@ -64,6 +64,9 @@ impl TestServer {
             ("TWILIO_AUTH_TOKEN", AUTH_TOKEN),
             ("API_TOKEN", API_TOKEN),
             ("STREAM_TOKEN_SECRET", STREAM_SECRET),
+            // The tests time turns by a fixed silence; the turn model (when
+            // models/ holds it) is chosen by the tests about it.
+            ("PRONTO_TURN_DETECTOR", "silence"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

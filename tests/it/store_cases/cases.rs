@@ -27,7 +27,7 @@ pub async fn reopen_keeps_data_and_does_not_migrate_again(db: TestDb) {
     assert_eq!(store.schema_version().await.unwrap(), 4);
     assert_eq!(
         db.count(installed).await,
-        3,
+        4,
         "a second open applied nothing"
     );
     let again = db

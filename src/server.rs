@@ -165,7 +165,10 @@ fn engine_for(config: &Config) -> Result<Arc<dyn Engine>, ConfigError> {
 
 /// Echo mode's engine for `config`.
 pub fn echo(config: &Config) -> Result<Arc<dyn Engine>, ConfigError> {
-    let ears = Ears::from_config(&config.tunables, turn_model::installed(&config.tunables));
+    let ears = Ears::from_config(
+        &config.tunables,
+        turn_model::installed(&config.tunables, false),
+    );
     let echo = Echo::new(ears).map_err(|e| ConfigError(e.to_string()))?;
     Ok(Arc::new(echo))
 }

@@ -37,6 +37,7 @@ pub fn build(config: &Config) -> Result<Option<Agent>, ConfigError> {
     let prompt = Prompt::load(&t.agent)?;
     let (stt, llm, tts) = providers(stages, &client);
     let listen = streaming(stages, t);
+    let model = turn_model::installed(t, listen.is_some());
     let lines = Arc::new(SpokenLines::new(t.lines(), Arc::clone(&tts)));
     let rest = config.deployment.twilio_account_sid.is_some();
     let transfer_to = Some(t.agent.transfer_number.clone()).filter(|n| !n.is_empty());
@@ -68,7 +69,7 @@ pub fn build(config: &Config) -> Result<Option<Agent>, ConfigError> {
         lines: Arc::clone(&lines),
         tools,
         tts_lookahead: usize::try_from(t.agent.tts_lookahead).unwrap_or(1),
-        ears: Ears::from_config(t, turn_model::installed(t)),
+        ears: Ears::from_config(t, model),
         speculative: t.turn.speculative,
         max_history_turns: usize::try_from(t.agent.max_history_turns).unwrap_or(20),
         remembers: t.store.caller_memory,

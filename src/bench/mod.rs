@@ -343,7 +343,15 @@ async fn measure(args: &BenchArgs, url: &str, pid: u32) -> anyhow::Result<Report
         .load(std::sync::atomic::Ordering::Relaxed)
         .max(end.rss_bytes);
     let server_turns = server_latencies(url, &results).await;
-    Ok(summarize(results, idle, end, peak, server_turns))
+    let mut report = summarize(results, idle, end, peak, server_turns);
+    // Speculative answers the server started and dropped unheard.
+    if let Ok(health) = reqwest::get(format!("{url}/health")).await
+        && let Ok(health) = health.json::<serde_json::Value>().await
+    {
+        report.speculative_started = health["engine"]["speculative_answers"].as_u64();
+        report.speculative_wasted = health["engine"]["speculative_wasted"].as_u64();
+    }
+    Ok(report)
 }
 
 /// The speech the callers say: the repository's `hello.wav` fixture.
@@ -464,6 +472,8 @@ fn summarize(
         tts_first_byte_ms: stage(|t| t.tts_first_byte),
         decided_by,
         speculative_turns: server_turns.iter().filter(|t| t.speculative).count(),
+        speculative_started: None,
+        speculative_wasted: None,
         greeting_ms: Spread::of(flat(|r| r.greeting_ms.into_iter().collect())),
         barge_in_ms: Spread::of(flat(|r| r.barge_in_ms.clone())),
         barge_in_min_ms: BARGE_IN_MIN_MS,

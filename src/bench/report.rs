@@ -57,6 +57,10 @@ pub struct Report {
     pub decided_by: std::collections::BTreeMap<String, usize>,
     /// Answered turns whose answer was started speculatively.
     pub speculative_turns: usize,
+    /// Speculative answers the server started, and dropped unheard because
+    /// the caller went on (from `/health` at the end).
+    pub speculative_started: Option<u64>,
+    pub speculative_wasted: Option<u64>,
     /// `start` → the greeting's first audio frame.
     pub greeting_ms: Option<Spread>,
     /// Interrupting speech onset → `clear`.
@@ -114,10 +118,14 @@ impl std::fmt::Display for Report {
         f.write_str(&row("  batch STT request", &self.stt_ms))?;
         f.write_str(&row("  LLM -> first sentence", &self.first_sentence_ms))?;
         f.write_str(&row("  TTS -> first byte", &self.tts_first_byte_ms))?;
+        let opt = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
         writeln!(
             f,
-            "turns decided by: {:?} | speculative answers kept: {}",
-            self.decided_by, self.speculative_turns
+            "turns decided by: {:?} | speculative answers: {} started, {} kept, {} wasted",
+            self.decided_by,
+            opt(self.speculative_started),
+            self.speculative_turns,
+            opt(self.speculative_wasted)
         )?;
         f.write_str(&row("greeting: start -> first audio", &self.greeting_ms))?;
         f.write_str(&row(

@@ -55,25 +55,25 @@ pub fn mode(config: &Config) -> Vec<String> {
 /// detector, or what it falls back to and why).
 fn turns(config: &Config) -> String {
     let t = &config.tunables;
-    let model = turn_model::installed(t);
-    let installed = model.is_some();
     let streaming = config
         .ai
         .as_ref()
         .is_some_and(|ai| ai.stt.provider.streams());
+    let installed = || turn_model::load(std::path::Path::new(&t.turn.models_dir)).is_ok();
+    let model = turn_model::installed(t, streaming);
     let active = Ears::from_config(t, model).detector(streaming);
     let asked = t.turn.detector.as_str();
     let why = match (asked, active) {
         (a, d) if a == d.as_str() => String::new(),
         ("provider", _) if !streaming => {
             " (detector = \"provider\" needs a streaming [stt] provider".to_string()
-                + if installed {
+                + if installed() {
                     ")"
                 } else {
                     "; the model is not installed either: run scripts/fetch-models.sh)"
                 }
         }
-        _ if !installed => format!(
+        _ if !installed() => format!(
             " (detector = {asked:?}: the end-of-turn model is not in {}/; run scripts/fetch-models.sh)",
             t.turn.models_dir
         ),

@@ -23,10 +23,18 @@ impl TurnModel for SmartTurn {
     }
 }
 
-/// The end-of-turn model, when `[turn]` may use it and it is installed;
-/// otherwise turns end by silence, and one line says how to install it.
-pub fn installed(t: &Tunables) -> Option<Arc<dyn TurnModel>> {
-    if t.turn.detector == "silence" {
+/// The end-of-turn model, when `[turn]` will use it (`model`, or
+/// `provider` without a streaming provider: `streaming` says whether the
+/// deployment has one) and it is installed; otherwise turns end by silence,
+/// and one line says how to install it. Not loaded when unused: it holds
+/// ~35 MB.
+pub fn installed(t: &Tunables, streaming: bool) -> Option<Arc<dyn TurnModel>> {
+    let used = match t.turn.detector.as_str() {
+        "model" => true,
+        "provider" => !streaming,
+        _ => false,
+    };
+    if !used {
         return None;
     }
     match load(Path::new(&t.turn.models_dir)) {

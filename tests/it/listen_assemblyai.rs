@@ -4,95 +4,30 @@
 //! connection is made again with the turn's audio; a refused key fails at
 //! once; the end of the call terminates the session.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use pronto::audio::mulaw;
 use pronto::fakes::assemblyai::{AssemblyAiConnection, AssemblyAiFault, FakeAssemblyAi};
+use pronto::providers::ProviderError;
 use pronto::providers::listen::assemblyai::AssemblyAi;
-use pronto::providers::listen::{
-    Heard, Listener, StreamSettings, StreamingSpeechToText, TurnsBy, driver,
+use pronto::providers::listen::{Heard, Listener, StreamSettings, TurnsBy};
+
+use crate::listen_common::{
+    assert_nothing_heard, ended, fake_sees, hello_frames, next, send, settings, until_end,
 };
-use pronto::providers::{Endpoint, ProviderError};
-use pronto::redact::Secret;
 
 const TEXT: &str = "hello how are you";
-const WAIT: Duration = Duration::from_secs(5);
 
 fn open(fake: &FakeAssemblyAi, turns: TurnsBy) -> Listener {
-    let stt: Arc<dyn StreamingSpeechToText> = Arc::new(AssemblyAi::new(StreamSettings {
-        endpoint: Endpoint {
-            base_url: fake.base_url().to_string(),
-            api_key: Secret::new("aai-test-key"),
-        },
-        model: String::new(),
-        language: "en".into(),
+    crate::listen_common::open(AssemblyAi::new(StreamSettings {
         vocabulary: "Pronto".into(),
-        turns,
-    }));
-    Listener::open(&stt, driver::Settings::default())
+        ..settings(fake.base_url(), "aai-test-key", turns)
+    }))
 }
 
 async fn fake() -> FakeAssemblyAi {
     let fake = FakeAssemblyAi::start().await;
     fake.set_script(&[TEXT]);
     fake
-}
-
-/// `hello.wav` (0.3–2.1 s speech, then 1 s of silence) in Twilio frames.
-fn hello_frames() -> Vec<Vec<u8>> {
-    mulaw::encode(&crate::common::load("hello.wav"))
-        .chunks(160)
-        .map(<[u8]>::to_vec)
-        .collect()
-}
-
-fn send(listener: &mut Listener, frames: &[Vec<u8>]) {
-    for frame in frames {
-        assert!(listener.send_audio(frame), "the stream is gone");
-    }
-}
-
-async fn next(listener: &mut Listener) -> Option<Heard> {
-    tokio::time::timeout(WAIT, std::future::poll_fn(|cx| listener.poll_heard(cx)))
-        .await
-        .ok()
-        .flatten()
-}
-
-/// What was heard up to and including the first end of turn or failure.
-async fn until_end(listener: &mut Listener) -> Vec<Heard> {
-    let mut heard = Vec::new();
-    while let Some(event) = next(listener).await {
-        let last = matches!(event, Heard::TurnEnded { .. } | Heard::Failed(_));
-        heard.push(event);
-        if last {
-            break;
-        }
-    }
-    heard
-}
-
-fn ended(heard: &[Heard]) -> Option<(&str, bool)> {
-    heard.iter().find_map(|h| match h {
-        Heard::TurnEnded { text, forced } => Some((text.as_str(), *forced)),
-        _ => None,
-    })
-}
-
-/// The fake's connections once `done` holds (it records as it receives).
-async fn connections_when(
-    fake: &FakeAssemblyAi,
-    done: impl Fn(&[AssemblyAiConnection]) -> bool,
-) -> Vec<AssemblyAiConnection> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let connections = fake.connections();
-        if done(&connections) || tokio::time::Instant::now() > deadline {
-            return connections;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 fn sent_terminate(connection: &AssemblyAiConnection) -> bool {
@@ -198,12 +133,7 @@ async fn pronto_ends_the_turn_with_force_endpoint() {
     // their way), and no turn is invented; Pronto's own wait ends it.
     send(&mut listener, &frames[120..130]);
     listener.force_end();
-    let waited = tokio::time::timeout(
-        Duration::from_millis(500),
-        std::future::poll_fn(|cx| listener.poll_heard(cx)),
-    )
-    .await;
-    assert!(waited.is_err(), "nothing heard: {waited:?}");
+    assert_nothing_heard(&mut listener, Duration::from_millis(500)).await;
 }
 
 #[tokio::test]
@@ -321,7 +251,11 @@ async fn dropping_the_listener_terminates_the_session() {
     send(&mut listener, &frames);
     let _ = until_end(&mut listener).await;
     drop(listener);
-    let connections = connections_when(&fake, |c| c.first().is_some_and(sent_terminate)).await;
+    let connections = fake_sees(
+        || fake.connections(),
+        |c| c.first().is_some_and(sent_terminate),
+    )
+    .await;
     let connection = &connections[0];
     assert!(sent_terminate(connection), "{:?}", connection.control);
     let total: usize = frames.iter().map(Vec::len).sum();
@@ -341,17 +275,9 @@ async fn an_idle_close_is_retried() {
     let fake = fake_with(AssemblyAiFault::Idle(Duration::from_millis(200))).await;
     let mut listener = open(&fake, TurnsBy::Pronto);
     send(&mut listener, &hello_frames()[..10]);
-    let connections = connections_when(&fake, |c| c.len() == 2).await;
+    let connections = fake_sees(|| fake.connections(), |c| c.len() == 2).await;
     assert_eq!(connections.len(), 2, "made again after 4031");
     assert_eq!(connections[0].closed_with, Some(4031));
     // The second connection is up: nothing failed.
-    assert!(
-        tokio::time::timeout(
-            Duration::from_millis(300),
-            std::future::poll_fn(|cx| listener.poll_heard(cx))
-        )
-        .await
-        .is_err(),
-        "no Failed"
-    );
+    assert_nothing_heard(&mut listener, Duration::from_millis(300)).await;
 }

@@ -29,6 +29,8 @@ use super::{Endpoint, ProviderError};
 
 pub mod assemblyai;
 pub mod deepgram;
+#[cfg(test)]
+mod dialect_tests;
 pub mod driver;
 pub mod openai_realtime;
 mod url;

@@ -21,6 +21,12 @@ pub const WAIT: Duration = Duration::from_secs(10);
 /// μ-law bytes in one 20 ms Twilio frame.
 pub const FRAME: usize = 160;
 
+/// The provider ends turns, without its early signal.
+pub const PROVIDER_TURNS: TurnsBy = TurnsBy::Provider {
+    eager: false,
+    semantic: false,
+};
+
 /// Settings for a listener against a fake at `base_url`: English, no
 /// vocabulary, the provider's default model.
 pub fn settings(base_url: &str, key: &str, turns: TurnsBy) -> StreamSettings {
@@ -109,6 +115,16 @@ pub fn ended(heard: &[Heard]) -> Option<(&str, bool)> {
 pub async fn assert_nothing_heard(listener: &mut Listener, quiet: Duration) {
     let waited = tokio::time::timeout(quiet, poll_fn(|cx| listener.poll_heard(cx))).await;
     assert!(waited.is_err(), "nothing heard: {waited:?}");
+}
+
+/// What two connections heard when the first was dropped after 1 s of
+/// audio: the second heard the turn again from its start.
+pub fn assert_replayed(first: &[u8], second: &[u8]) {
+    assert!(first.len() >= 8 * 1000, "dropped after a second of audio");
+    assert!(
+        second.starts_with(first),
+        "the second connection heard the turn from its start"
+    );
 }
 
 /// The fake's `connections()` once `ready` holds of them (a fake records

@@ -12,15 +12,13 @@ use pronto::providers::listen::deepgram::Deepgram;
 use pronto::providers::listen::{Heard, Listener, StreamSettings, TurnsBy};
 
 use crate::listen_common::{
-    assert_nothing_heard, fake_sees, hello, next, say, settings, until, until_end,
+    PROVIDER_TURNS, assert_nothing_heard, assert_replayed, fake_sees, hello, next, say, settings,
+    until, until_end,
 };
 
 const TEXT: &str = "hello I would like to book a table";
 
-const FLUX_TURNS: TurnsBy = TurnsBy::Provider {
-    eager: false,
-    semantic: false,
-};
+const FLUX_TURNS: TurnsBy = PROVIDER_TURNS;
 const EAGER_TURNS: TurnsBy = TurnsBy::Provider {
     eager: true,
     semantic: false,
@@ -186,10 +184,7 @@ async fn a_dropped_connection_is_replayed_and_the_turn_arrives_whole() {
     let connections = fake.connections();
     assert_eq!(connections.len(), 2, "one reconnect");
     let (first, second) = (&connections[0], &connections[1]);
-    assert!(
-        first.audio.len() >= 8 * 1000,
-        "dropped after a second of audio"
-    );
+    assert_replayed(&first.audio, &second.audio);
     assert!(first.audio.len() < audio.len(), "dropped mid-stream");
     assert!(
         second.audio.len() > first.audio.len(),

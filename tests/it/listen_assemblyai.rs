@@ -12,8 +12,8 @@ use pronto::providers::listen::assemblyai::AssemblyAi;
 use pronto::providers::listen::{Heard, Listener, StreamSettings, TurnsBy};
 
 use crate::listen_common::{
-    PROVIDER_TURNS, assert_nothing_heard, assert_replayed, ended, fake_sees, hello_frames, next,
-    send, settings, until_end,
+    PROVIDER_TURNS, assert_fails_with_status, assert_nothing_heard, assert_replayed, ended,
+    fake_sees, hello_frames, next, send, settings, until_end,
 };
 
 const TEXT: &str = "hello how are you";
@@ -159,15 +159,7 @@ async fn a_refused_key_fails_without_a_reconnect() {
         fake.push_fault(fault.clone());
         let mut listener = open(&fake, TurnsBy::Pronto);
         send(&mut listener, &hello_frames()[..10]);
-        let heard = until_end(&mut listener).await;
-        assert!(
-            matches!(
-                heard.last(),
-                Some(Heard::Failed(ProviderError::Status { status: 401, .. }))
-            ),
-            "{fault:?}: {heard:?}"
-        );
-        assert_eq!(next(&mut listener).await, None, "the stream is over");
+        assert_fails_with_status(&mut listener, 401).await;
         assert_eq!(fake.connections().len(), 1, "{fault:?}: no second attempt");
     }
 }

@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pronto::audio::mulaw;
-use pronto::providers::Endpoint;
 use pronto::providers::listen::{
     Heard, Listener, StreamSettings, StreamingSpeechToText, TurnsBy, driver,
 };
+use pronto::providers::{Endpoint, ProviderError};
 use pronto::redact::Secret;
 use tokio::time::Instant;
 
@@ -109,6 +109,20 @@ pub fn ended(heard: &[Heard]) -> Option<(&str, bool)> {
         Heard::TurnEnded { text, forced } => Some((text.as_str(), *forced)),
         _ => None,
     })
+}
+
+/// The stream fails with the provider's HTTP `status` and nothing comes
+/// after the failure.
+pub async fn assert_fails_with_status(listener: &mut Listener, status: u16) {
+    let heard = until_end(listener).await;
+    assert!(
+        matches!(
+            heard.last(),
+            Some(Heard::Failed(ProviderError::Status { status: s, .. })) if *s == status
+        ),
+        "failed with {status}: {heard:?}"
+    );
+    assert_eq!(next(listener).await, None, "nothing after Failed");
 }
 
 /// Nothing is heard for `quiet`.

@@ -12,8 +12,8 @@ use pronto::providers::listen::deepgram::Deepgram;
 use pronto::providers::listen::{Heard, Listener, StreamSettings, TurnsBy};
 
 use crate::listen_common::{
-    PROVIDER_TURNS, assert_nothing_heard, assert_replayed, fake_sees, hello, next, say, settings,
-    until, until_end,
+    PROVIDER_TURNS, assert_fails_with_status, assert_nothing_heard, assert_replayed, fake_sees,
+    hello, say, settings, until, until_end,
 };
 
 const TEXT: &str = "hello I would like to book a table";
@@ -205,12 +205,7 @@ async fn a_refused_key_fails_the_stream_without_a_retry() {
         ..settings(fake.base_url(), "a-wrong-key", FLUX_TURNS)
     }));
     say(&mut listener, &hello());
-    let heard = until_end(&mut listener).await;
-    let Some(Heard::Failed(ProviderError::Status { status, .. })) = heard.last() else {
-        panic!("{heard:?}");
-    };
-    assert_eq!(*status, 401);
-    assert_eq!(next(&mut listener).await, None, "nothing after Failed");
+    assert_fails_with_status(&mut listener, 401).await;
     let connections = fake.connections();
     assert_eq!(connections.len(), 1, "no reconnect");
     assert_eq!(connections[0].refused, Some(401));

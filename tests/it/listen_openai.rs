@@ -19,8 +19,8 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::listen_common::{
-    PROVIDER_TURNS, WAIT, assert_replayed, ended, fake_sees, hello_frames, next, send, settings,
-    until_end,
+    PROVIDER_TURNS, WAIT, assert_fails_with_status, assert_replayed, ended, fake_sees,
+    hello_frames, send, settings, until_end,
 };
 
 const TEXT: &str = "hello how are you";
@@ -163,15 +163,7 @@ async fn a_refused_key_fails_without_a_reconnect() {
     fake.push_fault(OpenAiRealtimeFault::RefuseKey);
     let mut listener = open(&fake, SERVER_VAD);
     send(&mut listener, &hello_frames()[..10]);
-    let heard = until_end(&mut listener).await;
-    assert!(
-        matches!(
-            heard.last(),
-            Some(Heard::Failed(ProviderError::Status { status: 401, .. }))
-        ),
-        "{heard:?}"
-    );
-    assert_eq!(next(&mut listener).await, None);
+    assert_fails_with_status(&mut listener, 401).await;
     assert_eq!(fake.connections().len(), 1);
 }
 

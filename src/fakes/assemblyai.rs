@@ -20,26 +20,24 @@
 //! any `encoding` but `pcm_mulaw` (close 3006). What it does with a
 //! `ForceEndpoint` outside a turn is not documented: it ignores it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use futures_util::StreamExt;
 use futures_util::stream::SplitStream;
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
-use tokio::time::Instant;
 
 use super::answer::json_response;
 use super::hearing::{Heard, Hearing, Script};
-use super::{Running, lock, serve};
+use super::streaming::Writer;
+use super::{Faults, Recorded, Running, lock, serve};
 
 /// How the next connection goes wrong (one fault per connection).
 #[derive(Debug, Clone, PartialEq)]
@@ -80,18 +78,10 @@ struct Shared {
     /// The only key accepted; `None` = any non-empty key without a scheme.
     key: Option<String>,
     script: Script,
-    faults: Mutex<VecDeque<AssemblyAiFault>>,
-    connections: Mutex<Vec<AssemblyAiConnection>>,
+    faults: Faults<AssemblyAiFault>,
+    connections: Recorded<AssemblyAiConnection>,
     final_delay: Mutex<Duration>,
     turn_silence: Mutex<Option<u64>>,
-}
-
-impl Shared {
-    fn record(&self, index: usize, change: impl FnOnce(&mut AssemblyAiConnection)) {
-        if let Some(connection) = lock(&self.connections).get_mut(index) {
-            change(connection);
-        }
-    }
 }
 
 /// The fake; the server stops when it is dropped.
@@ -115,8 +105,8 @@ impl FakeAssemblyAi {
         let shared = Arc::new(Shared {
             key,
             script: Script::default(),
-            faults: Mutex::new(VecDeque::new()),
-            connections: Mutex::new(Vec::new()),
+            faults: Faults::default(),
+            connections: Recorded::default(),
             final_delay: Mutex::new(Duration::ZERO),
             turn_silence: Mutex::new(None),
         });
@@ -133,7 +123,7 @@ impl FakeAssemblyAi {
     }
 
     pub fn push_fault(&self, fault: AssemblyAiFault) {
-        lock(&self.shared.faults).push_back(fault);
+        self.shared.faults.push(fault);
     }
 
     /// The texts heard, one per turn (the last repeats).
@@ -155,7 +145,7 @@ impl FakeAssemblyAi {
 
     /// Every connection attempt that reached the upgrade, in order.
     pub fn connections(&self) -> Vec<AssemblyAiConnection> {
-        lock(&self.shared.connections).clone()
+        self.shared.connections.all()
     }
 }
 
@@ -171,15 +161,11 @@ async fn upgrade(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let key = headers.get("authorization").and_then(|v| v.to_str().ok());
-    let index = {
-        let mut connections = lock(&shared.connections);
-        connections.push(AssemblyAiConnection {
-            query: query.clone(),
-            authorization: key.is_some(),
-            ..AssemblyAiConnection::default()
-        });
-        connections.len() - 1
-    };
+    let index = shared.connections.add(AssemblyAiConnection {
+        query: query.clone(),
+        authorization: key.is_some(),
+        ..AssemblyAiConnection::default()
+    });
     // The key is compared, never kept.
     let accepted = match (&shared.key, key) {
         (_, None) => false,
@@ -192,7 +178,7 @@ async fn upgrade(
     if !accepted {
         return refusal(401, "Invalid API key");
     }
-    let fault = lock(&shared.faults).pop_front();
+    let fault = shared.faults.next();
     match fault {
         Some(AssemblyAiFault::RefuseKey) => return refusal(401, "Invalid API key"),
         Some(AssemblyAiFault::RateLimit) => return refusal(429, "Too many requests"),
@@ -203,51 +189,27 @@ async fn upgrade(
         .into_response()
 }
 
-/// What the writer task sends, in order, each not before its time.
-struct Outbox {
-    tx: mpsc::UnboundedSender<(Instant, Message)>,
-    writer: JoinHandle<()>,
-}
+/// AssemblyAI's messages, through the session's [`Writer`].
+struct Outbox(Writer);
 
 impl Outbox {
-    fn new(mut sink: futures_util::stream::SplitSink<WebSocket, Message>) -> Outbox {
-        let (tx, mut rx) = mpsc::unbounded_channel::<(Instant, Message)>();
-        let writer = tokio::spawn(async move {
-            while let Some((at, message)) = rx.recv().await {
-                tokio::time::sleep_until(at).await;
-                let close = matches!(message, Message::Close(_));
-                if sink.send(message).await.is_err() || close {
-                    break;
-                }
-            }
-        });
-        Outbox { tx, writer }
-    }
-
     fn send(&self, message: Value) {
         self.later(message, Duration::ZERO);
     }
 
     fn later(&self, message: Value, delay: Duration) {
-        let message = Message::Text(message.to_string().into());
-        let _ = self.tx.send((Instant::now() + delay, message));
+        self.0.later(&message, delay);
     }
 
     /// `Error` with the code, then a close with it; waits for both to go.
     async fn close(self, code: u16, message: &str) {
         self.send(json!({"type": "Error", "error_code": code, "error": message}));
-        let frame = CloseFrame {
-            code,
-            reason: message.into(),
-        };
-        let _ = self.tx.send((Instant::now(), Message::Close(Some(frame))));
-        drop(self.tx);
-        let _ = self.writer.await;
+        self.0.close(code, message).await;
     }
 
     /// Gone at once: nothing more is written, no close frame.
     fn abort(self) {
-        self.writer.abort();
+        self.0.abort();
     }
 }
 
@@ -317,8 +279,12 @@ async fn session(
     fault: Option<AssemblyAiFault>,
 ) {
     let (sink, mut stream) = socket.split();
-    let out = Outbox::new(sink);
-    let closed = |code: u16| shared.record(index, |c| c.closed_with = Some(code));
+    let out = Outbox(Writer::new(sink));
+    let closed = |code: u16| {
+        shared
+            .connections
+            .update(index, |c| c.closed_with = Some(code))
+    };
     if let Some(AssemblyAiFault::RefuseKeyInStream) = fault {
         closed(4001);
         return out.close(4001, "Not Authorized").await;
@@ -360,10 +326,7 @@ async fn session(
             out.close(code, &message).await;
         }
         End::Drop => out.abort(),
-        End::Terminated => {
-            drop(out.tx);
-            let _ = out.writer.await;
-        }
+        End::Terminated => out.0.flushed().await,
         End::ClientGone => out.abort(),
     }
 }
@@ -435,7 +398,9 @@ impl Listening<'_> {
                     let recorded = parsed
                         .clone()
                         .unwrap_or_else(|| Value::String(text.to_string()));
-                    self.shared.record(self.index, |c| c.control.push(recorded));
+                    self.shared
+                        .connections
+                        .update(self.index, |c| c.control.push(recorded));
                     let Some(control) = parsed else {
                         return End::Close(4100, "Invalid JSON".into());
                     };
@@ -454,16 +419,10 @@ impl Listening<'_> {
                                 "audio_duration_seconds": self.audio_bytes / 8000,
                                 "session_duration_seconds": self.audio_bytes / 8000,
                             }));
-                            let frame = CloseFrame {
-                                code: 1000,
-                                reason: "".into(),
-                            };
-                            let _ = self
-                                .out
-                                .tx
-                                .send((Instant::now(), Message::Close(Some(frame))));
+                            self.out.0.closing(1000, "");
                             self.shared
-                                .record(self.index, |c| c.closed_with = Some(1000));
+                                .connections
+                                .update(self.index, |c| c.closed_with = Some(1000));
                             return End::Terminated;
                         }
                         "KeepAlive" | "UpdateConfiguration" => {}
@@ -478,7 +437,7 @@ impl Listening<'_> {
 
     /// One binary message; `Some` when it ends the session.
     fn audio(&mut self, audio: &[u8]) -> Option<End> {
-        self.shared.record(self.index, |c| {
+        self.shared.connections.update(self.index, |c| {
             c.binary_sizes.push(audio.len());
             c.audio.extend_from_slice(audio);
         });

@@ -22,7 +22,6 @@
 //! key was accepted (never the key), every control message, the audio bytes
 //! and the size of each binary message, and whether the client closed.
 
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -36,7 +35,7 @@ use serde_json::{Value, json};
 
 use super::answer::json_response;
 use super::hearing::Script;
-use super::{Running, lock, serve};
+use super::{Faults, Recorded, Running, lock, serve};
 
 mod flux;
 mod nova;
@@ -121,8 +120,8 @@ struct Timing {
 struct Shared {
     /// The only key accepted; `None` = any non-empty key.
     key: Option<String>,
-    faults: Mutex<VecDeque<DeepgramFault>>,
-    connections: Mutex<Vec<DeepgramConnection>>,
+    faults: Faults<DeepgramFault>,
+    connections: Recorded<DeepgramConnection>,
     script: Script,
     timing: Mutex<Timing>,
 }
@@ -147,8 +146,8 @@ impl FakeDeepgram {
     async fn serve(key: Option<String>) -> Self {
         let shared = Arc::new(Shared {
             key,
-            faults: Mutex::new(VecDeque::new()),
-            connections: Mutex::new(Vec::new()),
+            faults: Faults::default(),
+            connections: Recorded::default(),
             script: Script::default(),
             timing: Mutex::new(Timing {
                 final_delay: Duration::ZERO,
@@ -178,7 +177,7 @@ impl FakeDeepgram {
     }
 
     pub fn push_fault(&self, fault: DeepgramFault) {
-        lock(&self.shared.faults).push_back(fault);
+        self.shared.faults.push(fault);
     }
 
     /// The texts heard, turn after turn (the last one repeats).
@@ -208,7 +207,7 @@ impl FakeDeepgram {
 
     /// Every connection attempt so far, refused ones included.
     pub fn connections(&self) -> Vec<DeepgramConnection> {
-        lock(&self.shared.connections).clone()
+        self.shared.connections.all()
     }
 }
 
@@ -241,9 +240,7 @@ struct Conn {
 
 impl Conn {
     fn record(&self, change: impl FnOnce(&mut DeepgramConnection)) {
-        if let Some(connection) = lock(&self.shared.connections).get_mut(self.index) {
-            change(connection);
-        }
+        self.shared.connections.update(self.index, change);
     }
 
     fn script(&self) -> Script {
@@ -374,7 +371,7 @@ fn handshake(
             Some(expected) => key == expected,
         };
     let request_id = request_id();
-    let fault = lock(&shared.faults).pop_front();
+    let fault = shared.faults.next();
     let refusal = if fault == Some(DeepgramFault::RefuseKey) || !key_accepted {
         Some((
             401,
@@ -386,22 +383,18 @@ fn handshake(
     } else {
         bad_query(version, &query).map(|m| (400, error_body("Bad Request", &m, &request_id)))
     };
-    let index = {
-        let mut connections = lock(&shared.connections);
-        connections.push(DeepgramConnection {
-            path: match version {
-                Version::Flux => "/v2/listen",
-                Version::Nova => "/v1/listen",
-            }
-            .into(),
-            query: query.clone(),
-            auth_scheme: (!scheme.is_empty()).then(|| scheme.to_string()),
-            refused: refusal.as_ref().map(|(status, _)| *status),
-            request_id: request_id.clone(),
-            ..DeepgramConnection::default()
-        });
-        connections.len() - 1
-    };
+    let index = shared.connections.add(DeepgramConnection {
+        path: match version {
+            Version::Flux => "/v2/listen",
+            Version::Nova => "/v1/listen",
+        }
+        .into(),
+        query: query.clone(),
+        auth_scheme: (!scheme.is_empty()).then(|| scheme.to_string()),
+        refused: refusal.as_ref().map(|(status, _)| *status),
+        request_id: request_id.clone(),
+        ..DeepgramConnection::default()
+    });
     if let Some((status, body)) = refusal {
         let mut response = json_response(status, body);
         if let Ok(id) = HeaderValue::from_str(&request_id) {

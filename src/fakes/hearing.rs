@@ -213,20 +213,29 @@ impl Hearing {
     }
 }
 
+/// Audio for the fakes' tests: what the gate hears as speech, and μ-law
+/// silence.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(super) mod test_audio {
+    use crate::audio::mulaw;
 
-    fn tone(ms: usize) -> Vec<u8> {
+    /// A loud square wave, `ms` long.
+    pub fn tone(ms: usize) -> Vec<u8> {
         let pcm: Vec<i16> = (0..ms * 8)
             .map(|i| if (i / 4) % 2 == 0 { 6000 } else { -6000 })
             .collect();
         mulaw::encode(&pcm)
     }
 
-    fn silence(ms: usize) -> Vec<u8> {
+    pub fn silence(ms: usize) -> Vec<u8> {
         vec![0xFF; ms * 8]
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_audio::{silence, tone};
+    use super::*;
 
     #[test]
     fn speech_reveals_words_then_a_pause_reports_the_whole_turn() {

@@ -53,6 +53,7 @@ pub mod openai;
 pub mod openai_audio;
 pub mod openai_chat;
 pub mod openai_realtime;
+mod streaming;
 pub mod twilio_rest;
 
 /// How the next request to a fake goes wrong.
@@ -78,17 +79,24 @@ pub enum Fault {
     Delay(Duration),
 }
 
-/// Faults waiting for the next requests.
-#[derive(Clone, Default)]
-pub struct Faults(Arc<Mutex<VecDeque<Fault>>>);
+/// Faults waiting for the next requests (a streaming fake's own fault type:
+/// for the next connections).
+#[derive(Clone)]
+pub struct Faults<F = Fault>(Arc<Mutex<VecDeque<F>>>);
 
-impl Faults {
-    pub fn push(&self, fault: Fault) {
+impl<F> Default for Faults<F> {
+    fn default() -> Self {
+        Faults(Arc::new(Mutex::new(VecDeque::new())))
+    }
+}
+
+impl<F> Faults<F> {
+    pub fn push(&self, fault: F) {
         lock(&self.0).push_back(fault);
     }
 
     /// The fault for the request now being served, if any.
-    pub fn next(&self) -> Option<Fault> {
+    pub fn next(&self) -> Option<F> {
         lock(&self.0).pop_front()
     }
 }
@@ -106,6 +114,21 @@ impl<T> Default for Recorded<T> {
 impl<T: Clone> Recorded<T> {
     pub fn push(&self, item: T) {
         lock(&self.0).push(item);
+    }
+
+    /// Records `item` and returns its index, for [`Recorded::update`]: a
+    /// streaming fake records a connection as it goes on.
+    pub(crate) fn add(&self, item: T) -> usize {
+        let mut items = lock(&self.0);
+        items.push(item);
+        items.len() - 1
+    }
+
+    /// Changes the record at `index`.
+    pub(crate) fn update(&self, index: usize, change: impl FnOnce(&mut T)) {
+        if let Some(item) = lock(&self.0).get_mut(index) {
+            change(item);
+        }
     }
 
     pub fn all(&self) -> Vec<T> {

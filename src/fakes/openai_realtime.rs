@@ -21,28 +21,26 @@
 //! until the client commits. Each committed turn's text comes as one
 //! `delta` per word, then `completed`, after the final delay.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
+use futures_util::stream::SplitStream;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
-use tokio::time::Instant;
 
 use super::answer::json_response;
 use super::hearing::{Heard, Hearing, Script};
-use super::{Running, lock, serve};
+use super::streaming::Writer;
+use super::{Faults, Recorded, Running, lock, serve};
 
 /// The silence after which the fake's `semantic_vad` ends a turn (the real
 /// one decides from the words, waiting at most 2/4/8 s by eagerness).
@@ -102,17 +100,9 @@ pub struct OpenAiRealtimeConnection {
 
 struct Shared {
     script: Script,
-    faults: Mutex<VecDeque<OpenAiRealtimeFault>>,
-    connections: Mutex<Vec<OpenAiRealtimeConnection>>,
+    faults: Faults<OpenAiRealtimeFault>,
+    connections: Recorded<OpenAiRealtimeConnection>,
     final_delay: Mutex<Duration>,
-}
-
-impl Shared {
-    fn record(&self, index: usize, change: impl FnOnce(&mut OpenAiRealtimeConnection)) {
-        if let Some(connection) = lock(&self.connections).get_mut(index) {
-            change(connection);
-        }
-    }
 }
 
 /// The fake; the server stops when it is dropped.
@@ -126,8 +116,8 @@ impl FakeOpenAiRealtime {
     pub async fn start() -> FakeOpenAiRealtime {
         let shared = Arc::new(Shared {
             script: Script::default(),
-            faults: Mutex::new(VecDeque::new()),
-            connections: Mutex::new(Vec::new()),
+            faults: Faults::default(),
+            connections: Recorded::default(),
             final_delay: Mutex::new(Duration::ZERO),
         });
         let router = Router::new()
@@ -143,7 +133,7 @@ impl FakeOpenAiRealtime {
     }
 
     pub fn push_fault(&self, fault: OpenAiRealtimeFault) {
-        lock(&self.shared.faults).push_back(fault);
+        self.shared.faults.push(fault);
     }
 
     /// The texts heard, one per turn (the last repeats).
@@ -159,7 +149,7 @@ impl FakeOpenAiRealtime {
 
     /// Every connection attempt that reached the upgrade, in order.
     pub fn connections(&self) -> Vec<OpenAiRealtimeConnection> {
-        lock(&self.shared.connections).clone()
+        self.shared.connections.all()
     }
 }
 
@@ -176,21 +166,17 @@ async fn upgrade(
 ) -> Response {
     let key = headers.get("authorization").and_then(|v| v.to_str().ok());
     let beta = headers.contains_key("openai-beta");
-    let index = {
-        let mut connections = lock(&shared.connections);
-        connections.push(OpenAiRealtimeConnection {
-            query: query.clone(),
-            authorization: key.is_some(),
-            beta_header: beta,
-            ..OpenAiRealtimeConnection::default()
-        });
-        connections.len() - 1
-    };
+    let index = shared.connections.add(OpenAiRealtimeConnection {
+        query: query.clone(),
+        authorization: key.is_some(),
+        beta_header: beta,
+        ..OpenAiRealtimeConnection::default()
+    });
     // The key is looked at, never kept.
     let bearer = key
         .and_then(|k| k.strip_prefix("Bearer "))
         .is_some_and(|k| !k.trim().is_empty());
-    let fault = lock(&shared.faults).pop_front();
+    let fault = shared.faults.next();
     if !bearer || fault == Some(OpenAiRealtimeFault::RefuseKey) {
         let message = "Incorrect API key provided.";
         return json_response(
@@ -216,30 +202,15 @@ async fn upgrade(
         .into_response()
 }
 
-/// What the writer task sends, in order, each not before its time.
+/// OpenAI's server events, numbered, through the session's [`Writer`].
 struct Outbox {
-    tx: mpsc::UnboundedSender<(Instant, Message)>,
-    writer: JoinHandle<()>,
+    writer: Writer,
     events: u64,
 }
 
 impl Outbox {
-    fn new(mut sink: SplitSink<WebSocket, Message>) -> Outbox {
-        let (tx, mut rx) = mpsc::unbounded_channel::<(Instant, Message)>();
-        let writer = tokio::spawn(async move {
-            while let Some((at, message)) = rx.recv().await {
-                tokio::time::sleep_until(at).await;
-                let close = matches!(message, Message::Close(_));
-                if sink.send(message).await.is_err() || close {
-                    break;
-                }
-            }
-        });
-        Outbox {
-            tx,
-            writer,
-            events: 0,
-        }
+    fn new(writer: Writer) -> Outbox {
+        Outbox { writer, events: 0 }
     }
 
     fn send(&mut self, event: Value) {
@@ -250,8 +221,7 @@ impl Outbox {
     fn later(&mut self, mut event: Value, delay: Duration) {
         self.events += 1;
         event["event_id"] = json!(format!("event_{}", self.events));
-        let message = Message::Text(event.to_string().into());
-        let _ = self.tx.send((Instant::now() + delay, message));
+        self.writer.later(&event, delay);
     }
 
     fn error(&mut self, code: &str, message: &str, param: Option<&str>, client_event: &Value) {
@@ -270,13 +240,7 @@ impl Outbox {
     /// An `error`, then a close with `close_code`; waits for both to go.
     async fn close(mut self, close_code: u16, code: &str, message: &str) {
         self.error(code, message, None, &Value::Null);
-        let frame = CloseFrame {
-            code: close_code,
-            reason: code.into(),
-        };
-        let _ = self.tx.send((Instant::now(), Message::Close(Some(frame))));
-        drop(self.tx);
-        let _ = self.writer.await;
+        self.writer.close(close_code, code).await;
     }
 }
 
@@ -316,9 +280,11 @@ async fn session(
     fault: Option<OpenAiRealtimeFault>,
 ) {
     let (sink, mut stream) = socket.split();
-    let mut out = Outbox::new(sink);
+    let mut out = Outbox::new(Writer::new(sink));
     if beta {
-        shared.record(index, |c| c.closed_with = Some(4000));
+        shared
+            .connections
+            .update(index, |c| c.closed_with = Some(4000));
         let message = "The Realtime API beta shape is disabled; remove the OpenAI-Beta header.";
         return out.close(4000, "beta_api_shape_disabled", message).await;
     }
@@ -345,15 +311,16 @@ async fn session(
     let Listening { out, .. } = listening;
     match end {
         End::Close(close_code, code) => {
-            shared.record(index, |c| c.closed_with = Some(close_code));
+            shared
+                .connections
+                .update(index, |c| c.closed_with = Some(close_code));
             out.close(close_code, &code, "Fault injected by the fake")
                 .await;
         }
         End::Drop => out.writer.abort(),
         End::ClientGone => {
             // Sends what is queued (a client that closed gets nothing).
-            drop(out.tx);
-            let _ = tokio::time::timeout(Duration::from_secs(5), out.writer).await;
+            let _ = tokio::time::timeout(Duration::from_secs(5), out.writer.flushed()).await;
         }
     }
 }
@@ -400,14 +367,16 @@ impl Listening<'_> {
                 }
                 Message::Close(frame) => {
                     let code = frame.map(|f| f.code);
-                    self.shared.record(self.index, |c| c.client_close = code);
+                    self.shared
+                        .connections
+                        .update(self.index, |c| c.client_close = code);
                     // Reading on sends the close's answer, then ends.
                     continue;
                 }
                 Message::Ping(_) | Message::Pong(_) => continue,
             };
             let Ok(event) = serde_json::from_str::<Value>(text.as_str()) else {
-                self.shared.record(self.index, |c| {
+                self.shared.connections.update(self.index, |c| {
                     c.events.push(Value::String(text.to_string()))
                 });
                 self.out.error(
@@ -421,7 +390,9 @@ impl Listening<'_> {
             let kind = event["type"].as_str().unwrap_or_default().to_string();
             if kind != "input_audio_buffer.append" {
                 let recorded = event.clone();
-                self.shared.record(self.index, |c| c.events.push(recorded));
+                self.shared
+                    .connections
+                    .update(self.index, |c| c.events.push(recorded));
             }
             match kind.as_str() {
                 "session.update" => self.update(&event),
@@ -548,7 +519,7 @@ impl Listening<'_> {
                 .out
                 .error("invalid_value", message, Some("audio"), event);
         };
-        self.shared.record(self.index, |c| {
+        self.shared.connections.update(self.index, |c| {
             c.append_sizes.push(audio.len());
             c.audio.extend_from_slice(&audio);
         });

@@ -29,8 +29,11 @@ use super::{Endpoint, ProviderError};
 
 pub mod assemblyai;
 pub mod deepgram;
+#[cfg(test)]
+mod dialect_tests;
 pub mod driver;
 pub mod openai_realtime;
+mod url;
 
 /// Audio frames waiting for the connection, at most (20 ms each: 10 s). A
 /// provider that stalls longer loses audio rather than the call its memory.
@@ -51,6 +54,30 @@ pub struct StreamSettings {
     pub vocabulary: String,
     /// Who decides that a turn is over.
     pub turns: TurnsBy,
+}
+
+/// A provider's text message as JSON; `None` when it is not, which is
+/// logged and skipped: one odd message is no reason to lose the call.
+fn json_message(provider: &'static str, text: &str) -> Option<serde_json::Value> {
+    match serde_json::from_str(text) {
+        Ok(message) => Some(message),
+        Err(e) => {
+            tracing::warn!(provider, error = %e, message = %crate::redact::outside(text), "not JSON; skipped");
+            None
+        }
+    }
+}
+
+/// The vocabulary's terms for a provider's key-term list: split at
+/// `separators`, trimmed, empty ones left out.
+fn vocabulary_terms<'a>(
+    vocabulary: &'a str,
+    separators: &'a [char],
+) -> impl Iterator<Item = &'a str> + 'a {
+    vocabulary
+        .split(separators)
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
 }
 
 /// Who decides that the caller's turn is over.

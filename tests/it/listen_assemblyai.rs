@@ -4,95 +4,31 @@
 //! connection is made again with the turn's audio; a refused key fails at
 //! once; the end of the call terminates the session.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use pronto::audio::mulaw;
 use pronto::fakes::assemblyai::{AssemblyAiConnection, AssemblyAiFault, FakeAssemblyAi};
+use pronto::providers::ProviderError;
 use pronto::providers::listen::assemblyai::AssemblyAi;
-use pronto::providers::listen::{
-    Heard, Listener, StreamSettings, StreamingSpeechToText, TurnsBy, driver,
+use pronto::providers::listen::{Heard, Listener, StreamSettings, TurnsBy};
+
+use crate::listen_common::{
+    PROVIDER_TURNS, assert_fails_with_status, assert_nothing_heard, assert_replayed, ended,
+    fake_sees, hello_frames, next, send, settings, until_end,
 };
-use pronto::providers::{Endpoint, ProviderError};
-use pronto::redact::Secret;
 
 const TEXT: &str = "hello how are you";
-const WAIT: Duration = Duration::from_secs(5);
 
 fn open(fake: &FakeAssemblyAi, turns: TurnsBy) -> Listener {
-    let stt: Arc<dyn StreamingSpeechToText> = Arc::new(AssemblyAi::new(StreamSettings {
-        endpoint: Endpoint {
-            base_url: fake.base_url().to_string(),
-            api_key: Secret::new("aai-test-key"),
-        },
-        model: String::new(),
-        language: "en".into(),
+    crate::listen_common::open(AssemblyAi::new(StreamSettings {
         vocabulary: "Pronto".into(),
-        turns,
-    }));
-    Listener::open(&stt, driver::Settings::default())
+        ..settings(fake.base_url(), "aai-test-key", turns)
+    }))
 }
 
 async fn fake() -> FakeAssemblyAi {
     let fake = FakeAssemblyAi::start().await;
     fake.set_script(&[TEXT]);
     fake
-}
-
-/// `hello.wav` (0.3–2.1 s speech, then 1 s of silence) in Twilio frames.
-fn hello_frames() -> Vec<Vec<u8>> {
-    mulaw::encode(&crate::common::load("hello.wav"))
-        .chunks(160)
-        .map(<[u8]>::to_vec)
-        .collect()
-}
-
-fn send(listener: &mut Listener, frames: &[Vec<u8>]) {
-    for frame in frames {
-        assert!(listener.send_audio(frame), "the stream is gone");
-    }
-}
-
-async fn next(listener: &mut Listener) -> Option<Heard> {
-    tokio::time::timeout(WAIT, std::future::poll_fn(|cx| listener.poll_heard(cx)))
-        .await
-        .ok()
-        .flatten()
-}
-
-/// What was heard up to and including the first end of turn or failure.
-async fn until_end(listener: &mut Listener) -> Vec<Heard> {
-    let mut heard = Vec::new();
-    while let Some(event) = next(listener).await {
-        let last = matches!(event, Heard::TurnEnded { .. } | Heard::Failed(_));
-        heard.push(event);
-        if last {
-            break;
-        }
-    }
-    heard
-}
-
-fn ended(heard: &[Heard]) -> Option<(&str, bool)> {
-    heard.iter().find_map(|h| match h {
-        Heard::TurnEnded { text, forced } => Some((text.as_str(), *forced)),
-        _ => None,
-    })
-}
-
-/// The fake's connections once `done` holds (it records as it receives).
-async fn connections_when(
-    fake: &FakeAssemblyAi,
-    done: impl Fn(&[AssemblyAiConnection]) -> bool,
-) -> Vec<AssemblyAiConnection> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let connections = fake.connections();
-        if done(&connections) || tokio::time::Instant::now() > deadline {
-            return connections;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 fn sent_terminate(connection: &AssemblyAiConnection) -> bool {
@@ -102,13 +38,7 @@ fn sent_terminate(connection: &AssemblyAiConnection) -> bool {
 #[tokio::test]
 async fn speech_gives_partials_then_the_final_transcript() {
     let fake = fake().await;
-    let mut listener = open(
-        &fake,
-        TurnsBy::Provider {
-            eager: false,
-            semantic: false,
-        },
-    );
+    let mut listener = open(&fake, PROVIDER_TURNS);
     send(&mut listener, &hello_frames());
     let heard = until_end(&mut listener).await;
     assert_eq!(heard.first(), Some(&Heard::SpeechStarted), "{heard:?}");
@@ -198,12 +128,7 @@ async fn pronto_ends_the_turn_with_force_endpoint() {
     // their way), and no turn is invented; Pronto's own wait ends it.
     send(&mut listener, &frames[120..130]);
     listener.force_end();
-    let waited = tokio::time::timeout(
-        Duration::from_millis(500),
-        std::future::poll_fn(|cx| listener.poll_heard(cx)),
-    )
-    .await;
-    assert!(waited.is_err(), "nothing heard: {waited:?}");
+    assert_nothing_heard(&mut listener, Duration::from_millis(500)).await;
 }
 
 #[tokio::test]
@@ -212,13 +137,7 @@ async fn a_dropped_connection_is_made_again_and_the_turn_arrives_whole() {
     fake.push_fault(AssemblyAiFault::Drop {
         after_audio_ms: 1000,
     });
-    let mut listener = open(
-        &fake,
-        TurnsBy::Provider {
-            eager: false,
-            semantic: false,
-        },
-    );
+    let mut listener = open(&fake, PROVIDER_TURNS);
     let frames = hello_frames();
     send(&mut listener, &frames);
     let heard = until_end(&mut listener).await;
@@ -226,11 +145,7 @@ async fn a_dropped_connection_is_made_again_and_the_turn_arrives_whole() {
     let connections = fake.connections();
     assert_eq!(connections.len(), 2);
     let (first, second) = (&connections[0], &connections[1]);
-    assert!(first.audio.len() >= 8000, "the drop came after 1 s");
-    assert!(
-        second.audio.starts_with(&first.audio),
-        "the second connection heard the turn from its start"
-    );
+    assert_replayed(&first.audio, &second.audio);
     assert!(second.binary_sizes.iter().all(|s| (400..=8000).contains(s)));
 }
 
@@ -244,15 +159,7 @@ async fn a_refused_key_fails_without_a_reconnect() {
         fake.push_fault(fault.clone());
         let mut listener = open(&fake, TurnsBy::Pronto);
         send(&mut listener, &hello_frames()[..10]);
-        let heard = until_end(&mut listener).await;
-        assert!(
-            matches!(
-                heard.last(),
-                Some(Heard::Failed(ProviderError::Status { status: 401, .. }))
-            ),
-            "{fault:?}: {heard:?}"
-        );
-        assert_eq!(next(&mut listener).await, None, "the stream is over");
+        assert_fails_with_status(&mut listener, 401).await;
         assert_eq!(fake.connections().len(), 1, "{fault:?}: no second attempt");
     }
 }
@@ -264,13 +171,7 @@ async fn a_server_error_is_retried_once_and_a_refusal_is_not() {
         code: 3005,
         after_audio_ms: 500,
     });
-    let mut listener = open(
-        &fake,
-        TurnsBy::Provider {
-            eager: false,
-            semantic: false,
-        },
-    );
+    let mut listener = open(&fake, PROVIDER_TURNS);
     send(&mut listener, &hello_frames());
     let heard = until_end(&mut listener).await;
     assert_eq!(ended(&heard), Some((TEXT, false)), "{heard:?}");
@@ -281,13 +182,7 @@ async fn a_server_error_is_retried_once_and_a_refusal_is_not() {
         after_audio_ms: 500,
     })
     .await;
-    let mut listener = open(
-        &fake,
-        TurnsBy::Provider {
-            eager: false,
-            semantic: false,
-        },
-    );
+    let mut listener = open(&fake, PROVIDER_TURNS);
     send(&mut listener, &hello_frames());
     let heard = until_end(&mut listener).await;
     assert!(
@@ -309,19 +204,17 @@ async fn fake_with(fault: AssemblyAiFault) -> FakeAssemblyAi {
 #[tokio::test]
 async fn dropping_the_listener_terminates_the_session() {
     let fake = fake().await;
-    let mut listener = open(
-        &fake,
-        TurnsBy::Provider {
-            eager: false,
-            semantic: false,
-        },
-    );
+    let mut listener = open(&fake, PROVIDER_TURNS);
     let frames = hello_frames();
     // 3.1 s: the last 18 ms are not a whole batch.
     send(&mut listener, &frames);
     let _ = until_end(&mut listener).await;
     drop(listener);
-    let connections = connections_when(&fake, |c| c.first().is_some_and(sent_terminate)).await;
+    let connections = fake_sees(
+        || fake.connections(),
+        |c| c.first().is_some_and(sent_terminate),
+    )
+    .await;
     let connection = &connections[0];
     assert!(sent_terminate(connection), "{:?}", connection.control);
     let total: usize = frames.iter().map(Vec::len).sum();
@@ -341,17 +234,9 @@ async fn an_idle_close_is_retried() {
     let fake = fake_with(AssemblyAiFault::Idle(Duration::from_millis(200))).await;
     let mut listener = open(&fake, TurnsBy::Pronto);
     send(&mut listener, &hello_frames()[..10]);
-    let connections = connections_when(&fake, |c| c.len() == 2).await;
+    let connections = fake_sees(|| fake.connections(), |c| c.len() == 2).await;
     assert_eq!(connections.len(), 2, "made again after 4031");
     assert_eq!(connections[0].closed_with, Some(4031));
     // The second connection is up: nothing failed.
-    assert!(
-        tokio::time::timeout(
-            Duration::from_millis(300),
-            std::future::poll_fn(|cx| listener.poll_heard(cx))
-        )
-        .await
-        .is_err(),
-        "no Failed"
-    );
+    assert_nothing_heard(&mut listener, Duration::from_millis(300)).await;
 }

@@ -4,50 +4,25 @@
 //! frames) → partials → the turn's final transcript; Pronto ending the
 //! turn; a dropped connection replayed on a new one; refusals; the close.
 
-use std::future::poll_fn;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pronto::audio::mulaw;
-use pronto::fakes::deepgram::{DeepgramConnection, DeepgramFault, FakeDeepgram};
+use pronto::fakes::deepgram::{DeepgramFault, FakeDeepgram};
+use pronto::providers::ProviderError;
 use pronto::providers::listen::deepgram::Deepgram;
-use pronto::providers::listen::{
-    Heard, Listener, StreamSettings, StreamingSpeechToText, TurnsBy, driver,
-};
-use pronto::providers::{Endpoint, ProviderError};
-use pronto::redact::Secret;
+use pronto::providers::listen::{Heard, Listener, StreamSettings, TurnsBy};
 
-use crate::harness::fixture;
+use crate::listen_common::{
+    PROVIDER_TURNS, assert_fails_with_status, assert_nothing_heard, assert_replayed, fake_sees,
+    hello, say, settings, until, until_end,
+};
 
 const TEXT: &str = "hello I would like to book a table";
-const WAIT: Duration = Duration::from_secs(10);
 
-const FLUX_TURNS: TurnsBy = TurnsBy::Provider {
-    eager: false,
-    semantic: false,
-};
+const FLUX_TURNS: TurnsBy = PROVIDER_TURNS;
 const EAGER_TURNS: TurnsBy = TurnsBy::Provider {
     eager: true,
     semantic: false,
 };
-
-fn stt(
-    base_url: &str,
-    key: &str,
-    language: &str,
-    turns: TurnsBy,
-) -> Arc<dyn StreamingSpeechToText> {
-    Arc::new(Deepgram::new(StreamSettings {
-        endpoint: Endpoint {
-            base_url: base_url.to_string(),
-            api_key: Secret::new(key),
-        },
-        model: String::new(),
-        language: language.into(),
-        vocabulary: "Pronto".into(),
-        turns,
-    }))
-}
 
 async fn fake() -> FakeDeepgram {
     let fake = FakeDeepgram::start().await;
@@ -56,77 +31,14 @@ async fn fake() -> FakeDeepgram {
 }
 
 fn open(fake: &FakeDeepgram, language: &str, turns: TurnsBy) -> Listener {
-    Listener::open(
-        &stt(&fake.ws_url(), "dg-test-key", language, turns),
-        driver::Settings::default(),
-    )
+    crate::listen_common::open(Deepgram::new(StreamSettings {
+        language: language.into(),
+        vocabulary: "Pronto".into(),
+        ..settings(&fake.ws_url(), "dg-test-key", turns)
+    }))
 }
 
-/// hello.wav as the phone sends it: its speech, then its trailing second of
-/// silence.
-fn hello() -> Vec<u8> {
-    mulaw::encode(&fixture("hello.wav"))
-}
-
-/// In 20 ms Twilio frames, in order (the fake counts audio time, so no
-/// real-time pacing).
-fn say(listener: &mut Listener, mulaw: &[u8]) {
-    for frame in mulaw.chunks(160) {
-        assert!(listener.send_audio(frame), "the stream is gone");
-    }
-}
-
-async fn next(listener: &mut Listener) -> Option<Heard> {
-    tokio::time::timeout(WAIT, poll_fn(|cx| listener.poll_heard(cx)))
-        .await
-        .expect("something heard in time")
-}
-
-/// Everything heard up to and including the turn's end (or the failure).
-async fn until_turn_end(listener: &mut Listener) -> Vec<Heard> {
-    let mut heard = Vec::new();
-    while let Some(event) = next(listener).await {
-        let done = matches!(event, Heard::TurnEnded { .. } | Heard::Failed(_));
-        heard.push(event);
-        if done {
-            return heard;
-        }
-    }
-    panic!("the stream ended without a turn's end: {heard:?}");
-}
-
-async fn until(listener: &mut Listener, what: impl Fn(&Heard) -> bool) -> Vec<Heard> {
-    let mut heard = Vec::new();
-    while let Some(event) = next(listener).await {
-        let done = what(&event);
-        heard.push(event);
-        if done {
-            return heard;
-        }
-    }
-    panic!("the stream ended first: {heard:?}");
-}
-
-/// Waits until the fake's connections satisfy `ready`.
-async fn fake_sees(
-    fake: &FakeDeepgram,
-    ready: impl Fn(&[DeepgramConnection]) -> bool,
-) -> Vec<DeepgramConnection> {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let connections = fake.connections();
-        if ready(&connections) {
-            return connections;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the fake never saw it: {connections:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-fn ended(heard: &[Heard]) -> Vec<(String, bool)> {
+fn ends(heard: &[Heard]) -> Vec<(String, bool)> {
     heard
         .iter()
         .filter_map(|h| match h {
@@ -159,7 +71,7 @@ async fn flux_hears_partials_an_eager_end_and_the_final_turn() {
     let mut listener = open(&fake, "en", EAGER_TURNS);
     let audio = hello();
     say(&mut listener, &audio);
-    let heard = until_turn_end(&mut listener).await;
+    let heard = until_end(&mut listener).await;
 
     assert_eq!(heard.first(), Some(&Heard::SpeechStarted), "{heard:?}");
     assert_partials_grow_into(&heard, TEXT);
@@ -211,18 +123,22 @@ async fn flux_ends_the_turn_when_pronto_says_so() {
     until(&mut listener, |h| *h == Heard::SpeechStarted).await;
     // All the audio there (but the batch not yet full): Flux's own end of
     // turn is off, so nothing ends the turn but Pronto.
-    fake_sees(&fake, |c| c[0].audio.len() + 640 > audio.len()).await;
+    fake_sees(
+        || fake.connections(),
+        |c| c[0].audio.len() + 640 > audio.len(),
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(100)).await;
 
     let asked = Instant::now();
     listener.force_end();
-    let heard = until_turn_end(&mut listener).await;
+    let heard = until_end(&mut listener).await;
     assert!(
         asked.elapsed() >= Duration::from_millis(150),
         "the fake's final delay"
     );
     assert_eq!(
-        ended(&heard),
+        ends(&heard),
         [(TEXT.to_string(), true)],
         "the manual end, and no model end before it: {heard:?}"
     );
@@ -241,18 +157,14 @@ async fn flux_force_end_with_nothing_said_invents_no_turn_and_sends_nothing() {
     let fake = fake().await;
     let mut listener = open(&fake, "en", TurnsBy::Pronto);
     say(&mut listener, &[0xFF; 8 * 500]);
-    fake_sees(&fake, |c| {
-        c.first().is_some_and(|c| c.audio.len() >= 8 * 480)
-    })
+    fake_sees(
+        || fake.connections(),
+        |c| c.first().is_some_and(|c| c.audio.len() >= 8 * 480),
+    )
     .await;
     listener.force_end();
     // Nothing to answer: Pronto's own wait for the final runs out instead.
-    let waited = tokio::time::timeout(
-        Duration::from_millis(500),
-        std::future::poll_fn(|cx| listener.poll_heard(cx)),
-    )
-    .await;
-    assert!(waited.is_err(), "nothing heard: {waited:?}");
+    assert_nothing_heard(&mut listener, Duration::from_millis(500)).await;
     assert!(
         fake.connections()[0].control_types().is_empty(),
         "no ForceEndTurn: Flux would not answer it"
@@ -266,16 +178,13 @@ async fn a_dropped_connection_is_replayed_and_the_turn_arrives_whole() {
     let mut listener = open(&fake, "en", FLUX_TURNS);
     let audio = hello();
     say(&mut listener, &audio);
-    let heard = until_turn_end(&mut listener).await;
-    assert_eq!(ended(&heard), [(TEXT.to_string(), false)], "{heard:?}");
+    let heard = until_end(&mut listener).await;
+    assert_eq!(ends(&heard), [(TEXT.to_string(), false)], "{heard:?}");
 
     let connections = fake.connections();
     assert_eq!(connections.len(), 2, "one reconnect");
     let (first, second) = (&connections[0], &connections[1]);
-    assert!(
-        first.audio.len() >= 8 * 1000,
-        "dropped after a second of audio"
-    );
+    assert_replayed(&first.audio, &second.audio);
     assert!(first.audio.len() < audio.len(), "dropped mid-stream");
     assert!(
         second.audio.len() > first.audio.len(),
@@ -291,17 +200,12 @@ async fn a_dropped_connection_is_replayed_and_the_turn_arrives_whole() {
 #[tokio::test]
 async fn a_refused_key_fails_the_stream_without_a_retry() {
     let fake = FakeDeepgram::start_with_key("the-right-key").await;
-    let mut listener = Listener::open(
-        &stt(fake.base_url(), "a-wrong-key", "en", FLUX_TURNS),
-        driver::Settings::default(),
-    );
+    let mut listener = crate::listen_common::open(Deepgram::new(StreamSettings {
+        vocabulary: "Pronto".into(),
+        ..settings(fake.base_url(), "a-wrong-key", FLUX_TURNS)
+    }));
     say(&mut listener, &hello());
-    let heard = until_turn_end(&mut listener).await;
-    let Some(Heard::Failed(ProviderError::Status { status, .. })) = heard.last() else {
-        panic!("{heard:?}");
-    };
-    assert_eq!(*status, 401);
-    assert_eq!(next(&mut listener).await, None, "nothing after Failed");
+    assert_fails_with_status(&mut listener, 401).await;
     let connections = fake.connections();
     assert_eq!(connections.len(), 1, "no reconnect");
     assert_eq!(connections[0].refused, Some(401));
@@ -312,7 +216,7 @@ async fn a_rate_limit_at_the_handshake_fails_the_stream() {
     let fake = fake().await;
     fake.push_fault(DeepgramFault::RateLimit);
     let mut listener = open(&fake, "en", FLUX_TURNS);
-    let heard = until_turn_end(&mut listener).await;
+    let heard = until_end(&mut listener).await;
     assert!(
         matches!(
             heard.last(),
@@ -332,7 +236,7 @@ async fn a_flux_error_mid_stream_is_fatal() {
     });
     let mut listener = open(&fake, "en", FLUX_TURNS);
     say(&mut listener, &hello());
-    let heard = until_turn_end(&mut listener).await;
+    let heard = until_end(&mut listener).await;
     let Some(Heard::Failed(ProviderError::Protocol { detail, .. })) = heard.last() else {
         panic!("{heard:?}");
     };
@@ -350,15 +254,15 @@ async fn messages_to_ignore_and_no_request_id_leave_the_turn_whole() {
     fake.push_fault(DeepgramFault::Unknowns);
     let mut listener = open(&fake, "en", FLUX_TURNS);
     say(&mut listener, &hello());
-    let heard = until_turn_end(&mut listener).await;
-    assert_eq!(ended(&heard), [(TEXT.to_string(), false)], "{heard:?}");
+    let heard = until_end(&mut listener).await;
+    assert_eq!(ends(&heard), [(TEXT.to_string(), false)], "{heard:?}");
     assert_partials_grow_into(&heard, TEXT);
 
     fake.push_fault(DeepgramFault::NoRequestId);
     let mut listener = open(&fake, "en", FLUX_TURNS);
     say(&mut listener, &hello());
-    let heard = until_turn_end(&mut listener).await;
-    assert_eq!(ended(&heard), [(TEXT.to_string(), false)], "{heard:?}");
+    let heard = until_end(&mut listener).await;
+    assert_eq!(ends(&heard), [(TEXT.to_string(), false)], "{heard:?}");
 }
 
 #[tokio::test]
@@ -371,7 +275,7 @@ async fn dropping_the_listener_flushes_the_audio_and_closes_the_stream() {
     say(&mut listener, audio);
     until(&mut listener, |h| *h == Heard::SpeechStarted).await;
     drop(listener);
-    let connections = fake_sees(&fake, |c| c[0].client_closed).await;
+    let connections = fake_sees(|| fake.connections(), |c| c[0].client_closed).await;
     assert_eq!(connections.len(), 1);
     let flux = &connections[0];
     assert_eq!(flux.control_types(), ["CloseStream"]);
@@ -388,11 +292,11 @@ async fn nova_hears_other_languages_and_ends_the_turn_on_speech_final() {
     fake.set_script(&["vorrei prenotare un tavolo"]);
     let mut listener = open(&fake, "it", FLUX_TURNS);
     say(&mut listener, &hello());
-    let heard = until_turn_end(&mut listener).await;
+    let heard = until_end(&mut listener).await;
     assert_eq!(heard.first(), Some(&Heard::SpeechStarted), "{heard:?}");
     assert_partials_grow_into(&heard, "vorrei prenotare un tavolo");
     assert_eq!(
-        ended(&heard),
+        ends(&heard),
         [("vorrei prenotare un tavolo".to_string(), false)]
     );
     let nova = &fake.connections()[0];
@@ -414,9 +318,9 @@ async fn nova_finalizes_when_pronto_ends_the_turn_mid_speech() {
     say(&mut listener, &audio[..8 * 600]);
     until(&mut listener, |h| matches!(h, Heard::Partial(_))).await;
     listener.force_end();
-    let heard = until_turn_end(&mut listener).await;
+    let heard = until_end(&mut listener).await;
     assert_eq!(
-        ended(&heard),
+        ends(&heard),
         [("vorrei prenotare un tavolo".to_string(), true)],
         "{heard:?}"
     );
@@ -428,7 +332,7 @@ async fn nova_closed_for_idling_is_retried_once_then_fails() {
     let fake = fake().await;
     fake.set_idle_timeout(Duration::from_millis(200));
     let mut listener = open(&fake, "it", FLUX_TURNS);
-    let heard = until_turn_end(&mut listener).await;
+    let heard = until_end(&mut listener).await;
     let Some(Heard::Failed(error)) = heard.last() else {
         panic!("{heard:?}");
     };

@@ -5,43 +5,33 @@
 //! μ-law; the clean close at the end of the call; and the fake's own GA
 //! checks (beta header, session shape).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use pronto::audio::mulaw;
 use pronto::fakes::openai_realtime::{
     FakeOpenAiRealtime, OpenAiRealtimeConnection, OpenAiRealtimeFault,
 };
+use pronto::providers::ProviderError;
 use pronto::providers::listen::openai_realtime::OpenAiRealtime;
-use pronto::providers::listen::{
-    Heard, Listener, StreamSettings, StreamingSpeechToText, TurnsBy, driver,
-};
-use pronto::providers::{Endpoint, ProviderError};
-use pronto::redact::Secret;
+use pronto::providers::listen::{Heard, Listener, TurnsBy};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-const TEXT: &str = "hello how are you";
-const WAIT: Duration = Duration::from_secs(5);
-const SERVER_VAD: TurnsBy = TurnsBy::Provider {
-    eager: false,
-    semantic: false,
+use crate::listen_common::{
+    PROVIDER_TURNS, WAIT, assert_fails_with_status, assert_replayed, ended, fake_sees,
+    hello_frames, send, settings, until_end,
 };
 
+const TEXT: &str = "hello how are you";
+const SERVER_VAD: TurnsBy = PROVIDER_TURNS;
+
 fn open(fake: &FakeOpenAiRealtime, turns: TurnsBy) -> Listener {
-    let stt: Arc<dyn StreamingSpeechToText> = Arc::new(OpenAiRealtime::new(StreamSettings {
-        endpoint: Endpoint {
-            base_url: fake.base_url().to_string(),
-            api_key: Secret::new("sk-test"),
-        },
-        model: String::new(),
-        language: "en".into(),
-        vocabulary: String::new(),
+    crate::listen_common::open(OpenAiRealtime::new(settings(
+        fake.base_url(),
+        "sk-test",
         turns,
-    }));
-    Listener::open(&stt, driver::Settings::default())
+    )))
 }
 
 async fn fake() -> FakeOpenAiRealtime {
@@ -50,67 +40,12 @@ async fn fake() -> FakeOpenAiRealtime {
     fake
 }
 
-/// `hello.wav` (0.3–2.1 s speech, then 1 s of silence) in Twilio frames.
-fn hello_frames() -> Vec<Vec<u8>> {
-    mulaw::encode(&crate::common::load("hello.wav"))
-        .chunks(160)
-        .map(<[u8]>::to_vec)
-        .collect()
-}
-
-fn send(listener: &mut Listener, frames: &[Vec<u8>]) {
-    for frame in frames {
-        assert!(listener.send_audio(frame), "the stream is gone");
-    }
-}
-
-async fn next(listener: &mut Listener) -> Option<Heard> {
-    tokio::time::timeout(WAIT, std::future::poll_fn(|cx| listener.poll_heard(cx)))
-        .await
-        .ok()
-        .flatten()
-}
-
-/// What was heard up to and including the first end of turn or failure.
-async fn until_end(listener: &mut Listener) -> Vec<Heard> {
-    let mut heard = Vec::new();
-    while let Some(event) = next(listener).await {
-        let last = matches!(event, Heard::TurnEnded { .. } | Heard::Failed(_));
-        heard.push(event);
-        if last {
-            break;
-        }
-    }
-    heard
-}
-
-fn ended(heard: &[Heard]) -> Option<(&str, bool)> {
-    heard.iter().find_map(|h| match h {
-        Heard::TurnEnded { text, forced } => Some((text.as_str(), *forced)),
-        _ => None,
-    })
-}
-
 fn kinds(connection: &OpenAiRealtimeConnection) -> Vec<String> {
     connection
         .events
         .iter()
         .map(|e| e["type"].as_str().unwrap_or_default().to_string())
         .collect()
-}
-
-async fn connections_when(
-    fake: &FakeOpenAiRealtime,
-    done: impl Fn(&[OpenAiRealtimeConnection]) -> bool,
-) -> Vec<OpenAiRealtimeConnection> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let connections = fake.connections();
-        if done(&connections) || tokio::time::Instant::now() > deadline {
-            return connections;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test]
@@ -167,9 +102,10 @@ async fn pronto_ends_the_turn_with_a_commit() {
     let frames = hello_frames();
     // The speech and 300 ms of its silence: Pronto's own end of turn.
     send(&mut listener, &frames[..120]);
-    let connections = connections_when(&fake, |c| {
-        c.first().is_some_and(|c| c.audio.len() >= 120 * 160)
-    })
+    let connections = fake_sees(
+        || fake.connections(),
+        |c| c.first().is_some_and(|c| c.audio.len() >= 120 * 160),
+    )
     .await;
     assert_eq!(connections[0].audio.len(), 120 * 160);
     assert!(
@@ -212,11 +148,7 @@ async fn a_dropped_connection_is_made_again_and_the_turn_arrives_whole() {
     let connections = fake.connections();
     assert_eq!(connections.len(), 2);
     let (first, second) = (&connections[0], &connections[1]);
-    assert!(first.audio.len() >= 8000, "the drop came after 1 s");
-    assert!(
-        second.audio.starts_with(&first.audio),
-        "replayed from the turn's start"
-    );
+    assert_replayed(&first.audio, &second.audio);
     assert_eq!(
         kinds(second)[0],
         "session.update",
@@ -231,15 +163,7 @@ async fn a_refused_key_fails_without_a_reconnect() {
     fake.push_fault(OpenAiRealtimeFault::RefuseKey);
     let mut listener = open(&fake, SERVER_VAD);
     send(&mut listener, &hello_frames()[..10]);
-    let heard = until_end(&mut listener).await;
-    assert!(
-        matches!(
-            heard.last(),
-            Some(Heard::Failed(ProviderError::Status { status: 401, .. }))
-        ),
-        "{heard:?}"
-    );
-    assert_eq!(next(&mut listener).await, None);
+    assert_fails_with_status(&mut listener, 401).await;
     assert_eq!(fake.connections().len(), 1);
 }
 
@@ -288,9 +212,10 @@ async fn dropping_the_listener_closes_normally() {
     send(&mut listener, &hello_frames());
     let _ = until_end(&mut listener).await;
     drop(listener);
-    let connections = connections_when(&fake, |c| {
-        c.first().is_some_and(|c| c.client_close.is_some())
-    })
+    let connections = fake_sees(
+        || fake.connections(),
+        |c| c.first().is_some_and(|c| c.client_close.is_some()),
+    )
     .await;
     assert_eq!(connections[0].client_close, Some(1000));
     assert_eq!(connections.len(), 1);

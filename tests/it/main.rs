@@ -29,6 +29,7 @@ mod harness;
 mod http_limits;
 mod kept_and_erased;
 mod listen_assemblyai;
+mod listen_common;
 mod listen_deepgram;
 mod listen_openai;
 mod operations;

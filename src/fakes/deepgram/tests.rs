@@ -12,24 +12,13 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::*;
-use crate::audio::mulaw;
+use crate::fakes::hearing::test_audio::{silence, tone};
 
 type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 const FLUX: &str = "/v2/listen?model=flux-general-en&encoding=mulaw&sample_rate=8000";
 const NOVA: &str = "/v1/listen?model=nova-3&language=it&encoding=mulaw&sample_rate=8000\
                     &interim_results=true&endpointing=300&utterance_end_ms=1000&vad_events=true";
-
-fn tone(ms: usize) -> Vec<u8> {
-    let pcm: Vec<i16> = (0..ms * 8)
-        .map(|i| if (i / 4) % 2 == 0 { 6000 } else { -6000 })
-        .collect();
-    mulaw::encode(&pcm)
-}
-
-fn silence(ms: usize) -> Vec<u8> {
-    vec![0xFF; ms * 8]
-}
 
 async fn connect(
     fake: &FakeDeepgram,

@@ -21,12 +21,12 @@
 //!   turn's text is always `transcript`.
 
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::client::Request;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tracing::{debug, warn};
 
-use super::{Closed, Dialect, Heard, StreamSettings, StreamingSpeechToText, TurnsBy};
+use super::url::{request, ws_scheme};
+use super::vocabulary_terms;
+use super::{Closed, Dialect, Heard, StreamSettings, StreamingSpeechToText, TurnsBy, json_message};
 use crate::providers::ProviderError;
 use crate::redact::outside;
 
@@ -233,15 +233,12 @@ impl Dialect for Stream {
     }
 
     fn request(&self) -> Result<Request, ProviderError> {
-        let mut request = self
-            .url()
-            .into_client_request()
-            .map_err(|e| ProviderError::protocol(PROVIDER, format!("bad endpoint: {e}")))?;
         // The bare key, no scheme.
-        let key = HeaderValue::from_str(self.settings.endpoint.api_key.expose())
-            .map_err(|_| ProviderError::protocol(PROVIDER, "the API key is not a header value"))?;
-        request.headers_mut().insert("authorization", key);
-        Ok(request)
+        request(
+            PROVIDER,
+            &self.url(),
+            self.settings.endpoint.api_key.expose(),
+        )
     }
 
     fn opening(&mut self, _out: &mut Vec<Message>) {
@@ -294,12 +291,8 @@ impl Dialect for Stream {
         _out: &mut Vec<Message>,
         heard: &mut Vec<Heard>,
     ) -> Result<(), Closed> {
-        let message: serde_json::Value = match serde_json::from_str(text) {
-            Ok(message) => message,
-            Err(e) => {
-                warn!(provider = PROVIDER, error = %e, message = %outside(text), "not JSON; skipped");
-                return Ok(());
-            }
+        let Some(message) = json_message(PROVIDER, text) else {
+            return Ok(());
         };
         match message["type"].as_str().unwrap_or_default() {
             "Begin" => debug!(
@@ -384,23 +377,9 @@ fn error(code: u16, reason: &str) -> ProviderError {
     }
 }
 
-/// `https://` → `wss://`, `http://` → `ws://`; `ws(s)://` as is.
-fn ws_scheme(url: &str) -> String {
-    if let Some(rest) = url.strip_prefix("https://") {
-        format!("wss://{rest}")
-    } else if let Some(rest) = url.strip_prefix("http://") {
-        format!("ws://{rest}")
-    } else {
-        url.to_string()
-    }
-}
-
 /// The vocabulary's terms: comma- or line-separated.
 fn keyterms(vocabulary: &str) -> Vec<String> {
-    vocabulary
-        .split([',', '\n'])
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
+    vocabulary_terms(vocabulary, &[',', '\n'])
         .map(str::to_string)
         .collect()
 }

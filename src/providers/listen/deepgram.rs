@@ -18,6 +18,8 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
+use super::url::ws_scheme;
+use super::vocabulary_terms;
 use super::{Closed, Dialect, StreamSettings, StreamingSpeechToText, TurnsBy};
 use crate::providers::ProviderError;
 
@@ -74,24 +76,13 @@ fn english(language: &str) -> bool {
 /// The vocabulary as Deepgram's repeatable `keyterm`: one term per
 /// comma-separated entry ("Pronto, Acme Dental" → two terms).
 fn keyterms(vocabulary: &str) -> impl Iterator<Item = &str> {
-    vocabulary
-        .split(',')
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
+    vocabulary_terms(vocabulary, &[','])
 }
 
 /// The WebSocket URL of `path` with `query`: the configured base with an
-/// `http(s)://` scheme taken as `ws(s)://`, so that one base URL serves a
-/// fake and the real service alike.
+/// `http(s)://` scheme taken as `ws(s)://`.
 fn url(settings: &StreamSettings, path: &str, query: &[(&str, String)]) -> String {
-    let base = settings.endpoint.base_url.trim().trim_end_matches('/');
-    let base = if let Some(rest) = base.strip_prefix("https://") {
-        format!("wss://{rest}")
-    } else if let Some(rest) = base.strip_prefix("http://") {
-        format!("ws://{rest}")
-    } else {
-        base.to_string()
-    };
+    let base = ws_scheme(settings.endpoint.base_url.trim().trim_end_matches('/'));
     let mut encoded = form_urlencoded::Serializer::new(String::new());
     for (name, value) in query {
         encoded.append_pair(name, value);

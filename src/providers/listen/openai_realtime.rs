@@ -24,14 +24,13 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::client::Request;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tracing::{debug, warn};
 
-use super::{Closed, Dialect, Heard, StreamSettings, StreamingSpeechToText, TurnsBy};
+use super::url::{request, ws_scheme};
+use super::{Closed, Dialect, Heard, StreamSettings, StreamingSpeechToText, TurnsBy, json_message};
 use crate::providers::ProviderError;
 use crate::redact::outside;
 
@@ -124,14 +123,7 @@ impl Session {
     }
 
     fn url(&self) -> String {
-        let base = self.settings.endpoint.url("/realtime");
-        let base = if let Some(rest) = base.strip_prefix("https://") {
-            format!("wss://{rest}")
-        } else if let Some(rest) = base.strip_prefix("http://") {
-            format!("ws://{rest}")
-        } else {
-            base
-        };
+        let base = ws_scheme(&self.settings.endpoint.url("/realtime"));
         format!("{base}?intent=transcription")
     }
 
@@ -306,15 +298,8 @@ impl Dialect for Session {
     }
 
     fn request(&self) -> Result<Request, ProviderError> {
-        let mut request = self
-            .url()
-            .into_client_request()
-            .map_err(|e| ProviderError::protocol(PROVIDER, format!("bad endpoint: {e}")))?;
         let key = format!("Bearer {}", self.settings.endpoint.api_key.expose());
-        let key = HeaderValue::from_str(&key)
-            .map_err(|_| ProviderError::protocol(PROVIDER, "the API key is not a header value"))?;
-        request.headers_mut().insert("authorization", key);
-        Ok(request)
+        request(PROVIDER, &self.url(), &key)
     }
 
     fn opening(&mut self, out: &mut Vec<Message>) {
@@ -379,12 +364,8 @@ impl Dialect for Session {
         out: &mut Vec<Message>,
         heard: &mut Vec<Heard>,
     ) -> Result<(), Closed> {
-        let message: Value = match serde_json::from_str(text) {
-            Ok(message) => message,
-            Err(e) => {
-                warn!(provider = PROVIDER, error = %e, message = %outside(text), "not JSON; skipped");
-                return Ok(());
-            }
+        let Some(message) = json_message(PROVIDER, text) else {
+            return Ok(());
         };
         let item = message["item_id"].as_str().unwrap_or_default();
         match message["type"].as_str().unwrap_or_default() {

@@ -1,43 +1,20 @@
 use super::*;
-use crate::providers::Endpoint;
-use crate::redact::Secret;
+use crate::providers::listen::dialect_tests::{
+    EAGER_TURNS, PROVIDER_TURNS, feed, settings, turn_ended,
+};
 
-fn settings(turns: TurnsBy) -> StreamSettings {
-    StreamSettings {
-        endpoint: Endpoint {
-            base_url: "https://streaming.assemblyai.com".into(),
-            api_key: Secret::new("aai-key"),
-        },
-        model: String::new(),
-        language: "en".into(),
-        vocabulary: String::new(),
-        turns,
-    }
+fn settings_for(turns: TurnsBy) -> StreamSettings {
+    settings("https://streaming.assemblyai.com", "aai-key", turns)
 }
 
 fn stream(turns: TurnsBy) -> Stream {
-    let mut stream = Stream::new(settings(turns));
+    let mut stream = Stream::new(settings_for(turns));
     stream.opening(&mut Vec::new());
     stream
 }
 
-const PROVIDER_TURNS: TurnsBy = TurnsBy::Provider {
-    eager: false,
-    semantic: false,
-};
-const EAGER: TurnsBy = TurnsBy::Provider {
-    eager: true,
-    semantic: false,
-};
-
 fn heard(stream: &mut Stream, messages: &[&str]) -> Vec<Heard> {
-    let mut heard = Vec::new();
-    for message in messages {
-        stream
-            .text(message, &mut Vec::new(), &mut heard)
-            .expect("not an error");
-    }
-    heard
+    feed(stream, messages).0
 }
 
 fn turn(order: u64, transcript: &str, utterance: &str, end: bool) -> String {
@@ -112,7 +89,7 @@ fn pronto_turns_push_the_provider_end_to_its_backstop() {
 
 #[test]
 fn other_languages_get_the_multilingual_model_and_vocabulary_becomes_keyterms() {
-    let mut settings = settings(PROVIDER_TURNS);
+    let mut settings = settings_for(PROVIDER_TURNS);
     settings.language = "it".into();
     settings.vocabulary = "Pronto, Twilio\nAcme Bank".into();
     let query = query_of(&Stream::new(settings.clone()));
@@ -192,10 +169,7 @@ fn partials_grow_and_the_end_of_turn_is_the_final_transcript() {
             Heard::SpeechStarted,
             Heard::Partial("hi".into()),
             Heard::Partial("hi my name".into()),
-            Heard::TurnEnded {
-                text: "hi my name".into(),
-                forced: false
-            },
+            turn_ended("hi my name", false),
         ]
     );
 }
@@ -210,7 +184,7 @@ fn the_formatted_copy_after_the_end_is_ignored() {
 
 #[test]
 fn eager_mode_reports_the_utterance_pause_with_the_whole_turn() {
-    let mut stream = stream(EAGER);
+    let mut stream = stream(EAGER_TURNS);
     let heard = heard(
         &mut stream,
         &[
@@ -225,17 +199,14 @@ fn eager_mode_reports_the_utterance_pause_with_the_whole_turn() {
             Heard::Partial("book a".into()),
             Heard::Partial("book a table".into()),
             Heard::EagerEnd("book a table".into()),
-            Heard::TurnEnded {
-                text: "book a table".into(),
-                forced: false
-            },
+            turn_ended("book a table", false),
         ]
     );
 }
 
 #[test]
 fn new_words_after_an_eager_end_resume_the_turn() {
-    let mut stream = stream(EAGER);
+    let mut stream = stream(EAGER_TURNS);
     let heard = heard(
         &mut stream,
         &[
@@ -251,10 +222,7 @@ fn new_words_after_an_eager_end_resume_the_turn() {
             Heard::EagerEnd("book a table".into()),
             Heard::Resumed,
             Heard::Partial("book a table for two".into()),
-            Heard::TurnEnded {
-                text: "book a table for two".into(),
-                forced: false
-            },
+            turn_ended("book a table for two", false),
         ]
     );
 }
@@ -279,13 +247,7 @@ fn force_end_flushes_the_batch_then_asks_for_the_endpoint() {
     assert!(matches!(&out[0], Message::Binary(b) if b.len() == 400));
     assert_eq!(out[1], Message::Text(r#"{"type":"ForceEndpoint"}"#.into()));
     let heard = heard(&mut stream, &[&turn(0, "hello", "", true)]);
-    assert_eq!(
-        heard,
-        vec![Heard::TurnEnded {
-            text: "hello".into(),
-            forced: true
-        }]
-    );
+    assert_eq!(heard, vec![turn_ended("hello", true)]);
 }
 
 #[test]

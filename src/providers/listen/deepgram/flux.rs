@@ -22,6 +22,7 @@ use tracing::{debug, warn};
 
 use super::{Batch, PROVIDER, classify, control, eager, english, keyterms, upgrade, url};
 use crate::providers::ProviderError;
+use crate::providers::listen::json_message;
 use crate::providers::listen::{Closed, Dialect, Heard, StreamSettings, TurnsBy};
 use crate::redact::{Secret, outside};
 
@@ -202,12 +203,8 @@ impl Dialect for Flux {
         out: &mut Vec<Message>,
         heard: &mut Vec<Heard>,
     ) -> Result<(), Closed> {
-        let message: Value = match serde_json::from_str(text) {
-            Ok(message) => message,
-            Err(e) => {
-                warn!(provider = PROVIDER, error = %e, text = %outside(text), "Flux sent a message that is not JSON; skipped");
-                return Ok(());
-            }
+        let Some(message) = json_message(PROVIDER, text) else {
+            return Ok(());
         };
         match message["type"].as_str().unwrap_or_default() {
             "TurnInfo" => {

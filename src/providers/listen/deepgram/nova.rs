@@ -23,10 +23,11 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::client::{Request, Response};
-use tracing::{debug, warn};
+use tracing::debug;
 
 use super::{Batch, PROVIDER, classify, control, keyterms, upgrade, url};
 use crate::providers::ProviderError;
+use crate::providers::listen::json_message;
 use crate::providers::listen::{Closed, Dialect, Heard, StreamSettings, TurnsBy};
 use crate::redact::{Secret, outside};
 
@@ -208,12 +209,8 @@ impl Dialect for Nova {
         _out: &mut Vec<Message>,
         heard: &mut Vec<Heard>,
     ) -> Result<(), Closed> {
-        let message: Value = match serde_json::from_str(text) {
-            Ok(message) => message,
-            Err(e) => {
-                warn!(provider = PROVIDER, error = %e, text = %outside(text), "Deepgram sent a message that is not JSON; skipped");
-                return Ok(());
-            }
+        let Some(message) = json_message(PROVIDER, text) else {
+            return Ok(());
         };
         match message["type"].as_str().unwrap_or_default() {
             "Results" => self.results(&message, heard),

@@ -4,34 +4,22 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::*;
-use crate::providers::Endpoint;
 use crate::providers::listen::Heard;
-use crate::redact::Secret;
+use crate::providers::listen::dialect_tests::{
+    self, EAGER_TURNS, PROVIDER_TURNS, settings, turn_ended,
+};
 
-fn settings(language: &str, model: &str, turns: TurnsBy) -> StreamSettings {
+fn settings_for(language: &str, model: &str, turns: TurnsBy) -> StreamSettings {
     StreamSettings {
-        endpoint: Endpoint {
-            base_url: "https://api.deepgram.com/".into(),
-            api_key: Secret::new("dg-key"),
-        },
         model: model.into(),
         language: language.into(),
         vocabulary: "Pronto, Acme Dental ,".into(),
-        turns,
+        ..settings("https://api.deepgram.com/", "dg-key", turns)
     }
 }
 
-const PROVIDER_TURNS: TurnsBy = TurnsBy::Provider {
-    eager: false,
-    semantic: false,
-};
-const EAGER_TURNS: TurnsBy = TurnsBy::Provider {
-    eager: true,
-    semantic: false,
-};
-
 fn dialect(language: &str, model: &str, turns: TurnsBy) -> Box<dyn Dialect> {
-    Deepgram::new(settings(language, model, turns)).dialect()
+    Deepgram::new(settings_for(language, model, turns)).dialect()
 }
 
 /// The request's path and query pairs, and its Authorization header.
@@ -58,13 +46,9 @@ fn param<'a>(query: &'a [(String, String)], name: &str) -> Vec<&'a str> {
 }
 
 fn feed(dialect: &mut dyn Dialect, messages: &[Value]) -> Vec<Heard> {
-    let mut heard = Vec::new();
-    let mut out = Vec::new();
-    for message in messages {
-        dialect
-            .text(&message.to_string(), &mut out, &mut heard)
-            .expect("not an error");
-    }
+    let texts: Vec<String> = messages.iter().map(Value::to_string).collect();
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let (heard, out) = dialect_tests::feed(dialect, &texts);
     assert!(out.is_empty(), "no replies: {out:?}");
     heard
 }
@@ -162,7 +146,7 @@ fn a_named_model_picks_the_endpoint() {
 
 #[test]
 fn a_fake_base_url_keeps_its_plain_scheme() {
-    let mut s = settings("en", "", PROVIDER_TURNS);
+    let mut s = settings_for("en", "", PROVIDER_TURNS);
     s.endpoint.base_url = "http://127.0.0.1:4000".into();
     let request = Deepgram::new(s).dialect().request().expect("a request");
     assert_eq!(request.uri().scheme_str(), Some("ws"));
@@ -227,10 +211,7 @@ fn flux_turn_events_become_what_pronto_hears() {
             Heard::Resumed,
             Heard::Partial("I need to change".into()),
             Heard::EagerEnd("I need to change it".into()),
-            Heard::TurnEnded {
-                text: "I need to change it".into(),
-                forced: false
-            },
+            turn_ended("I need to change it", false),
         ]
     );
 }
@@ -250,10 +231,7 @@ fn flux_force_end_flushes_the_audio_then_asks_and_a_manual_end_is_forced() {
     end["trigger"] = json!("manual");
     assert_eq!(
         feed(flux.as_mut(), &[end]),
-        [Heard::TurnEnded {
-            text: "hello there".into(),
-            forced: true
-        }]
+        [turn_ended("hello there", true)]
     );
 }
 
@@ -435,10 +413,7 @@ fn nova_joins_finals_into_the_turn_and_ends_it_on_speech_final() {
             Heard::Partial("vorrei".into()),
             Heard::Partial("vorrei prenotare".into()),
             Heard::Partial("vorrei prenotare un".into()),
-            Heard::TurnEnded {
-                text: "vorrei prenotare un tavolo".into(),
-                forced: false
-            },
+            turn_ended("vorrei prenotare un tavolo", false),
         ],
         "the UtteranceEnd after the speech_final ends nothing more"
     );
@@ -454,13 +429,7 @@ fn nova_utterance_end_ends_a_turn_without_speech_final() {
             json!({"type": "UtteranceEnd", "channel": [0, 1], "last_word_end": 1.0}),
         ],
     );
-    assert_eq!(
-        heard.last(),
-        Some(&Heard::TurnEnded {
-            text: "ciao".into(),
-            forced: false
-        })
-    );
+    assert_eq!(heard.last(), Some(&turn_ended("ciao", false)));
 }
 
 #[test]
@@ -492,10 +461,7 @@ fn nova_with_pronto_ending_turns_ignores_endpoints_and_finalizes_on_force_end() 
     flushed["from_finalize"] = json!(true);
     assert_eq!(
         feed(nova.as_mut(), &[flushed]),
-        [Heard::TurnEnded {
-            text: "buongiorno vorrei un tavolo".into(),
-            forced: true
-        }]
+        [turn_ended("buongiorno vorrei un tavolo", true)]
     );
 }
 
@@ -506,13 +472,7 @@ fn nova_force_end_when_all_is_final_answers_at_once() {
     let mut out = Vec::new();
     let mut heard = Vec::new();
     nova.force_end(&mut out, &mut heard);
-    assert_eq!(
-        heard,
-        [Heard::TurnEnded {
-            text: "grazie".into(),
-            forced: true
-        }]
-    );
+    assert_eq!(heard, [turn_ended("grazie", true)]);
     assert!(controls(&out).is_empty());
     heard.clear();
     nova.force_end(&mut out, &mut heard);

@@ -1,30 +1,20 @@
 use super::*;
-use crate::providers::Endpoint;
-use crate::redact::Secret;
+use crate::providers::listen::dialect_tests::{PROVIDER_TURNS, feed, settings, turn_ended};
 
-fn settings(turns: TurnsBy) -> StreamSettings {
+fn settings_for(turns: TurnsBy) -> StreamSettings {
     StreamSettings {
-        endpoint: Endpoint {
-            base_url: "https://api.openai.com/v1".into(),
-            api_key: Secret::new("sk-test"),
-        },
-        model: String::new(),
-        language: "en".into(),
         vocabulary: "Pronto, Acme".into(),
-        turns,
+        ..settings("https://api.openai.com/v1", "sk-test", turns)
     }
 }
 
-const SERVER_VAD: TurnsBy = TurnsBy::Provider {
-    eager: false,
-    semantic: false,
-};
+const SERVER_VAD: TurnsBy = PROVIDER_TURNS;
 
 const UPDATED: &str = r#"{"type":"session.updated","session":{"type":"transcription","audio":{"input":{"format":{"type":"audio/pcmu"},"turn_detection":null}}}}"#;
 
 /// A session whose update was sent (returned) and, with `confirm`, confirmed.
 fn session(turns: TurnsBy, confirm: bool) -> (Session, Vec<Message>) {
-    let mut session = Session::new(settings(turns));
+    let mut session = Session::new(settings_for(turns));
     let mut out = Vec::new();
     session.opening(&mut out);
     if confirm {
@@ -40,16 +30,6 @@ fn json_of(message: &Message) -> Value {
         Message::Text(text) => serde_json::from_str(text.as_str()).expect("JSON"),
         other => panic!("not text: {other:?}"),
     }
-}
-
-fn feed(session: &mut Session, messages: &[&str]) -> (Vec<Heard>, Vec<Message>) {
-    let (mut heard, mut out) = (Vec::new(), Vec::new());
-    for message in messages {
-        session
-            .text(message, &mut out, &mut heard)
-            .expect("not an error");
-    }
-    (heard, out)
 }
 
 fn event(kind: &str, item: &str, extra: Value) -> String {
@@ -230,10 +210,7 @@ fn vad_turns_report_speech_partials_and_the_completed_text() {
             Heard::SpeechStopped,
             Heard::Partial("Hello".into()),
             Heard::Partial("Hello there.".into()),
-            Heard::TurnEnded {
-                text: "Hello there.".into(),
-                forced: false
-            },
+            turn_ended("Hello there.", false),
         ]
     );
 }
@@ -253,16 +230,7 @@ fn completions_out_of_order_are_reported_in_commit_order() {
     let (heard, _) = feed(&mut session, &[&completed("item_1", "first")]);
     assert_eq!(
         heard,
-        vec![
-            Heard::TurnEnded {
-                text: "first".into(),
-                forced: false
-            },
-            Heard::TurnEnded {
-                text: "second".into(),
-                forced: false
-            },
-        ]
+        vec![turn_ended("first", false), turn_ended("second", false),]
     );
 }
 
@@ -285,13 +253,7 @@ fn force_end_commits_and_the_completion_is_forced() {
             &completed("item_1", "hello"),
         ],
     );
-    assert_eq!(
-        heard,
-        vec![Heard::TurnEnded {
-            text: "hello".into(),
-            forced: true
-        }]
-    );
+    assert_eq!(heard, vec![turn_ended("hello", true)]);
 }
 
 #[test]
@@ -307,13 +269,7 @@ fn an_empty_commit_is_the_empty_forced_turn() {
             r#"{"type":"error","error":{"type":"invalid_request_error","code":"input_audio_buffer_commit_empty","message":"buffer too small","param":null,"event_id":null}}"#,
         ],
     );
-    assert_eq!(
-        heard,
-        vec![Heard::TurnEnded {
-            text: String::new(),
-            forced: true
-        }]
-    );
+    assert_eq!(heard, vec![turn_ended("", true)]);
 }
 
 #[test]
@@ -322,13 +278,7 @@ fn force_end_with_no_audio_since_the_last_turn_answers_itself() {
     let (mut out, mut heard) = (Vec::new(), Vec::new());
     session.force_end(&mut out, &mut heard);
     assert!(out.is_empty());
-    assert_eq!(
-        heard,
-        vec![Heard::TurnEnded {
-            text: String::new(),
-            forced: true
-        }]
-    );
+    assert_eq!(heard, vec![turn_ended("", true)]);
 }
 
 #[test]
@@ -373,13 +323,7 @@ fn a_forced_commit_lost_with_the_connection_is_sent_again_after_the_replay() {
             &completed("item_9", "hi"),
         ],
     );
-    assert_eq!(
-        heard,
-        vec![Heard::TurnEnded {
-            text: "hi".into(),
-            forced: true
-        }]
-    );
+    assert_eq!(heard, vec![turn_ended("hi", true)]);
 }
 
 #[test]

@@ -204,3 +204,56 @@ async fn an_openai_realtime_session_transcribes_the_call() {
     );
     call.hang_up().await.expect("hang up");
 }
+
+#[tokio::test]
+async fn an_eager_end_prepares_the_answer_and_a_resumption_drops_it_unheard() {
+    use pronto::fakes::deepgram::FakeDeepgram;
+    const ANSWER: &str = "We open at nine.";
+    let stt = FakeDeepgram::start().await;
+    stt.set_script(&[SAID]);
+    // Flux's early signal after 100 ms of silence, its end of turn after
+    // 260 ms: hello.wav's pauses between words bring eager ends that the
+    // caller's next word takes back.
+    stt.set_flux_silences(100, 260);
+    let w = world(
+        "deepgram",
+        stt.base_url(),
+        ("DEEPGRAM_API_KEY", "dg-test"),
+        "provider",
+    )
+    .await;
+    w.llm.fake().set_default_reply(Reply::text(ANSWER));
+    let call = w.dial_and_hear_greeting().await;
+    say_hello_and_hear(&call, "t1-s0").await;
+    let sid = call.call_sid().to_string();
+    assert_eq!(
+        stt.connections()[0].param("eager_eot_threshold"),
+        ["0.5"],
+        "eager mode asked for"
+    );
+    let (_, health) = w.server.get_json("/health", None).await;
+    let started = health["engine"]["speculative_answers"]
+        .as_u64()
+        .unwrap_or(0);
+    let wasted = health["engine"]["speculative_wasted"].as_u64().unwrap_or(0);
+    assert!(wasted >= 1, "a resumption dropped one: {health}");
+    assert_eq!(
+        started,
+        wasted + 1,
+        "all but the kept one dropped: {health}"
+    );
+    // A dropped answer's request may be cancelled before it reaches the
+    // LLM (the simulator speaks faster than real time); none is made after
+    // the end of turn, whose answer was already prepared.
+    let requests = w.llm_requests().len() as u64;
+    assert!(
+        (1..=started).contains(&requests),
+        "{requests} LLM requests for {started} speculative answers"
+    );
+    call.hang_up().await.expect("hang up");
+    let turns = turns(&w, &sid).await;
+    assert_eq!(turns.len(), 2, "the greeting and one answer: {turns:?}");
+    assert_eq!(turns[1]["caller"], SAID);
+    assert_eq!(turns[1]["agent_heard"], ANSWER, "{turns:?}");
+    assert_eq!(turns[1]["latency"]["speculative"], true, "{turns:?}");
+}

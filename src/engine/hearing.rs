@@ -190,7 +190,7 @@ impl Ears {
             judged: None,
             model_failed: false,
             awaiting: None,
-            words: String::new(),
+            words: Words::default(),
             ready: VecDeque::new(),
             hints: VecDeque::new(),
         }
@@ -245,7 +245,7 @@ pub struct Hearing {
     model_failed: bool,
     awaiting: Option<Awaiting>,
     /// The caller's words so far in this turn, from the provider.
-    words: String,
+    words: Words,
     /// Events learnt outside `hear`, for `poll_event`.
     ready: VecDeque<Event>,
     hints: VecDeque<Hint>,
@@ -442,8 +442,8 @@ impl Hearing {
             match heard {
                 Heard::SpeechStarted | Heard::SpeechStopped => {}
                 Heard::Partial(text) => {
-                    if text != self.words && !text.trim().is_empty() {
-                        self.words.clone_from(&text);
+                    if text != self.words.text && !text.trim().is_empty() {
+                        self.words.set(text.clone());
                         self.ready.push_back(Event::CallerWords(text));
                     }
                 }
@@ -521,7 +521,7 @@ impl Hearing {
         let frames_now = self.local_frames();
         let mut timing = awaiting.timing;
         timing.endpoint_wait += frames(frames_now.saturating_sub(awaiting.decided_at));
-        let words = std::mem::take(&mut self.words);
+        let words = std::mem::take(&mut self.words).text;
         let input = if !words.trim().is_empty() {
             timing.streamed = true;
             TurnInput::Transcript(words)
@@ -563,7 +563,27 @@ impl Hearing {
             return false;
         }
         let speech_ms = self.local.endpointer().speech_ms();
-        speech_ms < BACKCHANNEL_MAX_MS && (self.words.is_empty() || is_backchannel(&self.words))
+        speech_ms < BACKCHANNEL_MAX_MS && (self.words.text.is_empty() || self.words.backchannel)
+    }
+}
+
+/// The caller's words so far in this turn, as the provider heard them, and
+/// whether they are only a backchannel: classified once when they change,
+/// not on every frame that asks.
+#[derive(Debug, Default)]
+struct Words {
+    text: String,
+    backchannel: bool,
+}
+
+impl Words {
+    fn set(&mut self, text: String) {
+        self.backchannel = is_backchannel(&text);
+        self.text = text;
+    }
+
+    fn clear(&mut self) {
+        *self = Words::default();
     }
 }
 

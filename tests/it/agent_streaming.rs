@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use crate::agent_world::{FALLBACK, Provider, World, hear_mark, say_hello_and_hear};
+use crate::agent_world::{FALLBACK, Provider, World, say_hello_and_hear};
 use crate::harness::{API_TOKEN, WAIT};
 use pronto::fakes::assemblyai::{AssemblyAiFault, FakeAssemblyAi};
 use pronto::fakes::llm_reply::Reply;
@@ -28,6 +28,31 @@ async fn world(provider: &str, stt_url: &str, key: (&str, &str), detector: &str)
         ],
     )
     .await
+}
+
+/// An AssemblyAI fake that hears [`SAID`], and a world streaming to it with
+/// `detector`.
+async fn assemblyai_world(detector: &str) -> (FakeAssemblyAi, World) {
+    let stt = FakeAssemblyAi::start().await;
+    stt.set_script(&[SAID]);
+    let w = world(
+        "assemblyai",
+        stt.base_url(),
+        ("ASSEMBLYAI_API_KEY", "aai-test"),
+        detector,
+    )
+    .await;
+    (stt, w)
+}
+
+/// A call whose caller says hello and hears the answer (the LLM's one
+/// reply); its SID.
+async fn one_answered_turn(w: &World) -> (pronto::sim::Call, String) {
+    w.llm.fake().push_reply(Reply::text("We open at nine."));
+    let call = w.dial_and_hear_greeting().await;
+    say_hello_and_hear(&call, "t1-s0").await;
+    let sid = call.call_sid().to_string();
+    (call, sid)
 }
 
 /// The call's turns once it has ended.
@@ -52,19 +77,8 @@ fn user_text(request: &Value) -> String {
 
 #[tokio::test]
 async fn the_providers_end_of_turn_brings_its_words_to_the_llm() {
-    let stt = FakeAssemblyAi::start().await;
-    stt.set_script(&[SAID]);
-    let w = world(
-        "assemblyai",
-        stt.base_url(),
-        ("ASSEMBLYAI_API_KEY", "aai-test"),
-        "provider",
-    )
-    .await;
-    w.llm.fake().push_reply(Reply::text("We open at nine."));
-    let call = w.dial_and_hear_greeting().await;
-    say_hello_and_hear(&call, "t1-s0").await;
-    let sid = call.call_sid().to_string();
+    let (stt, w) = assemblyai_world("provider").await;
+    let (call, sid) = one_answered_turn(&w).await;
 
     assert_eq!(user_text(&w.llm_request(1).await), SAID);
     assert!(
@@ -100,19 +114,8 @@ async fn the_providers_end_of_turn_brings_its_words_to_the_llm() {
 
 #[tokio::test]
 async fn a_turn_pronto_decides_asks_the_provider_for_its_final_words() {
-    let stt = FakeAssemblyAi::start().await;
-    stt.set_script(&[SAID]);
-    let w = world(
-        "assemblyai",
-        stt.base_url(),
-        ("ASSEMBLYAI_API_KEY", "aai-test"),
-        "silence",
-    )
-    .await;
-    w.llm.fake().push_reply(Reply::text("We open at nine."));
-    let call = w.dial_and_hear_greeting().await;
-    say_hello_and_hear(&call, "t1-s0").await;
-    let sid = call.call_sid().to_string();
+    let (stt, w) = assemblyai_world("silence").await;
+    let (call, sid) = one_answered_turn(&w).await;
     assert_eq!(user_text(&w.llm_request(1).await), SAID);
     let connection = &stt.connections()[0];
     assert!(
@@ -179,11 +182,7 @@ async fn an_openai_realtime_session_transcribes_the_call() {
         "provider",
     )
     .await;
-    w.llm.fake().push_reply(Reply::text("We open at nine."));
-    let call = w.dial_and_hear_greeting().await;
-    call.say(&crate::harness::fixture("hello.wav"));
-    call.wait_said().await.expect("said");
-    hear_mark(&call, "t1-s0").await;
+    let (call, _) = one_answered_turn(&w).await;
     assert_eq!(user_text(&w.llm_request(1).await), SAID);
     let session = &stt.connections()[0];
     let update = session

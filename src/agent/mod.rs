@@ -216,12 +216,18 @@ impl AgentCall {
 
     fn drop_guess(&mut self, why: &str) {
         if self.speculation.take().is_some() {
-            debug!(why, "speculative answer dropped unheard");
-            self.parts
-                .speculation
-                .wasted
-                .fetch_add(1, Ordering::Relaxed);
+            self.wasted(why);
         }
+    }
+
+    /// Counts a speculative answer dropped unheard (dropping it stopped its
+    /// requests).
+    fn wasted(&self, why: &str) {
+        debug!(why, "speculative answer dropped unheard");
+        self.parts
+            .speculation
+            .wasted
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     /// The speculative answer for `input`, if it answers exactly that in
@@ -231,8 +237,8 @@ impl AgentCall {
         let fits = matches!(input, TurnInput::Transcript(words) if *words == guess.words)
             && guess.heard_turns == self.heard_turns;
         if !fits {
-            self.speculation = Some(guess);
-            self.drop_guess("the turn ended with other words");
+            drop(guess);
+            self.wasted("the turn ended with other words");
             return None;
         }
         info!(turn, "the speculative answer is kept");

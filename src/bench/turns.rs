@@ -11,7 +11,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -170,22 +169,8 @@ async fn hear(ears: &Ears, mulaw: &[u8]) -> Heard {
     };
     for (i, frame) in mulaw.chunks(160).enumerate() {
         hearing.hear(frame, &mut events);
-        if hearing.judging() {
-            // The model runs on a blocking thread; in a call the verdict
-            // wakes the call within the frame. Here the next frame waits.
-            let verdict = tokio::time::timeout(
-                Duration::from_secs(5),
-                std::future::poll_fn(|cx| match hearing.poll_event(cx) {
-                    Poll::Ready(event) => Poll::Ready(Some(event)),
-                    Poll::Pending if !hearing.judging() => Poll::Ready(None),
-                    Poll::Pending => Poll::Pending,
-                }),
-            )
-            .await
-            .ok()
-            .flatten();
-            events.extend(verdict);
-        }
+        // The model's verdict comes within the frame, as in a call.
+        events.extend(hearing.verdict(Duration::from_secs(5)).await.ok().flatten());
         let at_ms = (i as i64 + 1) * 20;
         for event in events.drain(..) {
             match event {

@@ -256,9 +256,24 @@ impl Hearing {
         self.detector
     }
 
-    /// Whether the model is judging a pause (its verdict will wake the call).
-    pub fn judging(&self) -> bool {
-        self.judging.is_some()
+    /// Waits for the model's verdict on the pause being judged (at most
+    /// `within`), and returns the event it caused, if any. In a call the
+    /// verdict wakes the call; a benchmark or a test that feeds frames as
+    /// fast as it can calls this after each frame instead, so the verdict
+    /// comes within the frame. `Ok(None)` at once when nothing is judged.
+    pub async fn verdict(
+        &mut self,
+        within: std::time::Duration,
+    ) -> Result<Option<Event>, tokio::time::error::Elapsed> {
+        if self.judging.is_none() {
+            return Ok(None);
+        }
+        let verdict = std::future::poll_fn(|cx| match self.poll_event(cx) {
+            Poll::Ready(event) => Poll::Ready(Some(event)),
+            Poll::Pending if self.judging.is_none() => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        });
+        tokio::time::timeout(within, verdict).await
     }
 
     /// Whether the call's audio streams to a provider that is still up.

@@ -228,8 +228,21 @@ pub struct Listener {
     provider: &'static str,
     control: mpsc::Sender<Control>,
     heard: mpsc::UnboundedReceiver<Heard>,
-    /// Frames dropped because the connection was not keeping up.
-    pub dropped_frames: u64,
+    /// Frames dropped because the connection was not keeping up (said in
+    /// the log when the call's stream ends).
+    dropped_frames: u64,
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if self.dropped_frames > 0 {
+            tracing::warn!(
+                provider = self.provider,
+                dropped_ms = self.dropped_frames * 20,
+                "the speech-to-text stream fell behind during the call: caller audio was dropped"
+            );
+        }
+    }
 }
 
 impl Listener {
@@ -245,10 +258,6 @@ impl Listener {
             heard,
             dropped_frames: 0,
         }
-    }
-
-    pub fn provider(&self) -> &'static str {
-        self.provider
     }
 
     /// A listener with no connection behind it: the test plays the

@@ -81,22 +81,12 @@ impl Caller {
             let before = self.events.len();
             self.hearing.hear(frame, &mut self.events);
             self.frames += 1;
-            if self.hearing.judging() {
-                // The model runs on a blocking thread; the call would be
-                // woken by it. Here the next frame waits for the verdict,
-                // as if it came within the frame.
-                let verdict = tokio::time::timeout(
-                    Duration::from_secs(2),
-                    std::future::poll_fn(|cx| match self.hearing.poll_event(cx) {
-                        Poll::Ready(event) => Poll::Ready(Some(event)),
-                        Poll::Pending if !self.hearing.judging() => Poll::Ready(None),
-                        Poll::Pending => Poll::Pending,
-                    }),
-                )
+            let verdict = self
+                .hearing
+                .verdict(Duration::from_secs(2))
                 .await
                 .expect("a verdict within 2 s");
-                self.events.extend(verdict);
-            }
+            self.events.extend(verdict);
             self.drain();
             for _ in before..self.events.len() {
                 self.at_frame.push(self.frames);

@@ -12,6 +12,7 @@
 //! message is sent and the provider's last words are read for at most
 //! [`Settings::close_wait`].
 
+use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -78,13 +79,14 @@ pub(super) async fn run(
     settings: Settings,
 ) {
     let provider = dialect.provider();
-    let mut since_final: Vec<u8> = Vec::new();
+    // A ring: once it holds 30 s (a caller silent that long), each frame
+    // drops the oldest 20 ms, not a memmove of the whole buffer.
+    let mut since_final: VecDeque<u8> = VecDeque::new();
     let mut attempts_left = settings.reconnects;
-    let mut first = true;
     loop {
         let failure = match connect(dialect.as_mut(), settings).await {
             Ok(mut socket) => {
-                if !first {
+                if attempts_left < settings.reconnects {
                     info!(
                         provider,
                         replayed_ms = since_final.len() / 8,
@@ -94,7 +96,7 @@ pub(super) async fn run(
                 let mut out = Vec::new();
                 dialect.opening(&mut out);
                 if !since_final.is_empty() {
-                    dialect.audio(&since_final, &mut out);
+                    dialect.audio(since_final.make_contiguous(), &mut out);
                 }
                 match session(
                     dialect.as_mut(),
@@ -113,7 +115,6 @@ pub(super) async fn run(
             }
             Err(closed) => closed,
         };
-        first = false;
         match failure {
             Closed::Clean => return,
             Closed::Retry(error) if attempts_left > 0 => {
@@ -182,7 +183,7 @@ async fn session(
     socket: &mut Socket,
     control: &mut mpsc::Receiver<Control>,
     heard: &mpsc::UnboundedSender<Heard>,
-    since_final: &mut Vec<u8>,
+    since_final: &mut VecDeque<u8>,
     settings: Settings,
     mut out: Vec<Message>,
 ) -> Result<(), Closed> {
@@ -254,7 +255,7 @@ async fn session(
 fn report(
     events: &mut Vec<Heard>,
     heard: &mpsc::UnboundedSender<Heard>,
-    since_final: &mut Vec<u8>,
+    since_final: &mut VecDeque<u8>,
 ) {
     for event in events.drain(..) {
         if matches!(event, Heard::TurnEnded { .. }) {
@@ -325,8 +326,8 @@ fn dropped(provider: &'static str, error: tungstenite::Error) -> Closed {
 }
 
 /// Keeps the audio since the last final transcript, the newest `cap` bytes.
-fn keep(since_final: &mut Vec<u8>, mulaw: &Bytes, cap: usize) {
-    since_final.extend_from_slice(mulaw);
+fn keep(since_final: &mut VecDeque<u8>, mulaw: &Bytes, cap: usize) {
+    since_final.extend(mulaw.iter());
     let excess = since_final.len().saturating_sub(cap);
     since_final.drain(..excess);
 }
@@ -337,9 +338,9 @@ mod tests {
 
     #[test]
     fn the_replay_keeps_the_newest_audio() {
-        let mut kept = Vec::new();
+        let mut kept = VecDeque::new();
         keep(&mut kept, &Bytes::from_static(&[1, 2, 3]), 4);
         keep(&mut kept, &Bytes::from_static(&[4, 5, 6]), 4);
-        assert_eq!(kept, vec![3, 4, 5, 6]);
+        assert_eq!(kept, [3, 4, 5, 6]);
     }
 }

@@ -92,3 +92,71 @@ fn a_listen_only_benchmark_holds_calls_without_turns() {
     assert!(report["greeting_ms"]["p95"].is_i64(), "{report}");
     assert!(report["cpu_secs_per_call_minute"].is_f64(), "{report}");
 }
+
+#[test]
+fn a_streaming_benchmark_reports_who_decided_and_the_speculation() {
+    let (report, stdout) = bench(
+        "bench-stream-smoke",
+        &[
+            "--calls",
+            "1",
+            "--call-secs",
+            "6",
+            "--barge-in-every",
+            "0",
+            "--stt",
+            "deepgram",
+            "--detector",
+            "provider",
+            "--llm-first-token-ms",
+            "50",
+            "--tts-first-byte-ms",
+            "50",
+            "--server-log",
+            "warn",
+        ],
+    );
+    assert!(stdout.contains("turns decided by"), "{stdout}");
+    assert_eq!(report["failed_calls"], 0, "{report}");
+    let turns = report["turns"].as_u64().unwrap_or(0);
+    assert!(turns >= 1, "{report}");
+    assert_eq!(
+        report["decided_by"]["provider"].as_u64(),
+        Some(turns),
+        "every turn ended by the streaming fake: {report}"
+    );
+    assert!(report["stt_ms"].is_null(), "no batch request: {report}");
+    assert!(
+        report["speculative_started"]
+            .as_u64()
+            .is_some_and(|n| n >= 1),
+        "{report}"
+    );
+}
+
+#[test]
+fn the_turn_detector_benchmark_measures_the_data_set() {
+    let (rows, stdout) = bench(
+        "bench-turns-smoke",
+        &[
+            "--turn-detectors",
+            "--turn-fixtures",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/turns"),
+            // The model is measured by tests/it/turn_model.rs; here the
+            // table, with or without it.
+            "--models-dir",
+            "/nonexistent",
+        ],
+    );
+    assert!(stdout.contains("silence 600"), "{stdout}");
+    let silence = &rows[0];
+    assert_eq!(silence["detector"], "silence 600", "{rows}");
+    assert_eq!(silence["paused_clips"], 16, "{rows}");
+    assert_eq!(silence["noise_clips"], 4, "{rows}");
+    assert!(
+        silence["latency_ms"]["p50"]
+            .as_i64()
+            .is_some_and(|ms| (600..700).contains(&ms)),
+        "a 600 ms silence decides 600-700 ms after the last word: {rows}"
+    );
+}

@@ -24,6 +24,7 @@ use std::collections::BTreeMap;
 
 pub mod agent;
 mod deployment;
+pub mod engine;
 pub mod env_vars;
 mod layers;
 mod validate;
@@ -128,6 +129,9 @@ pub struct Tunables {
     pub tts: TtsSection,
     /// Spoken lines per language code.
     pub lines: BTreeMap<String, Lines>,
+    pub engine: engine::EngineSection,
+    pub realtime: engine::RealtimeSection,
+    pub moshi: engine::MoshiSection,
 }
 
 impl Tunables {
@@ -184,6 +188,9 @@ pub struct Config {
     pub deployment: Deployment,
     /// The AI stages with their keys, or `None`: echo mode.
     pub ai: Option<AiStages>,
+    /// The speech-to-speech engine `[engine] kind` names, with its keys;
+    /// `None`: the cascade (the agent of `ai`, or echo mode).
+    pub speech_to_speech: Option<engine::SpeechToSpeech>,
     /// Things worth a warning at start-up (never fatal). Each starts with the
     /// name of the setting it is about, except the echo-mode one below.
     pub warnings: Vec<String>,
@@ -248,13 +255,27 @@ impl Config {
         let tunables = Tunables::deserialize(Value::Table(table))
             .map_err(|e| ConfigError(one_line(&e.to_string())))?;
         validate(&tunables)?;
+        engine::validate(&tunables.realtime, &tunables.moshi)?;
         let deployment = deployment(env, tunables.server.port, &mut warnings)?;
         let mut agent_missing_keys = Vec::new();
         let ai = ai_stages(&tunables, env, &mut warnings, &mut agent_missing_keys)?;
+        let t = &tunables;
+        let speech_to_speech = match engine::resolve(&t.engine, &t.realtime, &t.moshi, env)? {
+            Ok(engine) => engine,
+            Err(missing) => {
+                warnings.push(format!(
+                    "engine.kind = {:?} needs {}: answering with the cascade (or in echo mode)",
+                    t.engine.kind,
+                    missing.join(", ")
+                ));
+                None
+            }
+        };
         Ok(Config {
             tunables,
             deployment,
             ai,
+            speech_to_speech,
             warnings,
             agent_missing_keys,
         })

@@ -259,6 +259,7 @@ impl Conversation for AgentCall {
         Abilities {
             greets: own_greeting || !self.parts.lines.text(Line::Greeting).trim().is_empty(),
             speaks: true,
+            playback_lead: None,
         }
     }
 
@@ -284,7 +285,7 @@ impl Conversation for AgentCall {
                     },
                 });
             }
-            Command::Cancel { turn } => {
+            Command::Cancel { turn, .. } => {
                 if self.turn.as_ref().is_some_and(|t| t.id == turn) {
                     self.turn = None;
                 }

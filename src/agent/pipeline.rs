@@ -142,6 +142,8 @@ async fn answer_with(parts: &AgentParts, request: TurnRequest, sink: &Sink) -> S
             text
         }
         TurnInput::Transcript(text) | TurnInput::Keypad(text) => text,
+        // Only a speech-to-speech engine hears the caller itself.
+        TurnInput::Spoken => String::new(),
     };
     if !is_meaningful(&said) {
         info!(

@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
 
+use crate::audio::SAMPLE_RATE;
 use crate::call::keypad::Keypad;
 use crate::call::playback::{MarkEcho, Outbound, Playback};
 use crate::call::turn::Turn;
@@ -369,10 +370,15 @@ impl Call {
         let Phase::Connecting { started } = self.phase else {
             return;
         };
+        let lead = abilities
+            .playback_lead
+            .map_or(self.settings.max_playback_lead, |lead| {
+                lead.min(self.settings.max_playback_lead)
+            });
         let mut live = Box::new(Live {
             started,
             abilities,
-            playback: Playback::new(self.settings.max_playback_lead),
+            playback: Playback::new(lead),
             keypad: Keypad::default(),
             turn: None,
             turns_started: 0,
@@ -441,7 +447,11 @@ impl Call {
             Phase::Live(live) => {
                 if let Some(mut turn) = live.turn.take() {
                     turn.interrupted = true;
-                    out.push(Effect::Engine(Command::Cancel { turn: turn.id }));
+                    let heard = live.heard(&turn, now);
+                    out.push(Effect::Engine(Command::Cancel {
+                        turn: turn.id,
+                        heard,
+                    }));
                     live.finish_turn(turn, now, out);
                 }
                 live.ending.unwrap_or(cause)
@@ -499,8 +509,8 @@ impl Live {
         None
     }
 
-    fn on_engine(&mut self, event: Event, now: Instant, at_ms: u64, out: &mut Vec<Effect>) {
-        match event {
+    fn on_engine(&mut self, reported: Event, now: Instant, at_ms: u64, out: &mut Vec<Effect>) {
+        match reported {
             Event::SpeechStarted => {
                 debug!("caller speech started");
                 self.caller_speaking = true;
@@ -538,6 +548,22 @@ impl Live {
                 self.start_turn(input, speech_ended_at, timing, out);
             }
             Event::Turn { turn, output } => self.on_output(turn, output, at_ms, out),
+            Event::Amended(record) => {
+                // Only a turn that is over: the one in progress records itself.
+                let over = record.turn <= self.turns_started
+                    && self.turn.as_ref().is_none_or(|t| t.id != record.turn);
+                if over {
+                    debug!(turn = record.turn, "turn record amended");
+                    out.push(Effect::Record(Record::Turn(*record)));
+                }
+            }
+            Event::Usage(usage) => out.push(event(at_ms, CallEvent::Usage(usage))),
+            Event::Gone(why) => {
+                warn!(reason = %why, "the engine cannot go on; ending the call");
+                if self.ending.is_none() {
+                    self.end_politely(EndReason::EngineFailed, now, out);
+                }
+            }
         }
     }
 
@@ -647,6 +673,7 @@ impl Live {
     fn stop_turn(&mut self, now: Instant, out: &mut Vec<Effect>) -> Option<Turn> {
         let mut turn = self.turn.take()?;
         turn.interrupted = true;
+        let heard = self.heard(&turn, now);
         let cleared = self.playback.clear(now);
         debug!(
             turn = turn.id,
@@ -654,8 +681,17 @@ impl Live {
             "turn stopped"
         );
         out.push(Effect::Clear);
-        out.push(Effect::Engine(Command::Cancel { turn: turn.id }));
+        out.push(Effect::Engine(Command::Cancel {
+            turn: turn.id,
+            heard,
+        }));
         Some(turn)
+    }
+
+    /// How much of `turn`'s audio the caller has heard by `now`.
+    fn heard(&self, turn: &Turn, now: Instant) -> Duration {
+        let bytes = self.playback.played(now).saturating_sub(turn.audio_from);
+        Duration::from_micros(bytes.saturating_mul(1_000_000) / u64::from(SAMPLE_RATE))
     }
 
     /// Records a turn that is over (heard, interrupted or cut by the end of
@@ -703,6 +739,7 @@ impl Live {
         self.turns_started += 1;
         let id = self.turns_started;
         let mut turn = Turn::new(id, speech_ended_at, timing);
+        turn.audio_from = self.playback.sent();
         if let TurnInput::Speech(_) | TurnInput::Transcript(_) = &input {
             turn.speech = Some(input.clone());
         }
@@ -728,6 +765,7 @@ impl Live {
         self.turns_started += 1;
         let id = self.turns_started;
         let mut turn = Turn::new(id, now, InputTiming::default());
+        turn.audio_from = self.playback.sent();
         turn.interruptible = what == Announcement::StillThere;
         turn.action = action;
         self.turn = Some(turn);

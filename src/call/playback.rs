@@ -39,6 +39,8 @@ struct PendingMark {
     name: String,
     /// When the local estimate expects Twilio to reach this mark.
     expected_at: Instant,
+    /// The audio sent before it (bytes since the call began).
+    offset: u64,
 }
 
 /// What to send next.
@@ -74,6 +76,8 @@ pub struct Playback {
     playout_end: Option<Instant>,
     pending: VecDeque<PendingMark>,
     cleared: HashSet<String>,
+    /// Audio sent since the call began (bytes).
+    sent: u64,
 }
 
 fn duration_of(bytes: usize) -> Duration {
@@ -91,6 +95,7 @@ impl Playback {
             playout_end: None,
             pending: VecDeque::new(),
             cleared: HashSet::new(),
+            sent: 0,
         }
     }
 
@@ -116,6 +121,27 @@ impl Playback {
     pub fn lead(&self, now: Instant) -> Duration {
         self.playout_end
             .map_or(Duration::ZERO, |end| end.saturating_duration_since(now))
+    }
+
+    /// Audio sent since the call began (bytes of μ-law: 8 per ms).
+    pub fn sent(&self) -> u64 {
+        self.sent
+    }
+
+    /// Where Twilio's playback is at `now` (bytes since the call began): the
+    /// audio sent less what the estimate says is still ahead of playback,
+    /// and never past a mark Twilio has not echoed yet, so that a stalled
+    /// playback is not taken for heard audio. Call it before
+    /// [`clear`](Self::clear).
+    pub fn played(&self, now: Instant) -> u64 {
+        let ahead = self.lead(now).as_micros() * u128::from(SAMPLE_RATE) / 1_000_000;
+        let estimate = self
+            .sent
+            .saturating_sub(u64::try_from(ahead).unwrap_or(u64::MAX));
+        match self.pending.front() {
+            Some(mark) => estimate.min(mark.offset),
+            None => estimate,
+        }
     }
 
     /// Nothing queued, nothing playing, no mark outstanding.
@@ -161,6 +187,7 @@ impl Playback {
                 self.pending.push_back(PendingMark {
                     name: name.clone(),
                     expected_at,
+                    offset: self.sent,
                 });
                 Some(Outbound::Mark(name))
             }
@@ -170,6 +197,7 @@ impl Playback {
                     self.queue.pop_front();
                 }
                 self.queued_bytes -= frame.len();
+                self.sent += frame.len() as u64;
                 self.topping_up = true;
                 let start = self.playout_end.map_or(now, |end| end.max(now));
                 self.playout_end = Some(start + duration_of(frame.len()));

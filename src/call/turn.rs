@@ -37,6 +37,9 @@ pub struct Turn {
     /// part: if the caller speaks again before that, they had only paused,
     /// and both parts are answered together.
     pub speech: Option<TurnInput>,
+    /// The call's audio sent before this turn's (bytes): where its own
+    /// audio starts in the playback.
+    pub audio_from: u64,
 }
 
 impl Turn {
@@ -57,6 +60,7 @@ impl Turn {
             timings: StageTimings::default(),
             action: None,
             speech: None,
+            audio_from: 0,
         }
     }
 
@@ -82,6 +86,7 @@ impl Turn {
                 join(self.planned.iter())
             },
             agent_heard: self.heard_text(),
+            heard_approximate: false,
             interrupted: self.interrupted,
             latency: self.latency(),
         }
@@ -110,17 +115,23 @@ impl Turn {
         // With streaming speech-to-text the transcript's wait is part of
         // the endpoint wait: there is no STT request after it.
         let stt = t.stt.or(self.input.streamed.then_some(0));
-        let pipeline_overhead_ms =
-            match (voice_to_voice_ms, stt, t.first_sentence, t.tts_first_byte) {
-                (Some(v2v), Some(stt), Some(sentence), Some(tts)) => {
-                    let stages = endpoint_wait_ms + stt + sentence + tts;
-                    Some(
-                        i64::try_from(v2v).unwrap_or(i64::MAX)
-                            - i64::try_from(stages).unwrap_or(i64::MAX),
-                    )
-                }
-                _ => None,
-            };
+        // A speech-to-speech model is one stage: the wait for its first audio.
+        let model_first_audio_ms = t.model_first_audio.map(|ms| endpoint_wait_ms + ms);
+        let stages = match (
+            model_first_audio_ms,
+            stt,
+            t.first_sentence,
+            t.tts_first_byte,
+        ) {
+            (Some(model), ..) => Some(model),
+            (None, Some(stt), Some(sentence), Some(tts)) => {
+                Some(endpoint_wait_ms + stt + sentence + tts)
+            }
+            _ => None,
+        };
+        let pipeline_overhead_ms = voice_to_voice_ms.zip(stages).map(|(v2v, stages)| {
+            i64::try_from(v2v).unwrap_or(i64::MAX) - i64::try_from(stages).unwrap_or(i64::MAX)
+        });
         TurnLatency {
             turn: self.id,
             utterance_ms: millis(self.input.utterance),
@@ -137,6 +148,7 @@ impl Turn {
             llm_first_token_ms: t.llm_first_token,
             first_sentence_ms: t.first_sentence,
             tts_first_byte_ms: t.tts_first_byte,
+            model_first_audio_ms,
             voice_to_voice_ms,
             pipeline_overhead_ms,
             interrupted: self.interrupted,

@@ -307,7 +307,7 @@ fn or<'a>(value: &'a str, default: &'a str) -> &'a str {
 
 /// A streaming provider's base URL: ws(s) (or http(s), taken as ws(s)), no
 /// trailing slash.
-fn stream_base(
+pub(super) fn stream_base(
     configured: &str,
     var: &str,
     default: &str,

@@ -66,6 +66,7 @@ impl Conversation for EchoCall {
         Abilities {
             greets: false,
             speaks: false,
+            playback_lead: None,
         }
     }
 
@@ -90,7 +91,7 @@ impl Conversation for EchoCall {
                 // Keypad digits have no sound to echo; echo says nothing else.
                 self.queued.push_back((turn, Output::Finished));
             }
-            Command::Cancel { turn } => self.queued.retain(|(t, _)| *t != turn),
+            Command::Cancel { turn, .. } => self.queued.retain(|(t, _)| *t != turn),
             Command::Heard(_) => {}
         }
     }
@@ -120,6 +121,7 @@ mod tests {
     use crate::engine::hearing::TurnSettings;
     use crate::model::CallInfo;
     use std::task::Waker;
+    use std::time::Duration;
 
     fn open() -> Box<dyn Conversation> {
         let echo = Echo::new(Ears {
@@ -188,7 +190,10 @@ mod tests {
             turn: 2,
             speak: Speak::Answer(TurnInput::Speech(vec![1000; 160])),
         });
-        c.command(Command::Cancel { turn: 2 });
+        c.command(Command::Cancel {
+            turn: 2,
+            heard: Duration::ZERO,
+        });
         assert_eq!(next(c.as_mut(), true), None);
     }
 }

@@ -25,7 +25,8 @@
 //!   One turn at a time: a new one starts only after the last was cancelled
 //!   or is over.
 //! - [`Command::Cancel`]: stop producing turn `turn` now (the caller spoke
-//!   over it, or the call is ending). Anything it still reports is dropped.
+//!   over it, or the call is ending), with how much of its audio the caller
+//!   heard. Anything it still reports is dropped.
 //! - [`Command::Heard`]: a turn is over and this is how it went: what the
 //!   caller said, and of the agent's words only what the caller heard
 //!   (Twilio echoed the mark after them). An engine that keeps a
@@ -47,6 +48,11 @@
 //!   last `Finished` or `Failed`. A turn's output may be held back (in order)
 //!   while the call has no room for more audio (`room` false); the caller's
 //!   events must not be, so that the caller can always interrupt.
+//! - from `poll_event`, after a turn is over: [`Event::Amended`], the turn's
+//!   record corrected (what the caller said, transcribed late; what they
+//!   heard of an interrupted answer, worked out from the audio they heard).
+//! - [`Event::Gone`]: the conversation cannot go on (a speech-to-speech
+//!   model's session refused or closed); the call ends politely.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -56,7 +62,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::model::{CallAction, CallBrief, Timing, TurnDecider, TurnRecord};
+use crate::model::{CallAction, CallBrief, Timing, TokenUsage, TurnDecider, TurnRecord};
 use crate::providers::ProviderError;
 
 pub mod echo;
@@ -136,6 +142,11 @@ pub struct Abilities {
     /// It can speak Pronto's own announcements ("are you still there?", the
     /// closing line). Without, the call does without them.
     pub speaks: bool,
+    /// How far ahead of Twilio's playback its audio may be sent, when it
+    /// needs less than `[call] max_playback_lead_ms`: a model that stops
+    /// talking by itself when talked over (and cannot be cleared) wants its
+    /// audio to stop reaching the caller soon after.
+    pub playback_lead: Option<Duration>,
 }
 
 /// What the call asks of a conversation.
@@ -143,8 +154,9 @@ pub struct Abilities {
 pub enum Command {
     /// Produce turn `turn`.
     Start { turn: u32, speak: Speak },
-    /// Stop producing turn `turn`.
-    Cancel { turn: u32 },
+    /// Stop producing turn `turn`; the caller heard `heard` of its audio
+    /// (by Twilio's mark echoes, and the time played since the last one).
+    Cancel { turn: u32, heard: Duration },
     /// A turn is over; how it went.
     Heard(Box<TurnRecord>),
 }
@@ -179,6 +191,10 @@ pub enum TurnInput {
     Transcript(String),
     /// Keypad digits, already worded for the agent: `[keypad: 1 2 #]`.
     Keypad(String),
+    /// Speech the engine heard itself (a speech-to-speech model): it
+    /// already has the audio, and reports the words, when transcribed, as
+    /// the turn's [`Output::Transcript`] or later in [`Event::Amended`].
+    Spoken,
 }
 
 /// The longest caller speech carried over into their next turn (30 s at 8 kHz).
@@ -197,7 +213,7 @@ impl TurnInput {
                 Some(TurnInput::Speech(audio))
             }
             TurnInput::Transcript(text) => Some(TurnInput::Transcript(text)),
-            TurnInput::Keypad(_) => None,
+            TurnInput::Keypad(_) | TurnInput::Spoken => None,
         }
     }
 
@@ -251,6 +267,14 @@ pub enum Event {
     },
     /// Output of turn `turn`.
     Turn { turn: u32, output: Output },
+    /// A turn already over and recorded, corrected: the record replaces the
+    /// one with its number.
+    Amended(Box<TurnRecord>),
+    /// The conversation cannot go on, and why (for the log): the call ends
+    /// politely (the closing line, if the engine can still speak).
+    Gone(String),
+    /// What a speech-to-speech model billed for one response.
+    Usage(TokenUsage),
 }
 
 /// What a turn produces.

@@ -205,10 +205,13 @@ pub enum EndReason {
     Busy,
     /// The replica handling it stopped without ending it.
     Abnormal,
+    /// The engine could not go on (a speech-to-speech model's session was
+    /// refused, failed or closed): Pronto ended the call politely.
+    EngineFailed,
 }
 
 impl EndReason {
-    pub const ALL: [EndReason; 11] = [
+    pub const ALL: [EndReason; 12] = [
         EndReason::CallerHungUp,
         EndReason::AgentHungUp,
         EndReason::Transferred,
@@ -220,6 +223,7 @@ impl EndReason {
         EndReason::Rejected,
         EndReason::Busy,
         EndReason::Abnormal,
+        EndReason::EngineFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -235,6 +239,7 @@ impl EndReason {
             EndReason::Rejected => "rejected",
             EndReason::Busy => "busy",
             EndReason::Abnormal => "abnormal",
+            EndReason::EngineFailed => "engine_failed",
         }
     }
 

@@ -22,6 +22,8 @@ pub enum CallEvent {
     Action { action: String, outcome: String },
     /// The webhook refused the call, and why.
     Rejected { why: String },
+    /// What a speech-to-speech model billed for one response.
+    Usage(TokenUsage),
     /// A Twilio status callback. A status Twilio does not document is
     /// `unknown`, with what was sent (escaped, cut short) in `raw`.
     StatusCallback {
@@ -42,6 +44,7 @@ impl CallEvent {
             CallEvent::Action { .. } => "action",
             CallEvent::Rejected { .. } => "rejected",
             CallEvent::StatusCallback { .. } => "status_callback",
+            CallEvent::Usage(_) => "usage",
         }
     }
 
@@ -56,6 +59,19 @@ impl CallEvent {
             _ => Value::Null,
         }
     }
+}
+
+/// The tokens a speech-to-speech model billed for one response (cached
+/// input tokens are part of the input tokens), and what they cost at the
+/// configured prices, in millionths of a US dollar.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct TokenUsage {
+    pub text_in: u64,
+    pub audio_in: u64,
+    pub cached_in: u64,
+    pub text_out: u64,
+    pub audio_out: u64,
+    pub cost_microusd: u64,
 }
 
 /// An event in the live view, at `at_ms` on the call's clock (since its
@@ -147,6 +163,7 @@ mod tests {
                 outcome: "hung up".into(),
             },
             CallEvent::Rejected { why: "x".into() },
+            CallEvent::Usage(TokenUsage::default()),
             CallEvent::StatusCallback {
                 sequence: 1,
                 status: "ringing".into(),

@@ -56,7 +56,12 @@ impl LiveState {
         self.events.push(event);
     }
 
+    /// Adds a turn, or replaces the one with its number (an amended record).
     pub fn push_turn(&mut self, record: TurnRecord) {
+        if let Some(kept) = self.transcript.iter_mut().find(|t| t.turn == record.turn) {
+            *kept = record;
+            return;
+        }
         if self.transcript.len() >= MAX_TURN_RECORDS {
             self.transcript.remove(0);
         }

@@ -14,7 +14,7 @@ mod live;
 mod turn;
 
 pub use call::{CallAction, CallBrief, CallInfo, CallStatus, Direction, EndReason, is_e164};
-pub use event::{ActionOutcome, CallEvent, EventRow, LiveEvent};
+pub use event::{ActionOutcome, CallEvent, EventRow, LiveEvent, TokenUsage};
 pub use live::{CallSnapshot, LiveState, MAX_EVENTS, MAX_TURN_RECORDS, SessionState};
 pub use turn::{StageTimings, Timing, TurnDecider, TurnLatency, TurnRecord, millis};
 

@@ -68,10 +68,15 @@ pub struct TurnLatency {
     /// LLM request → the first TTS request (the first clause or sentence).
     #[serde(default)]
     pub first_tts_request_ms: Option<u64>,
+    /// Speech-to-speech: end of the caller's speech (the model's own voice
+    /// detection) → the model's first audio received.
+    #[serde(default)]
+    pub model_first_audio_ms: Option<u64>,
     /// End of the caller's speech → first audio frame sent to Twilio.
     pub voice_to_voice_ms: Option<u64>,
     /// What Pronto itself added: voice-to-voice minus the endpoint wait, STT,
-    /// time to the first sentence and TTS first byte. Only when all are known.
+    /// time to the first sentence and TTS first byte (speech-to-speech: minus
+    /// the model's first audio). Only when all are known.
     pub pipeline_overhead_ms: Option<i64>,
     /// The caller spoke over the answer and it was cleared.
     pub interrupted: bool,
@@ -88,6 +93,11 @@ pub struct TurnRecord {
     pub agent_said: String,
     /// What the caller heard of it: the sentences whose marks came back.
     pub agent_heard: String,
+    /// `agent_heard` is an estimate: the answer's text was cut in
+    /// proportion to the audio heard (a speech-to-speech model gives no
+    /// word timings).
+    #[serde(default)]
+    pub heard_approximate: bool,
     pub interrupted: bool,
     pub latency: TurnLatency,
 }
@@ -108,6 +118,9 @@ pub enum Timing {
     FirstTtsRequest(u64),
     /// The answer was started speculatively and kept.
     Speculative,
+    /// Speech-to-speech: the caller's turn reported → the model's first
+    /// audio.
+    ModelFirstAudio(u64),
 }
 
 /// The stage timings reported for one turn (ms).
@@ -119,6 +132,7 @@ pub struct StageTimings {
     pub tts_first_byte: Option<u64>,
     pub first_tts_request: Option<u64>,
     pub speculative: bool,
+    pub model_first_audio: Option<u64>,
 }
 
 impl StageTimings {
@@ -130,6 +144,7 @@ impl StageTimings {
             Timing::TtsFirstByte(ms) => self.tts_first_byte = Some(ms),
             Timing::FirstTtsRequest(ms) => self.first_tts_request = Some(ms),
             Timing::Speculative => self.speculative = true,
+            Timing::ModelFirstAudio(ms) => self.model_first_audio = Some(ms),
         }
     }
 }

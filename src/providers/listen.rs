@@ -117,17 +117,7 @@ pub enum Heard {
     Failed(ProviderError),
 }
 
-/// How the connection ended, as the dialect reads the close.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Closed {
-    /// The provider finished as asked (after the dialect's closing message).
-    Clean,
-    /// A drop worth one reconnect (network, server restart, idle).
-    Retry(ProviderError),
-    /// A refusal that another attempt would not fix (the key, the account,
-    /// a bad request).
-    Fatal(ProviderError),
-}
+pub use crate::providers::socket::Closed;
 
 /// One streaming provider's protocol, for one call. The driver owns the
 /// socket; the dialect only turns audio and controls into messages and

@@ -30,6 +30,7 @@ mod llm;
 pub mod openai_chat;
 pub mod openai_stt;
 pub mod openai_tts;
+pub mod socket;
 mod sse;
 
 pub use error::ProviderError;

@@ -72,9 +72,10 @@ impl Store {
             "INSERT INTO turns (call_sid, turn, caller, agent_said, agent_heard, \
              interrupted, utterance_ms, endpoint_wait_ms, stt_ms, llm_first_token_ms, \
              first_sentence_ms, tts_first_byte_ms, voice_to_voice_ms, pipeline_overhead_ms, \
-             decided_by, turn_decided_ms, stt_final_ms, speculative, first_tts_request_ms) \
+             decided_by, turn_decided_ms, stt_final_ms, speculative, first_tts_request_ms, \
+             model_first_audio_ms, heard_approximate) \
              SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-             $15, $16, $17, $18, $19",
+             $15, $16, $17, $18, $19, $20, $21",
             unless_erased!(),
             " ON CONFLICT (call_sid, turn) DO UPDATE SET caller = excluded.caller, \
              agent_said = excluded.agent_said, agent_heard = excluded.agent_heard, \
@@ -87,7 +88,9 @@ impl Store {
              pipeline_overhead_ms = excluded.pipeline_overhead_ms, \
              decided_by = excluded.decided_by, turn_decided_ms = excluded.turn_decided_ms, \
              stt_final_ms = excluded.stt_final_ms, speculative = excluded.speculative, \
-             first_tts_request_ms = excluded.first_tts_request_ms"
+             first_tts_request_ms = excluded.first_tts_request_ms, \
+             model_first_audio_ms = excluded.model_first_audio_ms, \
+             heard_approximate = excluded.heard_approximate"
         );
         let l = &turn.latency;
         let ms = |v: Option<u64>, what: &str| v.map(|v| signed(v, what)).transpose();
@@ -101,6 +104,7 @@ impl Store {
         let decided = signed(l.turn_decided_ms, "turn_decided_ms")?;
         let stt_final = ms(l.stt_final_ms, "stt_final_ms")?;
         let first_tts_request = ms(l.first_tts_request_ms, "first_tts_request_ms")?;
+        let model_first_audio = ms(l.model_first_audio_ms, "model_first_audio_ms")?;
         on_db!(self, |pool, _d| {
             sqlx::query(SQL)
                 .bind(call_sid)
@@ -122,6 +126,8 @@ impl Store {
                 .bind(stt_final)
                 .bind(l.speculative)
                 .bind(first_tts_request)
+                .bind(model_first_audio)
+                .bind(turn.heard_approximate)
                 .execute(pool)
                 .await?;
         });

@@ -125,7 +125,7 @@ pub(super) fn call_row(row: &impl StoreRow, cutoff: i64) -> Result<CallRow, Stor
 pub(super) const TURN_COLUMNS: &str = "turn, caller, agent_said, agent_heard, interrupted, \
      utterance_ms, endpoint_wait_ms, stt_ms, llm_first_token_ms, first_sentence_ms, \
      tts_first_byte_ms, voice_to_voice_ms, pipeline_overhead_ms, decided_by, turn_decided_ms, \
-     stt_final_ms, speculative, first_tts_request_ms";
+     stt_final_ms, speculative, first_tts_request_ms, model_first_audio_ms, heard_approximate";
 
 /// A turn back. The latency's own `turn` and `interrupted` are the record's
 /// (the session fills them from the same values), so they are stored once.
@@ -142,6 +142,7 @@ pub(super) fn turn_record(row: &impl StoreRow) -> Result<TurnRecord, StoreError>
         caller: row.opt_text("caller")?,
         agent_said: row.text("agent_said")?,
         agent_heard: row.text("agent_heard")?,
+        heard_approximate: row.flag("heard_approximate")?,
         interrupted,
         latency: TurnLatency {
             turn,
@@ -158,6 +159,7 @@ pub(super) fn turn_record(row: &impl StoreRow) -> Result<TurnRecord, StoreError>
             stt_final_ms: ms("stt_final_ms")?,
             speculative: row.flag("speculative")?,
             first_tts_request_ms: ms("first_tts_request_ms")?,
+            model_first_audio_ms: ms("model_first_audio_ms")?,
             interrupted,
         },
     })

@@ -52,6 +52,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0004_turn_stages.sql"),
         include_str!("../../migrations/postgres/0004_turn_stages.sql"),
     ),
+    (
+        5,
+        "speech to speech",
+        include_str!("../../migrations/sqlite/0005_speech_to_speech.sql"),
+        include_str!("../../migrations/postgres/0005_speech_to_speech.sql"),
+    ),
 ];
 
 /// The newest schema version this binary knows.

@@ -173,3 +173,25 @@ fn a_mark_with_nothing_before_it_is_expected_now() {
     assert_eq!(p.poll(t0), Some(Outbound::Mark("empty".into())));
     assert_eq!(p.next_mark_deadline(), Some(t0 + MARK_GRACE));
 }
+
+#[test]
+fn the_played_position_follows_the_clock_and_stops_at_an_unechoed_mark() {
+    let t0 = Instant::now();
+    let ms = Duration::from_millis;
+    let mut p = Playback::new(Duration::from_secs(10));
+    p.push_audio(audio(300));
+    p.push_mark("a".into());
+    p.push_audio(audio(500));
+    p.push_mark("b".into());
+    drain(&mut p, t0);
+    assert_eq!(p.sent(), 800 * 8);
+    assert_eq!(p.played(t0), 0);
+    assert_eq!(p.played(t0 + ms(120)), 120 * 8, "by the clock");
+    // Playback stalled: "a" is overdue, so the position waits at it.
+    assert_eq!(p.played(t0 + ms(450)), 300 * 8);
+    // "a" came back late: the estimate restarts from there.
+    assert_eq!(p.on_mark("a", t0 + ms(450)), MarkEcho::Played);
+    assert_eq!(p.played(t0 + ms(450)), 300 * 8);
+    assert_eq!(p.played(t0 + ms(500)), 350 * 8);
+    assert_eq!(p.played(t0 + ms(2000)), 800 * 8, "never past what was sent");
+}

@@ -13,21 +13,16 @@
 //! [`Settings::close_wait`].
 
 use std::collections::VecDeque;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 use tracing::{debug, info, warn};
 
 use super::{Closed, Control, Dialect, Heard};
-use crate::providers::ProviderError;
-
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+use crate::providers::socket::{self, Socket, dropped};
 
 /// How one call's stream behaves.
 #[derive(Debug, Clone, Copy)]
@@ -53,22 +48,6 @@ impl Default for Settings {
             close_wait: Duration::from_secs(2),
         }
     }
-}
-
-/// The TLS configuration for every provider socket, built once.
-fn tls() -> Option<Connector> {
-    static CONFIG: OnceLock<Option<Arc<rustls::ClientConfig>>> = OnceLock::new();
-    let config = CONFIG.get_or_init(|| {
-        use rustls_platform_verifier::ConfigVerifierExt;
-        match rustls::ClientConfig::with_platform_verifier() {
-            Ok(config) => Some(Arc::new(config)),
-            Err(e) => {
-                warn!(error = %e, "no TLS roots for provider WebSockets; wss:// will fail");
-                None
-            }
-        }
-    });
-    config.clone().map(Connector::Rustls)
 }
 
 /// The task: runs until the listener is dropped or the stream fails for good.
@@ -133,44 +112,7 @@ pub(super) async fn run(
 async fn connect(dialect: &mut dyn Dialect, settings: Settings) -> Result<Socket, Closed> {
     let provider = dialect.provider();
     let request = dialect.request().map_err(Closed::Fatal)?;
-    let config = tungstenite::protocol::WebSocketConfig::default();
-    let attempt =
-        tokio_tungstenite::connect_async_tls_with_config(request, Some(config), true, tls());
-    let (socket, response) = match tokio::time::timeout(settings.connect_timeout, attempt).await {
-        Err(_) => {
-            return Err(Closed::Retry(ProviderError::Timeout {
-                provider,
-                after: settings.connect_timeout,
-            }));
-        }
-        Ok(Err(tungstenite::Error::Http(response))) => {
-            let status = response.status().as_u16();
-            let body = response
-                .body()
-                .as_deref()
-                .map(String::from_utf8_lossy)
-                .unwrap_or_default();
-            let error = ProviderError::Status {
-                provider,
-                status,
-                message: crate::redact::outside(&body.chars().take(200).collect::<String>()),
-            };
-            // A server error or a restart is worth the one retry; a
-            // refusal (the key, a bad parameter, the rate) is not.
-            return Err(if status >= 500 {
-                Closed::Retry(error)
-            } else {
-                Closed::Fatal(error)
-            });
-        }
-        Ok(Err(e)) => {
-            return Err(Closed::Retry(ProviderError::Connect {
-                provider,
-                detail: e.to_string(),
-            }));
-        }
-        Ok(Ok(connected)) => connected,
-    };
+    let (socket, response) = socket::connect(provider, request, settings.connect_timeout).await?;
     dialect.connected(&response).map_err(Closed::Fatal)?;
     debug!(provider, "speech-to-text stream connected");
     Ok(socket)
@@ -315,14 +257,6 @@ async fn close(
             "speech-to-text stream did not close in time; dropped"
         ),
     }
-}
-
-/// A socket error mid-call: worth the reconnect.
-fn dropped(provider: &'static str, error: tungstenite::Error) -> Closed {
-    Closed::Retry(ProviderError::Connect {
-        provider,
-        detail: format!("connection lost: {error}"),
-    })
 }
 
 /// Keeps the audio since the last final transcript, the newest `cap` bytes.

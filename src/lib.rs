@@ -23,6 +23,7 @@ mod module_graph;
 pub mod providers;
 pub mod recordings;
 pub mod redact;
+pub mod s2s;
 pub mod selftest;
 pub mod server;
 pub mod sim;

@@ -155,8 +155,12 @@ fn no_stream(journal: Journal) -> OnLapse {
     })
 }
 
-/// The engine `config` asks for: the agent when its keys are set, else echo.
+/// The engine `config` asks for: a speech-to-speech model when `[engine]`
+/// names one, else the agent when its keys are set, else echo.
 fn engine_for(config: &Config) -> Result<Arc<dyn Engine>, ConfigError> {
+    if let Some(s2s) = &config.speech_to_speech {
+        return crate::s2s::build(config, s2s);
+    }
     Ok(match crate::agent::setup::build(config)? {
         Some(agent) => Arc::new(agent),
         None => echo(config)?,

@@ -188,7 +188,10 @@ pub enum ServerEvent {
     #[serde(rename = "response.created")]
     ResponseCreated { response: ResponseRef },
     #[serde(rename = "response.output_item.added")]
-    OutputItemAdded { response_id: String, item: OutputItem },
+    OutputItemAdded {
+        response_id: String,
+        item: OutputItem,
+    },
     #[serde(rename = "response.output_audio.delta")]
     AudioDelta {
         response_id: String,
@@ -196,7 +199,10 @@ pub enum ServerEvent {
         delta: String,
     },
     #[serde(rename = "response.output_audio.done")]
-    AudioDone { response_id: String, item_id: String },
+    AudioDone {
+        response_id: String,
+        item_id: String,
+    },
     #[serde(rename = "response.output_audio_transcript.delta")]
     TranscriptDelta {
         response_id: String,
@@ -310,15 +316,22 @@ mod tests {
             end_call: true,
             transfer_to: None,
         };
-        let update: Value =
-            serde_json::from_str(&session_update(&settings(), "Be kind.", "en", &tools.specs()))
-                .unwrap();
+        let update: Value = serde_json::from_str(&session_update(
+            &settings(),
+            "Be kind.",
+            "en",
+            &tools.specs(),
+        ))
+        .unwrap();
         let s = &update["session"];
         assert_eq!(update["type"], "session.update");
         assert_eq!(s["type"], "realtime");
         assert_eq!(s["model"], "gpt-realtime");
         assert_eq!(s["audio"]["input"]["format"], json!({"type": "audio/pcmu"}));
-        assert_eq!(s["audio"]["output"]["format"], json!({"type": "audio/pcmu"}));
+        assert_eq!(
+            s["audio"]["output"]["format"],
+            json!({"type": "audio/pcmu"})
+        );
         assert_eq!(s["audio"]["output"]["voice"], "marin");
         let vad = &s["audio"]["input"]["turn_detection"];
         assert_eq!(vad["type"], "server_vad");
@@ -331,7 +344,12 @@ mod tests {
         assert_eq!(s["tools"][0]["type"], "function");
         assert_eq!(s["tools"][0]["name"], "end_call");
         // No beta keys at all.
-        for beta in ["input_audio_format", "voice", "turn_detection", "modalities"] {
+        for beta in [
+            "input_audio_format",
+            "voice",
+            "turn_detection",
+            "modalities",
+        ] {
             assert!(s.get(beta).is_none(), "{beta}");
         }
     }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use tracing::{Instrument, info, info_span, warn};
+use tracing::{Instrument, info, info_span};
 
 use super::lines::SpokenLines;
 use super::prompt::Prompt;
@@ -39,17 +39,7 @@ pub fn build(config: &Config) -> Result<Option<Agent>, ConfigError> {
     let listen = streaming(stages, t);
     let model = turn_model::installed(t, listen.is_some());
     let lines = Arc::new(SpokenLines::new(t.lines(), Arc::clone(&tts)));
-    let rest = config.deployment.twilio_account_sid.is_some();
-    let transfer_to = Some(t.agent.transfer_number.clone()).filter(|n| !n.is_empty());
-    if transfer_to.is_some() && !rest {
-        warn!(
-            "agent.transfer_number is set but TWILIO_ACCOUNT_SID is not: the agent cannot transfer calls"
-        );
-    }
-    let tools = Tools {
-        end_call: t.agent.end_call,
-        transfer_to: transfer_to.filter(|_| rest),
-    };
+    let tools = Tools::for_deployment(config);
     info!(
         llm = ?stages.llm.provider,
         llm_model = %stages.llm.settings.model,
@@ -112,13 +102,15 @@ fn streaming(stages: &AiStages, t: &Tunables) -> Option<Arc<dyn StreamingSpeechT
     })
 }
 
-type Providers = (
+pub type Providers = (
     Option<Arc<dyn SpeechToText>>,
     Arc<dyn LanguageModel>,
     Arc<dyn TextToSpeech>,
 );
 
-fn providers(stages: &AiStages, client: &reqwest::Client) -> Providers {
+/// The batch speech-to-text (`None` when it streams), the LLM and the
+/// text-to-speech of `stages`.
+pub fn providers(stages: &AiStages, client: &reqwest::Client) -> Providers {
     let stt = (!stages.stt.provider.streams()).then(|| {
         Arc::new(OpenAiStt::new(
             client.clone(),

@@ -3,6 +3,9 @@
 //! back: the session acts once the words before them have been heard.
 
 use serde_json::json;
+use tracing::warn;
+
+use crate::config::Config;
 
 use crate::model::CallAction;
 use crate::providers::ToolSpec;
@@ -19,6 +22,24 @@ pub struct Tools {
 }
 
 impl Tools {
+    /// The tools `config` allows: `end_call` as `[agent] end_call` says,
+    /// `transfer_call` when a number is set and Twilio's REST API can be
+    /// reached (`TWILIO_ACCOUNT_SID`).
+    pub fn for_deployment(config: &Config) -> Tools {
+        let rest = config.deployment.twilio_account_sid.is_some();
+        let agent = &config.tunables.agent;
+        let transfer_to = Some(agent.transfer_number.clone()).filter(|n| !n.is_empty());
+        if transfer_to.is_some() && !rest {
+            warn!(
+                "agent.transfer_number is set but TWILIO_ACCOUNT_SID is not: the agent cannot transfer calls"
+            );
+        }
+        Tools {
+            end_call: agent.end_call,
+            transfer_to: transfer_to.filter(|_| rest),
+        }
+    }
+
     pub fn specs(&self) -> Vec<ToolSpec> {
         let mut specs = Vec::new();
         if self.end_call {

@@ -35,6 +35,12 @@
 //! the session's output format, sent in chunks of [`Latency::chunk_ms`]
 //! every [`Latency::delta_interval`] (faster than real time), its words
 //! interleaved as transcript deltas; `response.done` carries [`usage`].
+//! A turn that ends while a reply is still going (`interrupt_response`
+//! false) is committed without starting another reply.
+//!
+//! Not modelled: `idle_timeout_ms`, text-only output (`output_modalities`
+//! is stored, replies are always audio), out-of-band responses (a
+//! `response.create` with `conversation: "none"` is an ordinary reply).
 
 mod g711a;
 mod session;

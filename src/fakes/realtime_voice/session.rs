@@ -32,6 +32,15 @@ const MIN_COMMIT_MS: u64 = 100;
 const BETA_MESSAGE: &str =
     "The Realtime Beta API is no longer supported. Please use /v1/realtime for the GA API.";
 const CAP_MESSAGE: &str = "Your session hit the maximum duration of 60 minutes.";
+/// Later than any test waits.
+const FAR: Duration = Duration::from_secs(24 * 3600);
+
+/// `at + by`, or far away when a test's delay would overflow the clock.
+fn after(at: Instant, by: Duration) -> Instant {
+    at.checked_add(by)
+        .or_else(|| at.checked_add(FAR))
+        .unwrap_or(at)
+}
 
 /// OpenAI's server events, numbered, through the session's [`Writer`].
 struct Outbox {
@@ -122,7 +131,7 @@ pub(super) async fn run(
     let silence = end_silence(&session);
     let cap_at = match fault {
         Some(RealtimeVoiceFault::SessionCap { after_ms }) => {
-            Some(started + Duration::from_millis(after_ms))
+            Some(after(started, Duration::from_millis(after_ms)))
         }
         _ => None,
     };
@@ -236,7 +245,7 @@ impl Conn {
     async fn serve(&mut self, stream: &mut SplitStream<WebSocket>) -> End {
         loop {
             let wake = self.next_wake();
-            let far = Instant::now() + Duration::from_secs(3600);
+            let far = after(Instant::now(), FAR);
             tokio::select! {
                 message = stream.next() => {
                     let Some(Ok(message)) = message else {
@@ -572,7 +581,7 @@ impl Conn {
         if self.session["audio"]["input"]["transcription"].is_null() {
             return;
         }
-        let at = Instant::now() + self.shared.latency().transcript;
+        let at = after(Instant::now(), self.shared.latency().transcript);
         let count = words(&text);
         for (i, word) in text.split_whitespace().enumerate() {
             let delta = if i + 1 < count {

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use super::super::session_config::bytes_per_ms;
 use super::super::{DEFAULT_REPLY, Reply, ReplyRecord, g711a, reply_audio, usage, words};
-use super::{Conn, ItemKind};
+use super::{Conn, ItemKind, after};
 use crate::audio::mulaw;
 
 /// Characters of a function call's arguments per delta.
@@ -135,7 +135,7 @@ impl Conn {
             spoken: None,
             call: reply.function_call.clone(),
             call_words: 0,
-            next_at: Instant::now() + self.shared.latency().first_audio,
+            next_at: after(Instant::now(), self.shared.latency().first_audio),
             caller_audio_ms: self.audio_us / 1000,
             input_words: words(self.session["instructions"].as_str().unwrap_or_default())
                 + words(instructions.as_deref().unwrap_or_default())
@@ -223,7 +223,7 @@ impl Conn {
             let speaking = active.spoken.as_ref().is_some_and(|s| !s.finished);
             if speaking {
                 self.send_chunk(&mut active, latency.chunk_ms);
-                active.next_at += latency.delta_interval;
+                active.next_at = after(active.next_at, latency.delta_interval);
                 self.reply = Some(active);
                 continue;
             }

@@ -20,6 +20,7 @@
 //!   speech-to-text services' WebSockets (Deepgram Flux and `/v1/listen`,
 //!   AssemblyAI Universal-Streaming v3, OpenAI Realtime transcription),
 //!   hearing the caller through [`hearing`];
+//! - [`realtime_voice`]: OpenAI Realtime speech-to-speech (GA), with barge-in and tools;
 //! - [`openai`]: one OpenAI-compatible server answering speech-to-text, chat
 //!   and text-to-speech at one base URL, as `OPENAI_BASE_URL` points all three
 //!   at one server.
@@ -53,6 +54,7 @@ pub mod openai;
 pub mod openai_audio;
 pub mod openai_chat;
 pub mod openai_realtime;
+pub mod realtime_voice;
 mod streaming;
 pub mod twilio_rest;
 

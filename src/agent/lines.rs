@@ -33,6 +33,20 @@ const ALL: [Line; 6] = [
     Line::Closing,
 ];
 
+impl Line {
+    /// Its key in `[lines.<language>]`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Line::Greeting => "greeting",
+            Line::Fallback => "fallback",
+            Line::Goodbye => "goodbye",
+            Line::Transfer => "transfer",
+            Line::StillThere => "still_there",
+            Line::Closing => "closing",
+        }
+    }
+}
+
 pub struct SpokenLines {
     texts: Lines,
     tts: Arc<dyn TextToSpeech>,

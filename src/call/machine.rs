@@ -156,7 +156,7 @@ pub enum Effect {
 #[derive(Debug, PartialEq)]
 pub enum Record {
     Event(LiveEvent),
-    Turn(TurnRecord),
+    Turn(Box<TurnRecord>),
     /// The caller's words so far in the turn they are speaking (`None`: the
     /// turn is over), for the live view only.
     CallerWords(Option<String>),
@@ -554,7 +554,7 @@ impl Live {
                     && self.turn.as_ref().is_none_or(|t| t.id != record.turn);
                 if over {
                     debug!(turn = record.turn, "turn record amended");
-                    out.push(Effect::Record(Record::Turn(*record)));
+                    out.push(Effect::Record(Record::Turn(record)));
                 }
             }
             Event::Usage(usage) => out.push(event(at_ms, CallEvent::Usage(usage))),
@@ -725,7 +725,7 @@ impl Live {
             pipeline_overhead_ms = ?l.pipeline_overhead_ms,
             "turn over"
         );
-        out.push(Effect::Record(Record::Turn(record)));
+        out.push(Effect::Record(Record::Turn(Box::new(record))));
     }
 
     /// Starts answering what the caller gave.

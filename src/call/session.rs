@@ -419,8 +419,8 @@ impl Session {
                 self.live.send_modify(|s| s.push_event(event));
             }
             Record::Turn(turn) => {
-                journal.turn(self.call.call_sid(), turn.clone());
-                self.live.send_modify(|s| s.push_turn(turn));
+                journal.turn(self.call.call_sid(), (*turn).clone());
+                self.live.send_modify(|s| s.push_turn(*turn));
             }
             Record::CallerWords(words) => {
                 self.live.send_modify(|s| s.caller_words = words);

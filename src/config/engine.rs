@@ -52,7 +52,7 @@ pub enum SpeechToSpeech {
     /// OpenAI's Realtime API: `endpoint.base_url` is its `wss://…/v1`.
     OpenAiRealtime {
         endpoint: Endpoint,
-        settings: RealtimeSection,
+        settings: Box<RealtimeSection>,
     },
     /// A `moshi-server` (or `moshi.server`) at `url` (`ws(s)://host:port`).
     Moshi { url: String, settings: MoshiSection },
@@ -91,7 +91,7 @@ pub(super) fn resolve(
                     base_url: websocket(&base_url(base, "OPENAI_BASE_URL")?),
                     api_key: Secret::new(key),
                 },
-                settings: realtime.clone(),
+                settings: Box::new(realtime.clone()),
             }
         }
         "moshi" => SpeechToSpeech::Moshi {

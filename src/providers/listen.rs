@@ -33,7 +33,6 @@ pub mod deepgram;
 mod dialect_tests;
 pub mod driver;
 pub mod openai_realtime;
-mod url;
 
 /// Audio frames waiting for the connection, at most (20 ms each: 10 s). A
 /// provider that stalls longer loses audio rather than the call its memory.

@@ -25,7 +25,7 @@ pub mod realtime;
 pub fn build(config: &Config, s2s: &SpeechToSpeech) -> Result<Arc<dyn Engine>, ConfigError> {
     match s2s {
         SpeechToSpeech::OpenAiRealtime { endpoint, settings } => Ok(Arc::new(
-            realtime::Realtime::build(config, endpoint.clone(), settings.clone())?,
+            realtime::Realtime::build(config, endpoint.clone(), (**settings).clone())?,
         )),
         SpeechToSpeech::Moshi { .. } => Err(ConfigError(
             "engine.kind = \"moshi\": this build has no Moshi support".into(),

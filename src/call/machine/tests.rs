@@ -147,7 +147,7 @@ macro_rules! picker {
 }
 
 picker!(commands, Command, Effect::Engine(c) => c);
-picker!(turns, TurnRecord, Effect::Record(Record::Turn(t)) => t);
+picker!(turns, TurnRecord, Effect::Record(Record::Turn(t)) => &**t);
 picker!(events, CallEvent, Effect::Record(Record::Event(e)) => &e.event);
 
 fn start(turn: u32, speak: Speak) -> Command {

@@ -24,10 +24,10 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tracing::{debug, warn};
 
-use super::url::{request, ws_scheme};
 use super::vocabulary_terms;
 use super::{Closed, Dialect, Heard, StreamSettings, StreamingSpeechToText, TurnsBy, json_message};
 use crate::providers::ProviderError;
+use crate::providers::socket::{request, ws_scheme};
 use crate::redact::outside;
 
 const PROVIDER: &str = "assemblyai";

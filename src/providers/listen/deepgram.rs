@@ -18,10 +18,10 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
-use super::url::ws_scheme;
 use super::vocabulary_terms;
 use super::{Closed, Dialect, StreamSettings, StreamingSpeechToText, TurnsBy};
 use crate::providers::ProviderError;
+use crate::providers::socket::ws_scheme;
 
 mod flux;
 mod nova;

@@ -29,9 +29,9 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tracing::{debug, warn};
 
-use super::url::{request, ws_scheme};
 use super::{Closed, Dialect, Heard, StreamSettings, StreamingSpeechToText, TurnsBy, json_message};
 use crate::providers::ProviderError;
+use crate::providers::socket::{request, ws_scheme};
 use crate::redact::outside;
 
 const PROVIDER: &str = "openai-realtime";

@@ -30,7 +30,9 @@ use tracing::{debug, info, warn};
 use super::protocol::{self, PCMU, ServerEvent, Usage};
 use crate::agent::history::History;
 use crate::agent::tools::Tools;
-use crate::engine::{Announcement, Command, Event, InputTiming, Output, Speak, TurnError, TurnInput};
+use crate::engine::{
+    Announcement, Command, Event, InputTiming, Output, Speak, TurnError, TurnInput,
+};
 use crate::model::{CallAction, Timing, TokenUsage, TurnDecider, TurnRecord, millis};
 use crate::providers::ProviderError;
 use crate::redact::Outside;
@@ -192,8 +194,7 @@ impl Session {
                 crate::providers::Role::Assistant => "assistant",
                 _ => "user",
             };
-            out.send
-                .push(protocol::text_item(role, &message.content));
+            out.send.push(protocol::text_item(role, &message.content));
         }
     }
 
@@ -251,7 +252,9 @@ impl Session {
                 }
                 match code.as_str() {
                     "response_cancel_not_active" => debug!("nothing to cancel"),
-                    _ => warn!(code = %Outside(&code), message = %Outside(&error.message), "Realtime error event"),
+                    _ => {
+                        warn!(code = %Outside(&code), message = %Outside(&error.message), "Realtime error event")
+                    }
                 }
             }
             ServerEvent::SpeechStarted { item_id, .. } => {
@@ -285,13 +288,19 @@ impl Session {
             } => self.caller_words(&item_id, transcript, out),
             ServerEvent::ResponseCreated { response } => {
                 self.active = Some(response.id.clone());
-                match self.turn.as_mut().filter(|t| t.expects && t.response.is_none()) {
+                match self
+                    .turn
+                    .as_mut()
+                    .filter(|t| t.expects && t.response.is_none())
+                {
                     Some(turn) => {
                         turn.response = Some(response.id);
                         turn.expects = false;
                     }
                     None => {
-                        debug!("a response nobody asked for (the caller spoke over a turn that goes on); cancelled");
+                        debug!(
+                            "a response nobody asked for (the caller spoke over a turn that goes on); cancelled"
+                        );
                         out.send.push(protocol::response_cancel(&response.id));
                         self.cancelled.insert(response.id);
                     }
@@ -312,9 +321,7 @@ impl Session {
                 item_id,
                 delta,
             } => {
-                let Some(turn) = self.turn_of(&response_id) else {
-                    return None;
-                };
+                let turn = self.turn_of(&response_id)?;
                 let Some(audio) = protocol::audio_of(&delta) else {
                     warn!("an audio delta that is not base64; skipped");
                     return None;
@@ -323,7 +330,8 @@ impl Session {
                 if !turn.first_audio {
                     turn.first_audio = true;
                     let ms = millis(now.saturating_duration_since(turn.started));
-                    out.output.push_back(output(id, Output::Timing(Timing::ModelFirstAudio(ms))));
+                    out.output
+                        .push_back(output(id, Output::Timing(Timing::ModelFirstAudio(ms))));
                 }
                 match turn.items.iter_mut().find(|i| i.id == item_id) {
                     Some(item) => item.received += audio.len(),
@@ -334,10 +342,16 @@ impl Session {
                     }),
                 }
                 turn.since_mark += audio.len();
-                out.output.push_back(output(id, Output::Audio(Bytes::from(audio))));
+                out.output
+                    .push_back(output(id, Output::Audio(Bytes::from(audio))));
                 if turn.since_mark >= MARK_EVERY {
                     turn.since_mark = 0;
-                    out.output.push_back(output(id, Output::SegmentEnd { text: String::new() }));
+                    out.output.push_back(output(
+                        id,
+                        Output::SegmentEnd {
+                            text: String::new(),
+                        },
+                    ));
                 }
             }
             ServerEvent::TranscriptDelta {
@@ -402,7 +416,11 @@ impl Session {
             Socket::NotOpened(Closed::Retry(e)) => e.to_string(),
             Socket::NotOpened(Closed::Clean) => "the connection closed".into(),
             Socket::ClosedBy(code, reason) => {
-                let reason = format!("closed by OpenAI ({}): {}", code.unwrap_or(0), Outside(&reason));
+                let reason = format!(
+                    "closed by OpenAI ({}): {}",
+                    code.unwrap_or(0),
+                    Outside(&reason)
+                );
                 // 1001: the session's time limit or a restart; 1011: a
                 // server error. Anything else (4000: a refused protocol, a
                 // policy) would only be refused again.
@@ -415,6 +433,7 @@ impl Session {
         };
         // What was being said is lost with the session.
         self.ready = false;
+        self.held.clear();
         self.active = None;
         self.create_after = None;
         if let Some(turn) = self.turn.take() {
@@ -492,7 +511,8 @@ impl Session {
                 return;
             }
             Speak::Answer(TurnInput::Keypad(text) | TurnInput::Transcript(text)) => {
-                out.output.push_back(output(id, Output::Transcript(text.clone())));
+                out.output
+                    .push_back(output(id, Output::Transcript(text.clone())));
                 self.send(protocol::text_item("user", &text), out);
                 None
             }
@@ -538,7 +558,11 @@ impl Session {
             for item in turn.items.iter().filter(|i| i.received > 0) {
                 if before + item.received > heard_bytes {
                     let ms = (heard_bytes.saturating_sub(before) / 8) as u64;
-                    info!(turn = id, audio_end_ms = ms, "truncating the model's item at what was heard");
+                    info!(
+                        turn = id,
+                        audio_end_ms = ms,
+                        "truncating the model's item at what was heard"
+                    );
                     out.send.push(protocol::truncate(&item.id, ms));
                     break;
                 }
@@ -591,7 +615,8 @@ impl Session {
         self.history
             .add_turn(record.caller.as_deref(), &record.agent_heard);
         if amended {
-            out.events.push_back(Event::Amended(Box::new(record.clone())));
+            out.events
+                .push_back(Event::Amended(Box::new(record.clone())));
         }
         if self.records.len() >= KEPT_RECORDS {
             self.records.pop_front();
@@ -615,9 +640,13 @@ impl Session {
             out.output.push_back(output(turn, Output::Transcript(text)));
             self.utterances.remove(item_id);
         } else if let Some(record) = self.records.iter_mut().find(|r| r.turn == turn) {
-            debug!(turn, "the caller's words came after their turn; amending it");
+            debug!(
+                turn,
+                "the caller's words came after their turn; amending it"
+            );
             record.caller = Some(text);
-            out.events.push_back(Event::Amended(Box::new(record.clone())));
+            out.events
+                .push_back(Event::Amended(Box::new(record.clone())));
             self.utterances.remove(item_id);
         } else {
             // The turn is being recorded right now (cancelled): with its record.
@@ -668,9 +697,11 @@ impl Session {
                 turn.since_mark = 0;
                 let text = item.transcript.trim().to_string();
                 if !text.is_empty() {
-                    out.output.push_back(output(id, Output::Planned(text.clone())));
+                    out.output
+                        .push_back(output(id, Output::Planned(text.clone())));
                 }
-                out.output.push_back(output(id, Output::SegmentEnd { text }));
+                out.output
+                    .push_back(output(id, Output::SegmentEnd { text }));
             }
         }
     }

@@ -242,6 +242,8 @@ pub fn turn(n: u32, caller: Option<&str>, said: &str) -> TurnRecord {
         caller: caller.map(str::to_owned),
         agent_said: said.into(),
         agent_heard: said.into(),
+        // Turns of three carry what speech-to-speech engines add.
+        heard_approximate: n.is_multiple_of(3),
         interrupted: false,
         latency: TurnLatency {
             turn: n,
@@ -252,6 +254,7 @@ pub fn turn(n: u32, caller: Option<&str>, said: &str) -> TurnRecord {
             first_sentence_ms: Some(650),
             tts_first_byte_ms: Some(180),
             voice_to_voice_ms: Some(1790),
+            model_first_audio_ms: n.is_multiple_of(3).then_some(900 + u64::from(n)),
             pipeline_overhead_ms: Some(50),
             // Odd turns carry the stages streaming speech-to-text adds, so
             // both kinds of row go through the store and back.

@@ -225,10 +225,15 @@ impl RealtimeCall {
         }
     }
 
-    /// Reads what the pipe has, until it has nothing more now.
+    /// Reads what the pipe has, until it has nothing more now, or until
+    /// something is for the call: the call acts on it (starts the turn the
+    /// model is about to answer, cancels the one the caller spoke over)
+    /// before the next server event is read.
     fn read(&mut self, cx: &mut Context<'_>) {
         let now = Instant::now();
-        while let Poll::Ready(Some(piped)) = self.pipe.poll_recv(cx) {
+        while self.out.events.is_empty()
+            && let Poll::Ready(Some(piped)) = self.pipe.poll_recv(cx)
+        {
             match piped {
                 Piped::Open => {
                     let instructions =

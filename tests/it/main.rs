@@ -36,6 +36,7 @@ mod operations;
 mod properties;
 mod providers_llm;
 mod providers_speech;
+mod realtime;
 mod records_api;
 mod records_durability;
 mod selftest;

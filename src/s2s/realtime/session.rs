@@ -91,6 +91,9 @@ struct Turn {
     first_audio: bool,
     /// After the response, another is needed (a tool's result went back).
     again: bool,
+    /// All of it was produced; kept until the call says it is over (its
+    /// audio may still be playing, and be interrupted).
+    produced: bool,
 }
 
 /// A turn the call cancelled, kept until its record comes.
@@ -436,7 +439,7 @@ impl Session {
         self.held.clear();
         self.active = None;
         self.create_after = None;
-        if let Some(turn) = self.turn.take() {
+        if let Some(turn) = self.turn.take().filter(|t| !t.produced) {
             out.output.push_back(output(
                 turn.id,
                 Output::Failed(TurnError::Provider(ProviderError::Connect {
@@ -467,6 +470,7 @@ impl Session {
     /// Time has passed: a turn whose response never came is over.
     pub fn tick(&mut self, now: Instant, out: &mut Outbox) {
         if let Some(turn) = self.turn.as_ref()
+            && !turn.produced
             && turn.expects
             && turn.response.is_none()
             && now.saturating_duration_since(turn.started) > RESPONSE_WAIT
@@ -487,6 +491,7 @@ impl Session {
             since_mark: 0,
             first_audio: false,
             again: false,
+            produced: false,
         };
         let instructions = match speak {
             Speak::Greeting => Some(protocol::say_exactly(&self.fixed.greeting)),
@@ -586,6 +591,9 @@ impl Session {
 
     /// A turn is over: the record, corrected where Pronto knows better.
     fn heard(&mut self, mut record: TurnRecord, out: &mut Outbox) {
+        if self.turn.as_ref().is_some_and(|t| t.id == record.turn) {
+            self.turn = None;
+        }
         let mut amended = false;
         if let Some(cut) = self.cut.take().filter(|c| c.id == record.turn) {
             let (said, heard, approximate) = heard_of(&cut.items, cut.heard);
@@ -723,7 +731,7 @@ impl Session {
             self.create(None, out);
             return;
         }
-        self.turn = None;
+        turn.produced = true;
         out.output.push_back(output(id, Output::Finished));
     }
 

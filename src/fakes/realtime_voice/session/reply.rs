@@ -86,15 +86,17 @@ impl Conn {
         }
     }
 
-    /// What the next reply says: the script, else a line quoted in the
-    /// instructions, else an echo of the caller, else [`DEFAULT_REPLY`].
+    /// What the next reply says: a line quoted in the response's
+    /// instructions (a client asking for its fixed line, as the model would
+    /// follow it), else the script, else an echo of the caller, else
+    /// [`DEFAULT_REPLY`].
     fn choose_reply(&mut self, instructions: Option<&str>) -> Reply {
+        if let Some(line) = instructions.and_then(quoted) {
+            return Reply::say(line);
+        }
         let heard = self.user_text.take();
         if let Some(reply) = self.shared.next_reply() {
             return reply;
-        }
-        if let Some(line) = instructions.and_then(quoted) {
-            return Reply::say(line);
         }
         match heard {
             Some(text) => Reply::say(&format!("You said: {text}")),

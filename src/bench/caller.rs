@@ -43,6 +43,27 @@ pub struct Plan {
     /// instead of the two sentences of the scripted answer, and never
     /// barges in.
     pub tolerant: bool,
+    /// The engine marks its audio every 100 ms, not after each sentence (a
+    /// speech-to-speech model): the greeting and each answer are over when
+    /// their sound stops, not at their first or second mark.
+    pub marks_by_time: bool,
+}
+
+impl Plan {
+    /// Waits until the answer (or the greeting) of turn `turn`, already
+    /// being heard, is over.
+    async fn answer_heard(&self, call: &Call, turn: u32) -> Result<(), String> {
+        if self.marks_by_time {
+            call.wait_for(|e| matches!(e, Event::AudioHeardEnd), PATIENCE)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        } else if turn == 0 {
+            Ok(())
+        } else {
+            mark(call, &format!("t{turn}-s1")).await
+        }
+    }
 }
 
 /// How long to wait for anything the server should do within seconds.
@@ -98,6 +119,7 @@ async fn converse(
     result: &mut CallResult,
 ) -> Result<(), String> {
     mark(call, "t0-s0").await?;
+    plan.answer_heard(call, 0).await?;
     if plan.listen_only {
         // The line keeps sending 20 ms frames of silence meanwhile.
         tokio::time::sleep(plan.length.saturating_sub(call.elapsed())).await;
@@ -132,7 +154,7 @@ async fn converse(
                 .map_err(|e| format!("no clear: {e}"))?;
             turn += 1;
         }
-        mark(call, &format!("t{turn}-s1")).await?;
+        plan.answer_heard(call, turn).await?;
         result.turns = turn;
     }
     Ok(())

@@ -56,6 +56,14 @@ pub struct BenchArgs {
     /// providers stay this binary's.
     #[arg(long)]
     pub server_exe: Option<PathBuf>,
+    /// The engine: `cascade` (speech-to-text, LLM, text-to-speech) or
+    /// `openai-realtime` (a speech-to-speech fake of OpenAI's Realtime API).
+    #[arg(long, default_value = "cascade")]
+    pub engine: String,
+    /// `--engine openai-realtime`: the fake model's time from its response
+    /// to its first audio (ms).
+    #[arg(long, default_value_t = 300)]
+    pub model_first_audio_ms: u64,
     /// Fake STT latency (ms), for `--stt openai` (a batch request per turn).
     #[arg(long, default_value_t = 300)]
     pub stt_ms: u64,
@@ -180,6 +188,40 @@ impl Streaming {
     }
 }
 
+/// The speech-to-speech fake, when `--engine` names one, and the server's
+/// settings for it (the cascade's fake still speaks Pronto's fixed lines).
+async fn speech_to_speech(
+    args: &BenchArgs,
+    cascade: &FakeOpenAi,
+) -> anyhow::Result<Option<(RealtimeFake, Vec<(String, String)>)>> {
+    match args.engine.as_str() {
+        "cascade" => Ok(None),
+        "openai-realtime" => {
+            let fake = RealtimeFake::start().await;
+            fake.set_latency(crate::fakes::realtime_voice::Latency {
+                first_audio: Duration::from_millis(args.model_first_audio_ms),
+                ..fake.latency()
+            });
+            fake.push_transcript(TRANSCRIPT);
+            let lines = cascade.base_url().to_string();
+            let env = [
+                ("PRONTO_ENGINE_KIND", args.engine.clone()),
+                ("OPENAI_BASE_URL", fake.base_url().to_string()),
+                ("PRONTO_TTS_BASE_URL", lines.clone()),
+                ("PRONTO_STT_BASE_URL", lines.clone()),
+                ("PRONTO_LLM_BASE_URL", lines),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+            Ok(Some((fake, env)))
+        }
+        other => bail!("--engine {other}: must be cascade or openai-realtime"),
+    }
+}
+
+type RealtimeFake = crate::fakes::realtime_voice::FakeRealtimeVoice;
+
 /// What the caller "says" (every transcription) and the agent answers.
 const TRANSCRIPT: &str = "Hello, what are your opening hours?";
 const ANSWER: &str = "We are open from nine to six. Is there anything else I can help with?";
@@ -237,6 +279,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
     // Stops when dropped, at the end of the run.
     let providers = providers(args).await?;
     let streaming = Streaming::start(args).await?;
+    let s2s = speech_to_speech(args, &providers).await?;
     let dir = std::env::temp_dir().join(format!("pronto-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let port = free_port()?;
@@ -271,6 +314,8 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .chain(streaming.iter().flat_map(|(_, env)| env.clone()))
+    // Last: a speech-to-speech engine's OPENAI_BASE_URL wins.
+    .chain(s2s.iter().flat_map(|(_, env)| env.clone()))
     .collect();
     let mut server = process::spawn_server(
         args.server_exe.as_deref(),
@@ -323,6 +368,7 @@ async fn measure(args: &BenchArgs, url: &str, pid: u32) -> anyhow::Result<Report
             barge_in_every: args.barge_in_every,
             listen_only: args.listen_only,
             tolerant: false,
+            marks_by_time: args.engine != "cascade",
         };
         tasks.push(tokio::spawn(async move {
             caller::run(cfg, &speech, plan).await
@@ -395,6 +441,7 @@ pub(crate) struct ServerTurn {
     stt: Option<i64>,
     first_sentence: Option<i64>,
     tts_first_byte: Option<i64>,
+    model_first_audio: Option<i64>,
     decided_by: String,
     speculative: bool,
 }
@@ -422,6 +469,7 @@ async fn server_latencies(url: &str, results: &[CallResult]) -> Vec<ServerTurn> 
                             stt: l["stt_ms"].as_i64(),
                             first_sentence: l["first_sentence_ms"].as_i64(),
                             tts_first_byte: l["tts_first_byte_ms"].as_i64(),
+                            model_first_audio: l["model_first_audio_ms"].as_i64(),
                             decided_by: l["decided_by"].as_str().unwrap_or("").to_string(),
                             speculative: l["speculative"].as_bool().unwrap_or(false),
                         });
@@ -470,6 +518,7 @@ fn summarize(
         stt_ms: stage(|t| t.stt),
         first_sentence_ms: stage(|t| t.first_sentence),
         tts_first_byte_ms: stage(|t| t.tts_first_byte),
+        model_first_audio_ms: stage(|t| t.model_first_audio),
         decided_by,
         speculative_turns: server_turns.iter().filter(|t| t.speculative).count(),
         speculative_started: None,

@@ -53,6 +53,8 @@ pub struct Report {
     pub stt_ms: Option<Spread>,
     pub first_sentence_ms: Option<Spread>,
     pub tts_first_byte_ms: Option<Spread>,
+    /// Speech-to-speech: end of speech → the model's first audio.
+    pub model_first_audio_ms: Option<Spread>,
     /// Answered turns by who decided they were over.
     pub decided_by: std::collections::BTreeMap<String, usize>,
     /// Answered turns whose answer was started speculatively.
@@ -118,6 +120,10 @@ impl std::fmt::Display for Report {
         f.write_str(&row("  batch STT request", &self.stt_ms))?;
         f.write_str(&row("  LLM -> first sentence", &self.first_sentence_ms))?;
         f.write_str(&row("  TTS -> first byte", &self.tts_first_byte_ms))?;
+        f.write_str(&row(
+            "  speech end -> model's first audio",
+            &self.model_first_audio_ms,
+        ))?;
         let opt = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
         writeln!(
             f,

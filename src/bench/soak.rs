@@ -42,6 +42,7 @@ pub async fn run(
         barge_in_every: args.barge_in_every,
         listen_only: args.listen_only,
         tolerant: args.fault_every_ms > 0,
+        marks_by_time: args.engine != "cascade",
     };
     let mut callers = Vec::new();
     for i in 0..args.calls {

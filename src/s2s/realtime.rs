@@ -122,6 +122,10 @@ impl Realtime {
                     settings.price_text_out,
                     settings.price_audio_out,
                 ],
+                vad_silence_ms: match settings.turn_detection.as_str() {
+                    "server_vad" => u64::from(settings.silence_ms),
+                    _ => 0,
+                },
             },
             lines,
             memory: llm.filter(|_| t.store.caller_memory),

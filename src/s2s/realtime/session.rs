@@ -60,6 +60,10 @@ pub struct Fixed {
     /// USD per million tokens: text in, audio in, cached in, text out,
     /// audio out.
     pub prices: [f64; 5],
+    /// The silence `server_vad` waits for (0 for `semantic_vad`): its
+    /// `speech_stopped` reports the end of the audio it judged, that silence
+    /// included, so the caller's last word was this much earlier.
+    pub vad_silence_ms: u64,
 }
 
 /// One audio item of the model's, in the turn it belongs to.
@@ -88,6 +92,7 @@ struct Turn {
     items: Vec<Item>,
     /// Audio since the last mark.
     since_mark: usize,
+    /// Its first audio was timed (an answer's; a fixed line's is not).
     first_audio: bool,
     /// After the response, another is needed (a tool's result went back).
     again: bool,
@@ -271,7 +276,8 @@ impl Session {
                 item_id,
             } => {
                 let heard_ms = self.appended / 8;
-                let wait = Duration::from_millis(heard_ms.saturating_sub(audio_end_ms));
+                let last_word_ms = audio_end_ms.saturating_sub(self.fixed.vad_silence_ms);
+                let wait = Duration::from_millis(heard_ms.saturating_sub(last_word_ms));
                 self.utterances.entry(item_id.clone()).or_default();
                 self.reported = Some(item_id);
                 out.events.push_back(Event::TurnEnded {
@@ -489,7 +495,7 @@ impl Session {
             expects: true,
             items: Vec::new(),
             since_mark: 0,
-            first_audio: false,
+            first_audio: !matches!(speak, Speak::Answer(_)),
             again: false,
             produced: false,
         };

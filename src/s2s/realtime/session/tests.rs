@@ -9,6 +9,7 @@ fn fixed() -> Fixed {
         still_there: "Are you still there?".into(),
         closing: "Goodbye!".into(),
         prices: [4.0, 32.0, 0.4, 16.0, 64.0],
+        vad_silence_ms: 200,
     }
 }
 
@@ -201,8 +202,9 @@ fn a_caller_turn_is_answered_with_the_models_audio_unchanged() {
         panic!("{events:?}")
     };
     assert_eq!(*input, TurnInput::Spoken);
-    // 1000 ms appended, speech ended at 700: 300 ms waited.
-    assert_eq!(timing.endpoint_wait, Duration::from_millis(300));
+    // 1000 ms appended; the voice detection judged audio up to 700 ms, its
+    // 200 ms of silence included: the last word was at 500, 500 ms ago.
+    assert_eq!(timing.endpoint_wait, Duration::from_millis(500));
     assert_eq!(timing.decided_by, TurnDecider::Provider);
 
     let audio: Vec<u8> = (0..2000u32).map(|i| (i % 251) as u8).collect();

@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::*;
 use crate::engine::TurnError;
-use crate::model::Timing;
+use crate::model::{Timing, TokenUsage};
 use crate::providers::ProviderError;
 
 const SID: &str = "CA0123456789abcdef0123456789abcdef";
@@ -813,4 +813,134 @@ fn a_media_timestamp_far_ahead_of_the_call_is_held_to_its_clock() {
     assert_eq!(heard(jumped), Some(3_000 + MEDIA_AHEAD_MS));
     let untimed = t.step(Input::Media { timestamp_ms: None });
     assert_eq!(heard(untimed), Some(3_000));
+}
+
+/// A speech-to-speech engine's turn: the model heard the caller itself.
+fn spoken_turn(t: &mut Test) -> Vec<Effect> {
+    t.engine(Event::TurnEnded {
+        input: TurnInput::Spoken,
+        timing: InputTiming {
+            endpoint_wait: ms(500),
+            decided_after: ms(500),
+            decided_by: TurnDecider::Provider,
+            streamed: true,
+            utterance: Duration::ZERO,
+        },
+    })
+}
+
+#[test]
+fn a_barge_in_tells_the_engine_how_much_of_the_turn_was_heard() {
+    let mut t = greeted();
+    let started = spoken_turn(&mut t);
+    assert!(commands(&started).contains(&&Command::Start {
+        turn: 1,
+        speak: Speak::Answer(TurnInput::Spoken)
+    }));
+    // Two seconds of the model's audio, a mark every 100 ms.
+    for _ in 0..20 {
+        t.output(1, [audio(100), segment("")]);
+    }
+    t.wait(ms(350));
+    let cut = t.engine(Event::Interrupting);
+    let heard = commands(&cut).iter().find_map(|c| match c {
+        Command::Cancel { turn: 1, heard } => Some(*heard),
+        _ => None,
+    });
+    // Played for 350 ms, but no mark has come back: the position waits at
+    // the first unechoed mark (100 ms).
+    assert_eq!(heard, Some(ms(100)), "{cut:?}");
+
+    let mut t = greeted();
+    spoken_turn(&mut t);
+    for _ in 0..20 {
+        t.output(1, [audio(100), segment("")]);
+    }
+    t.wait(ms(100));
+    t.mark("t1-s0");
+    t.wait(ms(60));
+    let cut = t.engine(Event::Interrupting);
+    assert!(
+        commands(&cut).contains(&&Command::Cancel {
+            turn: 1,
+            heard: ms(160)
+        }),
+        "the echo corrects the clock, which runs on to the next mark: {cut:?}"
+    );
+    t.mark("t1-s1");
+    let late = t.engine(Event::Interrupting);
+    assert!(commands(&late).is_empty(), "nothing left to cancel");
+}
+
+#[test]
+fn an_amended_record_replaces_a_turn_that_is_over_and_only_such_a_turn() {
+    let mut t = greeted();
+    spoken_turn(&mut t);
+    let mut record = turns(&t.output(1, [audio(100), segment("Yes."), Output::Finished]))
+        .first()
+        .map(|r| (*r).clone());
+    assert!(record.is_none(), "not over before it is heard");
+    let over = t.mark("t1-s0");
+    record = turns(&over).first().map(|r| (*r).clone());
+    let mut record = record.expect("the turn's record");
+    record.caller = Some("Do you repair bikes?".into());
+    let amended = t.engine(Event::Amended(Box::new(record.clone())));
+    assert_eq!(turns(&amended), [&record]);
+    // The turn in progress records itself when it is over.
+    spoken_turn(&mut t);
+    let mut early = record.clone();
+    early.turn = 2;
+    assert!(turns(&t.engine(Event::Amended(Box::new(early)))).is_empty());
+    // A turn that never started is not invented.
+    let mut unknown = record;
+    unknown.turn = 9;
+    assert!(turns(&t.engine(Event::Amended(Box::new(unknown)))).is_empty());
+}
+
+#[test]
+fn an_engine_that_is_gone_ends_the_call_politely() {
+    let mut t = greeted();
+    let gone = t.engine(Event::Gone("the session closed".into()));
+    assert!(commands(&gone).contains(&&Command::Start {
+        turn: 1,
+        speak: Speak::Announcement(Announcement::Closing)
+    }));
+    t.output(1, [audio(100), segment("Goodbye!"), Output::Finished]);
+    let heard = t.mark("t1-s0");
+    assert!(
+        heard.contains(&Effect::Perform(CallAction::EndCall)),
+        "{heard:?}"
+    );
+    let mut ended = t.step(Input::Performed(CallAction::EndCall, ActionResult::HungUp));
+    ended.extend(t.step(Input::Stop));
+    let reasons: Vec<_> = ended
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Record(Record::Ended(r)) => Some(*r),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reasons, [EndReason::EngineFailed]);
+}
+
+#[test]
+fn usage_is_recorded_and_a_short_playback_lead_is_kept() {
+    let (mut t, _) = Test::live(
+        settings(),
+        Abilities {
+            greets: false,
+            speaks: false,
+            playback_lead: Some(ms(200)),
+        },
+    );
+    let usage = TokenUsage {
+        audio_out: 40,
+        cost_microusd: 2560,
+        ..TokenUsage::default()
+    };
+    let recorded = t.engine(Event::Usage(usage));
+    assert_eq!(events(&recorded), [&CallEvent::Usage(usage)]);
+    spoken_turn(&mut t);
+    let sent = t.output(1, [audio(1000)]);
+    assert_eq!(media_frames(&sent), 10, "200 ms ahead, not the call's 1000");
 }

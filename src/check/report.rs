@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use crate::config::Config;
 use crate::config::agent::{AiStages, LlmProvider, OPENAI_BASE, SttProvider, TtsProvider};
+use crate::config::engine::SpeechToSpeech;
 use crate::engine::hearing::{Detector, Ears};
 use crate::engine::turn_model;
 use crate::redact::redact_userinfo;
@@ -46,9 +47,59 @@ pub fn console(config: &Config) -> Vec<String> {
 /// Echo or agent, and for the agent each stage's provider, model and key;
 /// then who ends the caller's turns.
 pub fn mode(config: &Config) -> Vec<String> {
+    if let Some(s2s) = &config.speech_to_speech {
+        return speech_to_speech(config, s2s);
+    }
     let mut lines = engine(config);
     lines.push(turns(config));
     lines
+}
+
+/// A speech-to-speech engine: what it is, where, and what it cannot do.
+fn speech_to_speech(config: &Config, s2s: &SpeechToSpeech) -> Vec<String> {
+    let t = &config.tunables;
+    match s2s {
+        SpeechToSpeech::OpenAiRealtime { endpoint, settings } => {
+            let turns = match settings.turn_detection.as_str() {
+                "semantic_vad" => format!("semantic_vad, eagerness {}", settings.eagerness),
+                _ => format!("server_vad, {} ms of silence", settings.silence_ms),
+            };
+            vec![
+                format!(
+                    "Mode: speech-to-speech, OpenAI Realtime {} at {}, key OPENAI_API_KEY, voice {}, language {}",
+                    settings.model,
+                    redact_userinfo(&endpoint.base_url),
+                    settings.voice,
+                    t.agent.language
+                ),
+                format!("  the caller's turns: the model's own voice detection ({turns})"),
+                format!(
+                    "  the caller's words: {}",
+                    if settings.transcription_model.is_empty() {
+                        "not transcribed (realtime.transcription_model is empty)".to_string()
+                    } else {
+                        format!("transcribed by {}", settings.transcription_model)
+                    }
+                ),
+                format!(
+                    "  fixed lines when the model cannot speak: {}",
+                    if config.ai.is_some() {
+                        "the cascade's text-to-speech"
+                    } else {
+                        "none (the call just ends)"
+                    }
+                ),
+                format!(
+                    "  cost estimate: prices of {} (realtime.price_*)",
+                    settings.prices_checked
+                ),
+            ]
+        }
+        SpeechToSpeech::Moshi { url, .. } => vec![
+            format!("Mode: speech-to-speech, Kyutai Moshi at {}/api/chat", redact_userinfo(url)),
+            "  English only; no prompt, knowledge or tools (it cannot end or transfer calls); sessions end after about five minutes, and the call with them".to_string(),
+        ],
+    }
 }
 
 /// Who ends the caller's turns, as calls will get it (the configured

@@ -64,7 +64,9 @@ impl CallEvent {
 /// The tokens a speech-to-speech model billed for one response (cached
 /// input tokens are part of the input tokens), and what they cost at the
 /// configured prices, in millionths of a US dollar.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 pub struct TokenUsage {
     pub text_in: u64,
     pub audio_in: u64,
@@ -72,6 +74,28 @@ pub struct TokenUsage {
     pub text_out: u64,
     pub audio_out: u64,
     pub cost_microusd: u64,
+}
+
+impl TokenUsage {
+    /// The usage of a whole call: the sum of its `usage` events (`None`
+    /// when it has none, as a cascade's calls do).
+    pub fn of_call(events: &[EventRow]) -> Option<TokenUsage> {
+        let mut total: Option<TokenUsage> = None;
+        for event in events.iter().filter(|e| e.kind == "usage") {
+            // A row another version wrote differently counts as nothing.
+            let Ok(u) = serde_json::from_value::<TokenUsage>(event.detail.clone()) else {
+                continue;
+            };
+            let t = total.get_or_insert_default();
+            t.text_in += u.text_in;
+            t.audio_in += u.audio_in;
+            t.cached_in += u.cached_in;
+            t.text_out += u.text_out;
+            t.audio_out += u.audio_out;
+            t.cost_microusd += u.cost_microusd;
+        }
+        total
+    }
 }
 
 /// An event in the live view, at `at_ms` on the call's clock (since its

@@ -176,6 +176,10 @@ pub struct CallDetail {
     pub to_number: String,
     pub turns: Vec<TurnRecord>,
     pub events: Vec<EventRow>,
+    /// A speech-to-speech engine's tokens over the whole call and their
+    /// estimated cost (the sum of its `usage` events); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<crate::model::TokenUsage>,
 }
 
 /// Filters of `GET /api/calls` (all optional; `from`/`to` are full numbers).

@@ -9,6 +9,7 @@ use super::rows::{
     Arg, CALL_SELECT, Sql, StoreRow, TURN_COLUMNS, call_row, event_row, query_of, turn_record,
 };
 use super::{BadCursor, CallDetail, CallFilter, Page, Store, StoreError, micros};
+use crate::model::{EventRow, TokenUsage};
 
 /// The most calls one page holds, whatever the client asks.
 pub const MAX_PAGE: u32 = 200;
@@ -104,12 +105,14 @@ impl Store {
                 .fetch_all(&mut *tx)
                 .await?;
             tx.commit().await?;
+            let events: Vec<EventRow> = events.iter().map(event_row).collect::<Result<_, _>>()?;
             Ok(Some(CallDetail {
                 call: call_row(&row, cutoff)?,
                 from_number: row.text("from_number")?,
                 to_number: row.text("to_number")?,
                 turns: turns.iter().map(turn_record).collect::<Result<_, _>>()?,
-                events: events.iter().map(event_row).collect::<Result<_, _>>()?,
+                usage: TokenUsage::of_call(&events),
+                events,
             }))
         })
     }

@@ -45,6 +45,25 @@ async fn a_good_configuration_prints_the_console_urls_and_exits_0() {
     run.has("text-to-speech: OpenAI gpt-4o-mini-tts, voice coral, at https://api.openai.com/v1, key OPENAI_API_KEY");
     run.lacks("secret1");
     run.lacks("secret2");
+
+    // A speech-to-speech engine: what hears and speaks, and what it cannot do.
+    let realtime = with(
+        &good(),
+        &[
+            ("OPENAI_API_KEY", "sk-proj-secret1"),
+            ("PRONTO_ENGINE_KIND", "openai-realtime"),
+        ],
+    );
+    let run = pronto(dir.path(), &["check"], &realtime).await;
+    run.exit(0);
+    run.has("Mode: speech-to-speech, OpenAI Realtime gpt-realtime at wss://api.openai.com/v1, key OPENAI_API_KEY, voice marin, language en");
+    run.has("the caller's turns: the model's own voice detection (server_vad, 500 ms of silence)");
+    run.lacks("Turn detector:");
+    run.lacks("secret1");
+    let moshi = with(&good(), &[("PRONTO_ENGINE_KIND", "moshi")]);
+    let run = pronto(dir.path(), &["check"], &moshi).await;
+    run.has("Mode: speech-to-speech, Kyutai Moshi at ws://localhost:8998/api/chat");
+    run.has("English only; no prompt, knowledge or tools (it cannot end or transfer calls); sessions end after about five minutes, and the call with them");
 }
 
 /// Each problem, alone in an otherwise good configuration: its exact line and

@@ -196,6 +196,17 @@ async fn the_caller_hears_the_models_mulaw_as_sent_and_the_record_has_both_sides
         usage[1]["detail"]["cost_microusd"].as_u64().unwrap_or(0) > 0,
         "{usage:?}"
     );
+    let total = &record["usage"];
+    assert_eq!(
+        total["audio_out"].as_u64(),
+        Some(
+            usage
+                .iter()
+                .filter_map(|u| u["detail"]["audio_out"].as_u64())
+                .sum()
+        ),
+        "the call's total: {record}"
+    );
     let (_, health) = w.server.get_json("/health", None).await;
     assert_eq!(health["mode"], "openai-realtime", "{health}");
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{ConfigError, err, non_empty};
+use crate::providers::socket::ws_scheme;
 use crate::providers::{Endpoint, LlmSettings, SttSettings, TtsSettings};
 use crate::redact::Secret;
 
@@ -174,7 +175,7 @@ pub(super) fn resolve(
         ),
         "openai-realtime" => (
             SttProvider::OpenAiRealtime,
-            websocket(&base(&stt.base_url, "OPENAI_BASE_URL", OPENAI_BASE)?),
+            ws_scheme(&base(&stt.base_url, "OPENAI_BASE_URL", OPENAI_BASE)?),
             "OPENAI_API_KEY",
         ),
         "deepgram" => (
@@ -322,22 +323,11 @@ pub(super) fn stream_base(
         .trim()
         .replacen("wss://", "https://", 1)
         .replacen("ws://", "http://", 1);
-    Ok(websocket(&base_url(&as_http, var).map_err(|_| {
+    Ok(ws_scheme(&base_url(&as_http, var).map_err(|_| {
         ConfigError(format!(
             "{var}={url}: must be a ws(s) URL such as wss://api.example.com"
         ))
     })?))
-}
-
-/// The WebSocket URL of an http(s) base: `https://` → `wss://`.
-pub fn websocket(http_base: &str) -> String {
-    if let Some(rest) = http_base.strip_prefix("https://") {
-        format!("wss://{rest}")
-    } else if let Some(rest) = http_base.strip_prefix("http://") {
-        format!("ws://{rest}")
-    } else {
-        http_base.to_string()
-    }
 }
 
 /// A provider base URL: http(s), no trailing slash.

@@ -7,9 +7,10 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
-use super::agent::{OPENAI_BASE, base_url, stream_base, websocket};
+use super::agent::{OPENAI_BASE, base_url, stream_base};
 use super::{ConfigError, err, non_empty};
 use crate::providers::Endpoint;
+use crate::providers::socket::ws_scheme;
 use crate::redact::Secret;
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -88,7 +89,7 @@ pub(super) fn resolve(
             let base = non_empty(env, "OPENAI_BASE_URL").unwrap_or(OPENAI_BASE);
             SpeechToSpeech::OpenAiRealtime {
                 endpoint: Endpoint {
-                    base_url: websocket(&base_url(base, "OPENAI_BASE_URL")?),
+                    base_url: ws_scheme(&base_url(base, "OPENAI_BASE_URL")?),
                     api_key: Secret::new(key),
                 },
                 settings: Box::new(realtime.clone()),

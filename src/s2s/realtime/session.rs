@@ -375,23 +375,12 @@ impl Session {
             ServerEvent::AudioDone {
                 response_id,
                 item_id,
-            } => {
-                if let Some(item) = self.item_of(&response_id, &item_id) {
-                    item.audio_done = true;
-                }
-                self.end_items(&response_id, false, out);
-            }
+            } => self.item_done(&response_id, &item_id, None, out),
             ServerEvent::TranscriptDone {
                 response_id,
                 item_id,
                 transcript,
-            } => {
-                if let Some(item) = self.item_of(&response_id, &item_id) {
-                    item.transcript = transcript;
-                    item.text_done = true;
-                }
-                self.end_items(&response_id, false, out);
-            }
+            } => self.item_done(&response_id, &item_id, Some(transcript), out),
             ServerEvent::FunctionCall {
                 response_id,
                 call_id,
@@ -696,6 +685,26 @@ impl Session {
         if let Some(action) = action {
             out.output.push_back(output(id, Output::Action(action)));
         }
+    }
+
+    /// An item's audio is complete (`transcript` `None`), or its text is.
+    fn item_done(
+        &mut self,
+        response_id: &str,
+        item_id: &str,
+        transcript: Option<String>,
+        out: &mut Outbox,
+    ) {
+        if let Some(item) = self.item_of(response_id, item_id) {
+            match transcript {
+                Some(text) => {
+                    item.transcript = text;
+                    item.text_done = true;
+                }
+                None => item.audio_done = true,
+            }
+        }
+        self.end_items(response_id, false, out);
     }
 
     /// Reports the segment end of every item of the response whose audio

@@ -12,6 +12,9 @@
 
 pub mod framer;
 pub mod mulaw;
+/// Ogg/Opus at 24 kHz, for Moshi (the `moshi` feature: it needs libopus).
+#[cfg(feature = "moshi")]
+pub mod ogg_opus;
 pub mod resample;
 pub mod smart_turn;
 pub mod vad;

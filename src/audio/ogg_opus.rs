@@ -319,7 +319,9 @@ impl OggOpusDecoder {
     fn packet(&mut self, data: &[u8], out: &mut Vec<i16>) -> Result<bool, ()> {
         if let Some(head) = data.strip_prefix(b"OpusHead") {
             // Version, channels, then the pre-skip (48 kHz samples, LE).
-            let pre_skip = head.get(2..4).map_or(0, |b| u16::from_le_bytes([b[0], b[1]]));
+            let pre_skip = head
+                .get(2..4)
+                .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]));
             self.skip = usize::from(pre_skip) / 2;
             // A new stream starts afresh.
             let _ = self.decoder.reset_state();
@@ -421,7 +423,10 @@ mod tests {
             assert_eq!(output.len(), input.len() - usize::from(pre_skip) / 2);
             // The same loudness (past the codec's first few milliseconds).
             let (a, b) = (rms(&input[2400..]), rms(&output[2400..]));
-            assert!((b / a - 1.0).abs() < 0.2, "rms {a} in, {b} out ({length:?})");
+            assert!(
+                (b / a - 1.0).abs() < 0.2,
+                "rms {a} in, {b} out ({length:?})"
+            );
         }
     }
 
@@ -435,7 +440,10 @@ mod tests {
         assert_eq!(head.len(), 19);
         assert_eq!((head[8], head[9]), (1, 1), "version 1, mono");
         assert_eq!(u16::from_le_bytes([head[10], head[11]]), pre_skip);
-        assert_eq!(u32::from_le_bytes(head[12..16].try_into().expect("4")), 24_000);
+        assert_eq!(
+            u32::from_le_bytes(head[12..16].try_into().expect("4")),
+            24_000
+        );
         assert_eq!(pages[0].0, 0);
         assert!(pages[1].1.starts_with(b"OpusTags"));
         assert_eq!(pages[1].0, 0);

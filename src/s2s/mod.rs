@@ -19,6 +19,8 @@ use crate::config::engine::SpeechToSpeech;
 use crate::config::{Config, ConfigError};
 use crate::engine::Engine;
 
+#[cfg(feature = "moshi")]
+pub mod moshi;
 pub mod realtime;
 
 /// The engine `[engine] kind` names, built from `config`.
@@ -27,6 +29,12 @@ pub fn build(config: &Config, s2s: &SpeechToSpeech) -> Result<Arc<dyn Engine>, C
         SpeechToSpeech::OpenAiRealtime { endpoint, settings } => Ok(Arc::new(
             realtime::Realtime::build(config, endpoint.clone(), (**settings).clone())?,
         )),
+        #[cfg(feature = "moshi")]
+        SpeechToSpeech::Moshi { url, settings } => Ok(Arc::new(moshi::Moshi::build(
+            url.clone(),
+            settings.clone(),
+        )?)),
+        #[cfg(not(feature = "moshi"))]
         SpeechToSpeech::Moshi { .. } => Err(ConfigError(
             "engine.kind = \"moshi\": this build has no Moshi support".into(),
         )),

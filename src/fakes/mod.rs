@@ -20,6 +20,8 @@
 //!   speech-to-text services' WebSockets (Deepgram Flux and `/v1/listen`,
 //!   AssemblyAI Universal-Streaming v3, OpenAI Realtime transcription),
 //!   hearing the caller through [`hearing`];
+//! - [`moshi`] (the `moshi` feature): Kyutai Moshi's `/api/chat`, Ogg/Opus
+//!   both ways, scripted words;
 //! - [`realtime_voice`]: OpenAI Realtime speech-to-speech (GA), with barge-in and tools;
 //! - [`openai`]: one OpenAI-compatible server answering speech-to-text, chat
 //!   and text-to-speech at one base URL, as `OPENAI_BASE_URL` points all three
@@ -50,6 +52,8 @@ pub mod deepgram;
 pub mod elevenlabs;
 pub mod hearing;
 pub mod llm_reply;
+#[cfg(feature = "moshi")]
+pub mod moshi;
 pub mod openai;
 pub mod openai_audio;
 pub mod openai_chat;

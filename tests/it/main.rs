@@ -32,6 +32,7 @@ mod listen_assemblyai;
 mod listen_common;
 mod listen_deepgram;
 mod listen_openai;
+mod moshi;
 mod operations;
 mod properties;
 mod providers_llm;

@@ -39,9 +39,11 @@ WORKDIR /src
 ENV CARGO_PROFILE_RELEASE_STRIP=true
 
 # The Rust target and, when it differs from the build machine, Debian's cross
-# C toolchain: SQLite, libfvad (the VAD) and aws-lc (rustls' crypto) are C.
-# The same settings as `.ci/run`'s aarch64 build.
+# C toolchain: SQLite, libfvad (the VAD), aws-lc (rustls' crypto) and libopus
+# (Moshi's codec, built by the `opus` crate with cmake and linked statically)
+# are C. The same settings as `.ci/run`'s aarch64 build.
 RUN set -eux; \
+    apt-get update; apt-get install -y --no-install-recommends cmake; rm -rf /var/lib/apt/lists/*; \
     case "$TARGETARCH" in \
       arm64) target=aarch64-unknown-linux-gnu; gnu=aarch64-linux-gnu; pkgs="gcc-aarch64-linux-gnu libc6-dev-arm64-cross" ;; \
       amd64) target=x86_64-unknown-linux-gnu;  gnu=x86_64-linux-gnu;  pkgs="gcc-x86-64-linux-gnu libc6-dev-amd64-cross" ;; \

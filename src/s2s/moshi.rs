@@ -15,7 +15,9 @@
 //!   words or loud audio the turn is finished. Audio while no turn is open
 //!   is Moshi's silence, and dropped.
 //! - Nothing interrupts: Moshi handles being talked over, so this engine
-//!   never reports `Interrupting`, and asks for a short playback lead
+//!   never reports `Interrupting` (only `SpeechStarted` when the caller
+//!   starts talking, so that the call does not take them for silent), and
+//!   asks for a short playback lead
 //!   (`[moshi] playback_lead_ms`) so that what it abandons stops soon.
 //! - The session's end (the servers stop after about five minutes), an
 //!   error message, a dropped or refused connection: [`Event::Gone`], once;
@@ -183,6 +185,8 @@ struct MoshiCall {
     heard: u64,
     /// When Moshi last said a word or made a loud sound (ms).
     active_ms: u64,
+    /// When the caller last made a loud sound (ms).
+    caller_active_ms: Option<u64>,
     /// Moshi's audio while no turn is open (the pre-roll, then what comes
     /// while the call is asked), μ-law.
     waiting: VecDeque<u8>,
@@ -218,6 +222,7 @@ impl MoshiCall {
             talk: Talk::Idle { muted: false },
             heard: 0,
             active_ms: 0,
+            caller_active_ms: None,
             waiting: VecDeque::with_capacity(MAX_WAITING),
             words: String::new(),
             sentence: None,
@@ -438,7 +443,7 @@ impl Conversation for MoshiCall {
         }
     }
 
-    fn hear(&mut self, mulaw: &[u8], _events: &mut Vec<Event>) {
+    fn hear(&mut self, mulaw: &[u8], events: &mut Vec<Event>) {
         if self.gone {
             return;
         }
@@ -449,7 +454,21 @@ impl Conversation for MoshiCall {
         }
         let mut message = protocol::audio_message(256);
         match self.caller.push(mulaw, &mut message) {
-            Ok(_) => {}
+            Ok(sent) => {
+                // The caller's speech is not the call's to act on (Moshi
+                // hears it), but it is not silence either: no "are you
+                // still there?" while they talk.
+                let now = self.now_ms();
+                if sent.loud {
+                    let pause = self
+                        .caller_active_ms
+                        .is_none_or(|at| now.saturating_sub(at) >= QUIET_MS);
+                    if pause {
+                        events.push(Event::SpeechStarted);
+                    }
+                    self.caller_active_ms = Some(now);
+                }
+            }
             Err(e) => {
                 if self.unencoded == 0 {
                     warn!(error = %e, "moshi: the caller's audio could not be encoded");

@@ -502,3 +502,24 @@ fn the_engine_reports_moshi_and_refuses_a_bad_url() {
     assert_eq!(engine.status().speech_to_text, "none");
     assert!(Moshi::build("not a url".into(), settings).is_err());
 }
+
+#[test]
+fn the_callers_speech_is_reported_started_but_never_interrupts() {
+    let (mut call, _server) = ready();
+    let loud: Vec<u8> = crate::audio::mulaw::encode(
+        &(0..160)
+            .map(|i| ((i as f32 * 0.35).sin() * 8000.0) as i16)
+            .collect::<Vec<_>>(),
+    );
+    let mut events = Vec::new();
+    for _ in 0..20 {
+        call.hear(&loud, &mut events);
+    }
+    assert_eq!(events, [Event::SpeechStarted], "once per stretch of speech");
+    for _ in 0..(QUIET_MS / 20) {
+        call.hear(&SILENT_FRAME, &mut events);
+    }
+    call.hear(&loud, &mut events);
+    assert_eq!(events, [Event::SpeechStarted, Event::SpeechStarted]);
+    assert!(drain(&mut call, true).is_empty());
+}

@@ -40,6 +40,17 @@ pub struct CallerVoice {
     block_out: Vec<f32>,
     pcm: Vec<i16>,
     encoder: OggOpusEncoder,
+    /// The energy of the 20 ms block being filled.
+    energy: f64,
+}
+
+/// What one piece of the caller's audio made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Sent {
+    /// Opus packets written.
+    pub packets: usize,
+    /// Some 20 ms of it was loud enough to be speech.
+    pub loud: bool,
 }
 
 impl CallerVoice {
@@ -65,20 +76,25 @@ impl CallerVoice {
             block_out: vec![0.0; SAMPLES_20MS],
             pcm: Vec::with_capacity(SAMPLES_20MS),
             encoder: OggOpusEncoder::new(PacketLength::Ms20)?,
+            energy: 0.0,
         })
     }
 
     /// Appends to `out` the Ogg pages of `mulaw` (any length; a partial
-    /// 20 ms frame waits for the next call). Returns the packets written.
-    pub fn push(&mut self, mulaw: &[u8], out: &mut Vec<u8>) -> Result<usize, OggOpusError> {
-        let mut packets = 0;
+    /// 20 ms frame waits for the next call).
+    pub fn push(&mut self, mulaw: &[u8], out: &mut Vec<u8>) -> Result<Sent, OggOpusError> {
+        let mut sent = Sent::default();
         for &byte in mulaw {
-            self.block_in[self.filled] = f32::from(mulaw::decode_sample(byte)) / 32768.0;
+            let sample = mulaw::decode_sample(byte);
+            self.energy += f64::from(sample) * f64::from(sample);
+            self.block_in[self.filled] = f32::from(sample) / 32768.0;
             self.filled += 1;
             if self.filled < FRAME_SAMPLES {
                 continue;
             }
             self.filled = 0;
+            sent.loud |= (self.energy / FRAME_SAMPLES as f64).sqrt() >= LOUD_RMS;
+            self.energy = 0.0;
             let ok = match (
                 InterleavedSlice::new(&self.block_in[..], 1, FRAME_SAMPLES),
                 InterleavedSlice::new_mut(&mut self.block_out[..], 1, SAMPLES_20MS),
@@ -95,9 +111,9 @@ impl CallerVoice {
             }
             self.pcm.clear();
             self.pcm.extend(self.block_out.iter().map(|&x| to_i16(x)));
-            packets += self.encoder.push(&self.pcm, out)?;
+            sent.packets += self.encoder.push(&self.pcm, out)?;
         }
-        Ok(packets)
+        Ok(sent)
     }
 }
 
@@ -192,7 +208,9 @@ mod tests {
         let mut ogg = Vec::new();
         let mut packets = 0;
         for frame in input.chunks(FRAME_SAMPLES) {
-            packets += caller.push(frame, &mut ogg).expect("encodes");
+            let sent = caller.push(frame, &mut ogg).expect("encodes");
+            assert!(sent.loud);
+            packets += sent.packets;
         }
         assert_eq!(packets, 50, "one 20 ms packet per Twilio frame");
         let mut back = Vec::new();
@@ -214,9 +232,10 @@ mod tests {
         let mut moshi = MoshiVoice::new().expect("moshi path");
         let silence = vec![0xffu8; 80];
         let mut ogg = Vec::new();
-        assert_eq!(caller.push(&silence, &mut ogg).expect("encodes"), 0);
+        assert_eq!(caller.push(&silence, &mut ogg).expect("encodes").packets, 0);
         assert!(ogg.is_empty(), "half a frame waits");
-        assert_eq!(caller.push(&silence, &mut ogg).expect("encodes"), 1);
+        let sent = caller.push(&silence, &mut ogg).expect("encodes");
+        assert_eq!((sent.packets, sent.loud), (1, false));
         assert!(ogg.starts_with(b"OggS"), "the headers go first");
         for _ in 0..10 {
             caller.push(&[0xff; 160], &mut ogg).expect("encodes");

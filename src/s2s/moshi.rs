@@ -359,7 +359,11 @@ impl MoshiCall {
 
     /// The words of a finished stretch end the turn's segment.
     fn segment_end(&mut self, turn: u32, upto: usize) {
-        let upto = upto.min(self.words.len());
+        let upto = if self.words.is_char_boundary(upto) {
+            upto
+        } else {
+            self.words.len()
+        };
         let text = self.words[..upto].trim().to_string();
         self.words.drain(..upto);
         self.sentence = None;

@@ -95,10 +95,16 @@ fn speech_to_speech(config: &Config, s2s: &SpeechToSpeech) -> Vec<String> {
                 ),
             ]
         }
-        SpeechToSpeech::Moshi { url, .. } => vec![
-            format!("Mode: speech-to-speech, Kyutai Moshi at {}/api/chat", redact_userinfo(url)),
-            "  English only; no prompt, knowledge or tools (it cannot end or transfer calls); sessions end after about five minutes, and the call with them".to_string(),
-        ],
+        SpeechToSpeech::Moshi { url, .. } => {
+            let mut lines = vec![
+                format!("Mode: speech-to-speech, Kyutai Moshi at {}/api/chat", redact_userinfo(url)),
+                "  English only; no prompt, knowledge or tools (it cannot end or transfer calls); sessions end after about five minutes, and the call with them".to_string(),
+            ];
+            if !cfg!(feature = "moshi") {
+                lines.push("  this build has no Moshi support: build with the `moshi` Cargo feature (it needs cmake)".to_string());
+            }
+            lines
+        }
     }
 }
 

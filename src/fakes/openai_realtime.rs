@@ -25,12 +25,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use futures_util::StreamExt;
 use futures_util::stream::SplitStream;
 use serde_json::{Value, json};
@@ -38,10 +35,10 @@ use serde_json::{Value, json};
 use super::hearing::{Heard, Hearing, Script};
 use super::openai_realtime_wire::{
     End, ErrorTypes, Knock, MIN_COMMIT_MS, Outbox, UpgradeMessages, bad_request, object,
-    update_fields,
+    serve_realtime, update_fields,
 };
 use super::streaming::Writer;
-use super::{Faults, Recorded, Running, lock, serve};
+use super::{Faults, Recorded, Running, lock};
 
 pub use super::openai_realtime_wire::SEMANTIC_SILENCE_MS;
 
@@ -126,10 +123,7 @@ impl FakeOpenAiRealtime {
             connections: Recorded::default(),
             final_delay: Mutex::new(Duration::ZERO),
         });
-        let router = Router::new()
-            .route("/v1/realtime", get(upgrade))
-            .with_state(shared.clone());
-        let running = serve(router, "/v1").await;
+        let running = serve_realtime(upgrade, shared.clone()).await;
         FakeOpenAiRealtime { running, shared }
     }
 
@@ -159,33 +153,28 @@ impl FakeOpenAiRealtime {
     }
 }
 
-async fn upgrade(
-    State(shared): State<Arc<Shared>>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    let knock = Knock::of(&headers);
-    let beta = knock.beta;
+async fn upgrade(State(shared): State<Arc<Shared>>, knock: Knock) -> Response {
+    use OpenAiRealtimeFault::{RateLimit, RefuseKey};
     let index = shared.connections.add(OpenAiRealtimeConnection {
-        query: query.clone(),
-        authorization: knock.has_key(),
-        beta_header: beta,
+        query: knock.query.clone(),
+        authorization: knock.text_key,
+        beta_header: knock.beta,
         ..OpenAiRealtimeConnection::default()
     });
     let fault = shared.faults.next();
-    let refuse_key = fault == Some(OpenAiRealtimeFault::RefuseKey);
-    let rate_limited = fault == Some(OpenAiRealtimeFault::RateLimit);
-    if let Err(refusal) = knock.admit(refuse_key, rate_limited, &UPGRADE_MESSAGES) {
+    if let Some(refusal) = knock.refusal(&fault, RefuseKey, RateLimit, &UPGRADE_MESSAGES) {
         return refusal;
     }
+    let query = &knock.query;
     if query.get("intent").map(String::as_str) != Some("transcription")
         || query.contains_key("model")
     {
         let message = "This fake serves only ?intent=transcription, without model.";
         return bad_request("invalid_value", message);
     }
-    upgrade
+    let beta = knock.beta;
+    knock
+        .upgrade
         .on_upgrade(move |socket| session(socket, shared, index, beta, fault))
         .into_response()
 }

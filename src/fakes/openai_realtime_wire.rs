@@ -1,28 +1,50 @@
 //! What the two fakes of OpenAI's Realtime WebSocket have in common, the
 //! transcription session ([`super::openai_realtime`]) and the
 //! speech-to-speech session ([`super::realtime_voice`]): one endpoint, one
-//! wire. The upgrade's refusals (a `Bearer` key, the faults at the upgrade,
-//! the error body), the numbered server events and the `error` event, the
-//! first checks of a GA `session.update`, the commit that is too small,
-//! the turn detection's end silence, and how a session ends. What each
-//! fake says in its errors stays with it.
+//! wire. The endpoint and its upgrade request ([`Knock`]: the query, the
+//! `Bearer` key, the beta header, the faults that refuse the upgrade, the
+//! error body), the numbered server events and the `error` event
+//! ([`Outbox`]), the first checks of a GA `session.update`, the commit
+//! that is too small, the turn detection's end silence, and how a session
+//! ends ([`End`]). What each fake says in its errors stays with it.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
-use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::Router;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{FromRequestParts, Query};
+use axum::handler::Handler;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value, json};
 
 use super::answer::json_response;
 use super::streaming::Writer;
+use super::{Running, serve};
 
 /// The silence after which the fakes' `semantic_vad` ends a turn (the real
 /// one decides from the words, waiting at most 2/4/8 s by eagerness).
 pub const SEMANTIC_SILENCE_MS: u64 = 600;
 /// The least audio a commit takes (ms).
 pub(super) const MIN_COMMIT_MS: u64 = 100;
+
+/// Serves a fake's `upgrade` handler at `/v1/realtime`, with `state`; the
+/// base URL ends in `/v1`, like `https://api.openai.com/v1`.
+pub(super) async fn serve_realtime<H, T, S>(upgrade: H, state: S) -> Running
+where
+    H: Handler<T, S>,
+    T: 'static,
+    S: Clone + Send + Sync + 'static,
+{
+    let router = Router::new()
+        .route("/v1/realtime", get(upgrade))
+        .with_state(state);
+    serve(router, "/v1").await
+}
 
 /// An OpenAI error body.
 fn error_body(kind: &str, code: &str, message: &str) -> String {
@@ -40,54 +62,79 @@ pub(super) struct UpgradeMessages {
     pub rate_limited: &'static str,
 }
 
-/// The headers an upgrade looks at. The key is looked at, never kept.
-pub(super) struct Knock<'a> {
-    /// The `Authorization` header, when it is text.
-    key: Option<&'a str>,
+/// What an upgrade request to `/v1/realtime` brings: its query, what the
+/// service reads in its headers (the key is looked at, never kept), and the
+/// upgrade itself. Extracted as the handler's query, headers and upgrade
+/// were, in that order.
+pub(super) struct Knock {
+    pub query: HashMap<String, String>,
+    /// An `Authorization` header was sent (what the speech-to-speech fake
+    /// records).
+    pub authorization: bool,
+    /// An `Authorization` header whose value is text was sent (what the
+    /// transcription fake records).
+    pub text_key: bool,
+    /// A non-empty `Bearer` key was sent.
+    bearer: bool,
     /// An `OpenAI-Beta` header was sent.
     pub beta: bool,
+    pub upgrade: WebSocketUpgrade,
 }
 
-impl Knock<'_> {
-    pub(super) fn of(headers: &HeaderMap) -> Knock<'_> {
-        Knock {
-            key: headers.get("authorization").and_then(|v| v.to_str().ok()),
-            beta: headers.contains_key("openai-beta"),
-        }
-    }
+impl<S: Send + Sync> FromRequestParts<S> for Knock {
+    type Rejection = Response;
 
-    /// An `Authorization` header that is text was sent.
-    pub(super) fn has_key(&self) -> bool {
-        self.key.is_some()
-    }
-
-    /// The upgrade's first refusals, as the service makes them: without a
-    /// non-empty `Bearer` key, or when the fault refuses the key, 401
-    /// `invalid_api_key`; when the fault rate-limits, 429
-    /// `rate_limit_exceeded`.
-    pub(super) fn admit(
-        &self,
-        refuse_key: bool,
-        rate_limited: bool,
-        messages: &UpgradeMessages,
-    ) -> Result<(), Response> {
-        let bearer = self
-            .key
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Knock, Response> {
+        let Query(query) = Query::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let headers = &parts.headers;
+        let key = headers.get("authorization").and_then(|v| v.to_str().ok());
+        let authorization = headers.contains_key("authorization");
+        let text_key = key.is_some();
+        let bearer = key
             .and_then(|k| k.strip_prefix("Bearer "))
             .is_some_and(|k| !k.trim().is_empty());
-        if !bearer || refuse_key {
+        let beta = headers.contains_key("openai-beta");
+        let upgrade = WebSocketUpgrade::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(Knock {
+            query,
+            authorization,
+            text_key,
+            bearer,
+            beta,
+            upgrade,
+        })
+    }
+}
+
+impl Knock {
+    /// The upgrade's first refusal, if any, as the service makes it:
+    /// without a non-empty `Bearer` key, or when the connection's `fault`
+    /// is `refuse_key`, 401 `invalid_api_key`; when it is `rate_limit`, 429
+    /// `rate_limit_exceeded`.
+    pub(super) fn refusal<F: PartialEq>(
+        &self,
+        fault: &Option<F>,
+        refuse_key: F,
+        rate_limit: F,
+        messages: &UpgradeMessages,
+    ) -> Option<Response> {
+        if !self.bearer || fault.as_ref() == Some(&refuse_key) {
             let body = error_body(
                 "invalid_request_error",
                 "invalid_api_key",
                 messages.invalid_key,
             );
-            return Err(json_response(401, body));
+            return Some(json_response(401, body));
         }
-        if rate_limited {
+        if fault.as_ref() == Some(&rate_limit) {
             let body = error_body("requests", "rate_limit_exceeded", messages.rate_limited);
-            return Err(json_response(429, body));
+            return Some(json_response(429, body));
         }
-        Ok(())
+        None
     }
 }
 

@@ -58,6 +58,7 @@ pub mod openai;
 pub mod openai_audio;
 pub mod openai_chat;
 pub mod openai_realtime;
+mod openai_realtime_wire;
 pub mod realtime_voice;
 mod streaming;
 pub mod twilio_rest;

@@ -25,28 +25,31 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use futures_util::StreamExt;
 use futures_util::stream::SplitStream;
 use serde_json::{Value, json};
 
-use super::answer::json_response;
 use super::hearing::{Heard, Hearing, Script};
+use super::openai_realtime_wire::{
+    End, ErrorTypes, Knock, MIN_COMMIT_MS, Outbox, UpgradeMessages, bad_request, object,
+    serve_realtime, update_fields,
+};
 use super::streaming::Writer;
-use super::{Faults, Recorded, Running, lock, serve};
+use super::{Faults, Recorded, Running, lock};
 
-/// The silence after which the fake's `semantic_vad` ends a turn (the real
-/// one decides from the words, waiting at most 2/4/8 s by eagerness).
-pub const SEMANTIC_SILENCE_MS: u64 = 600;
-/// The least audio a commit takes (100 ms of μ-law).
-const MIN_COMMIT: usize = 800;
+pub use super::openai_realtime_wire::SEMANTIC_SILENCE_MS;
+
+/// `server_vad`'s silence when the session gives none (ms).
+const SERVER_VAD_MS: u64 = 500;
+/// What the upgrade says when it refuses.
+const UPGRADE_MESSAGES: UpgradeMessages = UpgradeMessages {
+    invalid_key: "Incorrect API key provided.",
+    rate_limited: "Rate limit reached for requests.",
+};
+
 /// Keys of the beta session shape, refused by the GA endpoint.
 const BETA_KEYS: [&str; 6] = [
     "input_audio_format",
@@ -120,10 +123,7 @@ impl FakeOpenAiRealtime {
             connections: Recorded::default(),
             final_delay: Mutex::new(Duration::ZERO),
         });
-        let router = Router::new()
-            .route("/v1/realtime", get(upgrade))
-            .with_state(shared.clone());
-        let running = serve(router, "/v1").await;
+        let running = serve_realtime(upgrade, shared.clone()).await;
         FakeOpenAiRealtime { running, shared }
     }
 
@@ -153,95 +153,30 @@ impl FakeOpenAiRealtime {
     }
 }
 
-/// An OpenAI error body.
-fn error_body(kind: &str, code: &str, message: &str) -> String {
-    json!({"error": {"message": message, "type": kind, "code": code, "param": null}}).to_string()
-}
-
-async fn upgrade(
-    State(shared): State<Arc<Shared>>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    let key = headers.get("authorization").and_then(|v| v.to_str().ok());
-    let beta = headers.contains_key("openai-beta");
+async fn upgrade(State(shared): State<Arc<Shared>>, knock: Knock) -> Response {
+    use OpenAiRealtimeFault::{RateLimit, RefuseKey};
     let index = shared.connections.add(OpenAiRealtimeConnection {
-        query: query.clone(),
-        authorization: key.is_some(),
-        beta_header: beta,
+        query: knock.query.clone(),
+        authorization: knock.text_key,
+        beta_header: knock.beta,
         ..OpenAiRealtimeConnection::default()
     });
-    // The key is looked at, never kept.
-    let bearer = key
-        .and_then(|k| k.strip_prefix("Bearer "))
-        .is_some_and(|k| !k.trim().is_empty());
     let fault = shared.faults.next();
-    if !bearer || fault == Some(OpenAiRealtimeFault::RefuseKey) {
-        let message = "Incorrect API key provided.";
-        return json_response(
-            401,
-            error_body("invalid_request_error", "invalid_api_key", message),
-        );
+    if let Some(refusal) = knock.refusal(&fault, RefuseKey, RateLimit, &UPGRADE_MESSAGES) {
+        return refusal;
     }
-    if fault == Some(OpenAiRealtimeFault::RateLimit) {
-        let message = "Rate limit reached for requests.";
-        return json_response(429, error_body("requests", "rate_limit_exceeded", message));
-    }
+    let query = &knock.query;
     if query.get("intent").map(String::as_str) != Some("transcription")
         || query.contains_key("model")
     {
         let message = "This fake serves only ?intent=transcription, without model.";
-        return json_response(
-            400,
-            error_body("invalid_request_error", "invalid_value", message),
-        );
+        return bad_request("invalid_value", message);
     }
-    upgrade
+    let beta = knock.beta;
+    knock
+        .upgrade
         .on_upgrade(move |socket| session(socket, shared, index, beta, fault))
         .into_response()
-}
-
-/// OpenAI's server events, numbered, through the session's [`Writer`].
-struct Outbox {
-    writer: Writer,
-    events: u64,
-}
-
-impl Outbox {
-    fn new(writer: Writer) -> Outbox {
-        Outbox { writer, events: 0 }
-    }
-
-    fn send(&mut self, event: Value) {
-        self.later(event, Duration::ZERO);
-    }
-
-    /// Sends a server event (its `event_id` added), not before `delay`.
-    fn later(&mut self, mut event: Value, delay: Duration) {
-        self.events += 1;
-        event["event_id"] = json!(format!("event_{}", self.events));
-        self.writer.later(&event, delay);
-    }
-
-    fn error(&mut self, code: &str, message: &str, param: Option<&str>, client_event: &Value) {
-        self.send(json!({
-            "type": "error",
-            "error": {
-                "type": "invalid_request_error",
-                "code": code,
-                "message": message,
-                "param": param,
-                "event_id": client_event.get("event_id").cloned().unwrap_or(Value::Null),
-            },
-        }));
-    }
-
-    /// An `error`, then a close with `close_code`; waits for both to go.
-    async fn close(mut self, close_code: u16, code: &str, message: &str) {
-        self.error(code, message, None, &Value::Null);
-        self.writer.close(close_code, code).await;
-    }
 }
 
 /// A new session before its update: PCM 24 kHz, server VAD.
@@ -264,12 +199,7 @@ fn default_session() -> Value {
 /// The silence that ends a turn under the session's detection; `None`:
 /// the client commits.
 fn end_silence(session: &Value) -> Option<u64> {
-    let detection = &session["audio"]["input"]["turn_detection"];
-    match detection["type"].as_str() {
-        Some("server_vad") => Some(detection["silence_duration_ms"].as_u64().unwrap_or(500)),
-        Some("semantic_vad") => Some(SEMANTIC_SILENCE_MS),
-        _ => None,
-    }
+    super::openai_realtime_wire::end_silence(session, SERVER_VAD_MS)
 }
 
 async fn session(
@@ -280,13 +210,16 @@ async fn session(
     fault: Option<OpenAiRealtimeFault>,
 ) {
     let (sink, mut stream) = socket.split();
-    let mut out = Outbox::new(Writer::new(sink));
-    if beta {
+    let mut out = Outbox::new(Writer::new(sink), ErrorTypes::InvalidRequest);
+    let closed = |code: u16| {
         shared
             .connections
-            .update(index, |c| c.closed_with = Some(4000));
+            .update(index, |c| c.closed_with = Some(code));
+    };
+    if beta {
         let message = "The Realtime API beta shape is disabled; remove the OpenAI-Beta header.";
-        return out.close(4000, "beta_api_shape_disabled", message).await;
+        let end = End::beta_refused(message, "beta_api_shape_disabled");
+        return out.end(end, closed).await;
     }
     let session = default_session();
     out.send(json!({"type": "session.created", "session": session}));
@@ -309,26 +242,7 @@ async fn session(
     };
     let end = listening.listen(&mut stream, &fault).await;
     let Listening { out, .. } = listening;
-    match end {
-        End::Close(close_code, code) => {
-            shared
-                .connections
-                .update(index, |c| c.closed_with = Some(close_code));
-            out.close(close_code, &code, "Fault injected by the fake")
-                .await;
-        }
-        End::Drop => out.writer.abort(),
-        End::ClientGone => {
-            // Sends what is queued (a client that closed gets nothing).
-            let _ = tokio::time::timeout(Duration::from_secs(5), out.writer.flushed()).await;
-        }
-    }
-}
-
-enum End {
-    Close(u16, String),
-    Drop,
-    ClientGone,
+    out.end(end, closed).await;
 }
 
 struct Listening<'a> {
@@ -410,19 +324,21 @@ impl Listening<'_> {
                             code,
                             after_audio_ms,
                         }) if heard_ms >= *after_audio_ms => {
-                            return End::Close(*close_code, code.clone());
+                            return End::Close {
+                                close_code: *close_code,
+                                code: code.clone(),
+                                message: "Fault injected by the fake".into(),
+                                reason: code.clone(),
+                            };
                         }
                         _ => {}
                     }
                 }
                 "input_audio_buffer.commit" => {
-                    if self.buffered < MIN_COMMIT {
-                        let message = format!(
-                            "Error committing input audio buffer: buffer too small. Expected at least 100ms of audio, but buffer only has {:.2}ms of audio.",
-                            self.buffered as f64 / 8.0
-                        );
+                    // μ-law: 8 bytes a ms.
+                    if (self.buffered as u64) < MIN_COMMIT_MS * 8 {
                         self.out
-                            .error("input_audio_buffer_commit_empty", &message, None, &event);
+                            .commit_too_small(self.buffered as f64 / 8.0, &event);
                     } else {
                         self.commit();
                     }
@@ -442,50 +358,21 @@ impl Listening<'_> {
     }
 
     fn update(&mut self, event: &Value) {
-        let Some(update) = event["session"].as_object() else {
-            let message = "Missing required parameter: 'session'.";
-            return self.out.error(
-                "missing_required_parameter",
-                message,
-                Some("session"),
-                event,
-            );
+        let update = match update_fields(
+            &event["session"],
+            &BETA_KEYS,
+            "transcription",
+            "This socket is a transcription session.",
+        ) {
+            Ok(update) => update,
+            Err(refusal) => return self.out.refuse(&refusal, event),
         };
-        if let Some(key) = BETA_KEYS.iter().find(|k| update.contains_key(**k)) {
-            let param = format!("session.{key}");
-            let message = format!("Unknown parameter: '{param}'.");
-            return self
-                .out
-                .error("unknown_parameter", &message, Some(&param), event);
-        }
-        match update.get("type").and_then(Value::as_str) {
-            None => {
-                let message = "Missing required parameter: 'session.type'.";
-                return self.out.error(
-                    "missing_required_parameter",
-                    message,
-                    Some("session.type"),
-                    event,
-                );
-            }
-            Some("transcription") => {}
-            Some(other) => {
-                let message =
-                    format!("Invalid value: '{other}'. This socket is a transcription session.");
-                return self
-                    .out
-                    .error("invalid_value", &message, Some("session.type"), event);
-            }
-        }
         let input = &update.get("audio").cloned().unwrap_or(Value::Null)["input"];
-        if input.get("format").is_some_and(|f| !f.is_object()) {
-            let message = "Invalid type for 'session.audio.input.format': expected an object.";
-            return self.out.error(
-                "invalid_type",
-                message,
-                Some("session.audio.input.format"),
-                event,
-            );
+        if let Some(Err(refusal)) = input
+            .get("format")
+            .map(|f| object(f, "session.audio.input.format"))
+        {
+            return self.out.refuse(&refusal, event);
         }
         for field in [
             "format",
@@ -510,14 +397,8 @@ impl Listening<'_> {
     }
 
     fn append(&mut self, event: &Value) {
-        let Some(audio) = event["audio"]
-            .as_str()
-            .and_then(|a| STANDARD.decode(a).ok())
-        else {
-            let message = "Invalid 'audio': expected base64-encoded audio.";
-            return self
-                .out
-                .error("invalid_value", message, Some("audio"), event);
+        let Some(audio) = self.out.appended_audio(event) else {
+            return;
         };
         self.shared.connections.update(self.index, |c| {
             c.append_sizes.push(audio.len());

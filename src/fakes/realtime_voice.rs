@@ -52,19 +52,15 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde_json::{Value, json};
 
-use super::answer::json_response;
-use super::{Faults, Recorded, Running, lock, serve};
+use super::openai_realtime_wire::{Knock, UpgradeMessages, bad_request, serve_realtime};
+use super::{Faults, Recorded, Running, lock};
 use crate::audio::mulaw;
 
-pub use super::openai_realtime::SEMANTIC_SILENCE_MS;
+pub use super::openai_realtime_wire::SEMANTIC_SILENCE_MS;
 
 /// Audio of a reply per word when the script gives no length (ms).
 pub const MS_PER_WORD: u32 = 300;
@@ -305,10 +301,7 @@ impl FakeRealtimeVoice {
             faults: Faults::default(),
             connections: Recorded::default(),
         });
-        let router = Router::new()
-            .route("/v1/realtime", get(upgrade))
-            .with_state(shared.clone());
-        let running = serve(router, "/v1").await;
+        let running = serve_realtime(upgrade, shared.clone()).await;
         FakeRealtimeVoice { running, shared }
     }
 
@@ -418,61 +411,37 @@ pub fn reply_audio(reply_index: usize, len_bytes: usize) -> Vec<u8> {
     mulaw::encode(&pcm)
 }
 
-/// An OpenAI error body.
-fn error_body(kind: &str, code: &str, message: &str) -> String {
-    json!({"error": {"message": message, "type": kind, "code": code, "param": null}}).to_string()
-}
+/// What the upgrade says when it refuses.
+const UPGRADE_MESSAGES: UpgradeMessages = UpgradeMessages {
+    invalid_key: "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.",
+    rate_limited: "Rate limit reached for requests. Please try again later.",
+};
 
-async fn upgrade(
-    State(shared): State<Arc<Shared>>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    let key = headers.get("authorization").and_then(|v| v.to_str().ok());
-    let beta = headers.contains_key("openai-beta");
+async fn upgrade(State(shared): State<Arc<Shared>>, knock: Knock) -> Response {
+    use RealtimeVoiceFault::{RateLimit, RefuseKey};
+    let query = &knock.query;
     let index = shared.connections.add(RealtimeVoiceConnection {
         query: query.clone(),
         model: query.get("model").cloned(),
-        authorization: headers.contains_key("authorization"),
-        beta_header: beta,
+        authorization: knock.authorization,
+        beta_header: knock.beta,
         ..RealtimeVoiceConnection::default()
     });
-    // The key is looked at, never kept.
-    let bearer = key
-        .and_then(|k| k.strip_prefix("Bearer "))
-        .is_some_and(|k| !k.trim().is_empty());
     let fault = shared.faults.next();
-    if !bearer || fault == Some(RealtimeVoiceFault::RefuseKey) {
-        let message = "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.";
-        return json_response(
-            401,
-            error_body("invalid_request_error", "invalid_api_key", message),
-        );
-    }
-    if fault == Some(RealtimeVoiceFault::RateLimit) {
-        let message = "Rate limit reached for requests. Please try again later.";
-        return json_response(429, error_body("requests", "rate_limit_exceeded", message));
+    if let Some(refusal) = knock.refusal(&fault, RefuseKey, RateLimit, &UPGRADE_MESSAGES) {
+        return refusal;
     }
     if query.get("intent").map(String::as_str) == Some("transcription") {
         let message = "This fake serves speech-to-speech sessions; transcription sessions are fakes::openai_realtime.";
-        return json_response(
-            400,
-            error_body("invalid_request_error", "invalid_value", message),
-        );
+        return bad_request("invalid_value", message);
     }
     let Some(model) = query.get("model").filter(|m| !m.is_empty()).cloned() else {
         let message = "Missing required parameter: 'model'.";
-        return json_response(
-            400,
-            error_body(
-                "invalid_request_error",
-                "missing_required_parameter",
-                message,
-            ),
-        );
+        return bad_request("missing_required_parameter", message);
     };
-    upgrade
+    let beta = knock.beta;
+    knock
+        .upgrade
         .on_upgrade(move |socket| session::run(socket, shared, index, model, beta, fault))
         .into_response()
 }

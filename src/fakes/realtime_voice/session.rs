@@ -8,8 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use futures_util::StreamExt;
 use futures_util::stream::SplitStream;
 use serde_json::{Value, json};
@@ -21,14 +19,13 @@ use super::session_config::{
 use super::{RealtimeVoiceFault, ReplyRecord, Shared, Truncate, g711a, words};
 use crate::audio::mulaw;
 use crate::fakes::hearing::{Heard, Hearing, Script};
+use crate::fakes::openai_realtime_wire::{End, ErrorTypes, MIN_COMMIT_MS, Outbox};
 use crate::fakes::streaming::Writer;
 
 mod reply;
 
 use reply::Active;
 
-/// The least audio a manual commit takes (ms).
-const MIN_COMMIT_MS: u64 = 100;
 const BETA_MESSAGE: &str =
     "The Realtime Beta API is no longer supported. Please use /v1/realtime for the GA API.";
 const CAP_MESSAGE: &str = "Your session hit the maximum duration of 60 minutes.";
@@ -42,67 +39,6 @@ fn after(at: Instant, by: Duration) -> Instant {
         .unwrap_or(at)
 }
 
-/// OpenAI's server events, numbered, through the session's [`Writer`].
-struct Outbox {
-    writer: Writer,
-    events: u64,
-}
-
-impl Outbox {
-    fn send(&mut self, event: Value) {
-        self.later(event, Duration::ZERO);
-    }
-
-    /// Sends a server event (its `event_id` added), not before `delay`
-    /// (what is sent after it waits behind it).
-    fn later(&mut self, mut event: Value, delay: Duration) {
-        self.events += 1;
-        event["event_id"] = json!(format!("event_{}", self.events));
-        self.writer.later(&event, delay);
-    }
-
-    /// An `error` event; `client_event`'s `event_id` is echoed.
-    fn error(&mut self, code: &str, message: &str, param: Option<&str>, client_event: &Value) {
-        let kind = if code == "server_error" {
-            "server_error"
-        } else {
-            "invalid_request_error"
-        };
-        self.send(json!({
-            "type": "error",
-            "error": {
-                "type": kind,
-                "code": code,
-                "message": message,
-                "param": param,
-                "event_id": client_event.get("event_id").cloned().unwrap_or(Value::Null),
-            },
-        }));
-    }
-
-    /// What is queued, then a close frame; waits for it to go.
-    async fn close(self, close_code: u16, reason: &str) {
-        // A close reason has at most 123 bytes.
-        let mut end = reason.len().min(123);
-        while !reason.is_char_boundary(end) {
-            end -= 1;
-        }
-        self.writer.close(close_code, &reason[..end]).await;
-    }
-}
-
-enum End {
-    /// An `error` event with `code` and `message`, then a close frame.
-    Close {
-        close_code: u16,
-        code: String,
-        message: String,
-        reason: String,
-    },
-    Drop,
-    ClientGone,
-}
-
 pub(super) async fn run(
     socket: WebSocket,
     shared: Arc<Shared>,
@@ -113,17 +49,16 @@ pub(super) async fn run(
 ) {
     let started = Instant::now();
     let (sink, mut stream) = socket.split();
-    let mut out = Outbox {
-        writer: Writer::new(sink),
-        events: 0,
-    };
-    if beta {
+    let mut out = Outbox::new(Writer::new(sink), ErrorTypes::ServerErrorByCode);
+    let closed = |code: u16| {
         shared
             .connections
-            .update(index, |c| c.closed_with = Some(4000));
-        out.error("beta_api_shape_disabled", BETA_MESSAGE, None, &Value::Null);
+            .update(index, |c| c.closed_with = Some(code));
+    };
+    if beta {
+        let reason = "invalid_request_error.beta_api_shape_disabled";
         return out
-            .close(4000, "invalid_request_error.beta_api_shape_disabled")
+            .end(End::beta_refused(BETA_MESSAGE, reason), closed)
             .await;
     }
     let session = default_session(&model, index);
@@ -164,26 +99,7 @@ pub(super) async fn run(
     };
     let end = conn.serve(&mut stream).await;
     let Conn { out, .. } = conn;
-    match end {
-        End::Close {
-            close_code,
-            code,
-            message,
-            reason,
-        } => {
-            shared
-                .connections
-                .update(index, |c| c.closed_with = Some(close_code));
-            let mut out = out;
-            out.error(&code, &message, None, &Value::Null);
-            out.close(close_code, &reason).await;
-        }
-        End::Drop => out.writer.abort(),
-        End::ClientGone => {
-            // Sends what is queued (a client that closed gets nothing).
-            let _ = tokio::time::timeout(Duration::from_secs(5), out.writer.flushed()).await;
-        }
-    }
+    out.end(end, closed).await;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -377,14 +293,7 @@ impl Conn {
             self.keep_pcm,
             self.audio_out_sent,
         ) {
-            Err(refusal) => {
-                self.out.error(
-                    refusal.code,
-                    &refusal.message,
-                    refusal.param.as_deref(),
-                    event,
-                );
-            }
+            Err(refusal) => self.out.refuse(&refusal, event),
             Ok(()) => {
                 let silence = end_silence(&self.session);
                 if silence != self.hearing_silence {
@@ -408,15 +317,7 @@ impl Conn {
     }
 
     fn append(&mut self, event: &Value) -> Option<End> {
-        let Some(audio) = event["audio"]
-            .as_str()
-            .and_then(|a| STANDARD.decode(a).ok())
-        else {
-            let message = "Invalid 'audio': expected base64-encoded audio.";
-            self.out
-                .error("invalid_value", message, Some("audio"), event);
-            return None;
-        };
+        let audio = self.out.appended_audio(event)?;
         self.record(|c| {
             c.audio_bytes += audio.len();
             c.appends += 1;
@@ -533,12 +434,8 @@ impl Conn {
 
     fn manual_commit(&mut self, event: &Value) {
         if self.buffered_us < MIN_COMMIT_MS * 1000 {
-            let message = format!(
-                "Error committing input audio buffer: buffer too small. Expected at least 100ms of audio, but buffer only has {:.2}ms of audio.",
-                self.buffered_us as f64 / 1000.0
-            );
             self.out
-                .error("input_audio_buffer_commit_empty", &message, None, event);
+                .commit_too_small(self.buffered_us as f64 / 1000.0, event);
         } else {
             self.commit();
         }

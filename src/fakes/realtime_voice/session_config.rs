@@ -3,9 +3,12 @@
 //! the fields present change; a beta-shaped field is refused, not ignored),
 //! per <https://developers.openai.com/api/docs/api-reference/realtime-client-events>.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use super::SEMANTIC_SILENCE_MS;
+use crate::fakes::openai_realtime_wire::{Refusal, object, refusal, unknown, update_fields};
+
+/// `server_vad`'s silence when the session gives none (ms).
+const SERVER_VAD_MS: u64 = 200;
 
 /// Top-level keys of the beta session shape, refused by the GA endpoint.
 const BETA_KEYS: [&str; 9] = [
@@ -42,30 +45,6 @@ const INPUT_KEYS: [&str; 4] = [
     "turn_detection",
 ];
 const OUTPUT_KEYS: [&str; 3] = ["format", "voice", "speed"];
-
-/// Why a `session.update` is refused: the `error` event's fields.
-#[derive(Debug, PartialEq)]
-pub(super) struct Refusal {
-    pub code: &'static str,
-    pub message: String,
-    pub param: Option<String>,
-}
-
-fn refusal(code: &'static str, message: String, param: &str) -> Refusal {
-    Refusal {
-        code,
-        message,
-        param: Some(param.to_string()),
-    }
-}
-
-fn unknown(param: &str) -> Refusal {
-    refusal(
-        "unknown_parameter",
-        format!("Unknown parameter: '{param}'."),
-        param,
-    )
-}
 
 /// A new session: PCM 24 kHz both ways, voice `alloy`, `server_vad`.
 pub(super) fn default_session(model: &str, index: usize) -> Value {
@@ -120,33 +99,12 @@ pub(super) fn apply_update(
     keep_pcm: bool,
     voice_locked: bool,
 ) -> Result<(), Refusal> {
-    let Some(update) = update.as_object() else {
-        return Err(refusal(
-            "missing_required_parameter",
-            "Missing required parameter: 'session'.".into(),
-            "session",
-        ));
-    };
-    if let Some(key) = BETA_KEYS.iter().find(|k| update.contains_key(**k)) {
-        return Err(unknown(&format!("session.{key}")));
-    }
-    match update.get("type").and_then(Value::as_str) {
-        None => {
-            return Err(refusal(
-                "missing_required_parameter",
-                "Missing required parameter: 'session.type'.".into(),
-                "session.type",
-            ));
-        }
-        Some("realtime") => {}
-        Some(other) => {
-            return Err(refusal(
-                "invalid_value",
-                format!("Invalid value: '{other}'. A realtime session cannot change its type."),
-                "session.type",
-            ));
-        }
-    }
+    let update = update_fields(
+        update,
+        &BETA_KEYS,
+        "realtime",
+        "A realtime session cannot change its type.",
+    )?;
     if let Some(key) = update
         .keys()
         .find(|k| *k != "type" && !GA_KEYS.contains(&k.as_str()))
@@ -177,16 +135,6 @@ pub(super) fn apply_update(
     }
     *session = next;
     Ok(())
-}
-
-fn object<'a>(value: &'a Value, param: &str) -> Result<&'a Map<String, Value>, Refusal> {
-    value.as_object().ok_or_else(|| {
-        refusal(
-            "invalid_type",
-            format!("Invalid type for '{param}': expected an object."),
-            param,
-        )
-    })
 }
 
 fn merge_audio(session: &mut Value, audio: &Value, keep_pcm: bool) -> Result<(), Refusal> {
@@ -270,12 +218,7 @@ fn turn_detection(value: &Value, param: &str) -> Result<Value, Refusal> {
 /// The silence that ends an utterance under the session's detection;
 /// `None`: the client commits.
 pub(super) fn end_silence(session: &Value) -> Option<u64> {
-    let detection = &session["audio"]["input"]["turn_detection"];
-    match detection["type"].as_str() {
-        Some("server_vad") => Some(detection["silence_duration_ms"].as_u64().unwrap_or(200)),
-        Some("semantic_vad") => Some(SEMANTIC_SILENCE_MS),
-        _ => None,
-    }
+    crate::fakes::openai_realtime_wire::end_silence(session, SERVER_VAD_MS)
 }
 
 /// `create_response` / `interrupt_response` of the detection (false when

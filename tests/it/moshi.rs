@@ -13,7 +13,7 @@ use pronto::s2s::moshi::QUIET_MS;
 use pronto::sim::{Call, Event};
 use serde_json::Value;
 
-use crate::harness::{API_TOKEN, TestServer, WAIT, expect_event};
+use crate::harness::{API_TOKEN, TestServer, WAIT, eventually, expect_event};
 
 struct World {
     server: TestServer,
@@ -37,22 +37,20 @@ impl World {
         Call::dial(&self.server.sim()).await.expect("call connects")
     }
 
-    /// The fake's one connection, once it has `what`.
+    /// The fake's latest connection, once it has `what`.
     async fn connection(
         &self,
         what: &str,
         done: impl Fn(&MoshiConnection) -> bool,
     ) -> MoshiConnection {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            if let Some(c) = self.moshi.connections().into_iter().next_back()
-                && done(&c)
-            {
-                return c;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "{what}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        eventually(what, || {
+            self.moshi
+                .connections()
+                .into_iter()
+                .next_back()
+                .filter(|c| done(c))
+        })
+        .await
     }
 
     /// The turns of the call's record, once it has ended.

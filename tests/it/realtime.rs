@@ -18,7 +18,9 @@ use pronto::sim::{Call, Event};
 use serde_json::Value;
 
 use crate::agent_world::ACCOUNT_SID;
-use crate::harness::{API_TOKEN, AUTH_TOKEN, TestServer, WAIT, expect_event, find, fixture};
+use crate::harness::{
+    API_TOKEN, AUTH_TOKEN, TestServer, WAIT, eventually, expect_event, find, fixture,
+};
 
 const GREETING: &str = "Hello, thanks for calling! How can I help you today?";
 
@@ -69,22 +71,31 @@ impl World {
         Call::dial(&self.server.sim()).await.expect("call connects")
     }
 
-    /// The one connection to the model, once it has `what`.
+    /// Dials, hears the greeting to its end, and says hello.
+    async fn dial_and_ask(&self) -> Call {
+        let call = self.dial().await;
+        expect_event(&call, "the greeting heard", |e| {
+            matches!(e, Event::AudioHeardEnd)
+        })
+        .await;
+        say_hello(&call);
+        call
+    }
+
+    /// The latest connection to the model, once it has `what`.
     async fn connection(
         &self,
         what: &str,
         done: impl Fn(&RealtimeVoiceConnection) -> bool,
     ) -> RealtimeVoiceConnection {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            if let Some(c) = self.model.connections().into_iter().next_back()
-                && done(&c)
-            {
-                return c;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "{what}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        eventually(what, || {
+            self.model
+                .connections()
+                .into_iter()
+                .next_back()
+                .filter(|c| done(c))
+        })
+        .await
     }
 
     /// The call's record once it has ended.
@@ -219,12 +230,7 @@ async fn a_barge_in_truncates_the_models_item_where_the_caller_stopped_hearing_i
         m.push_reply(Reply::say(text).with_audio_ms(5000));
     })
     .await;
-    let call = w.dial().await;
-    expect_event(&call, "the greeting heard", |e| {
-        matches!(e, Event::AudioHeardEnd)
-    })
-    .await;
-    say_hello(&call);
+    let call = w.dial_and_ask().await;
     expect_event(&call, "the caller's speech", |e| {
         matches!(e, Event::SpeechEnd { .. })
     })
@@ -287,12 +293,7 @@ async fn the_callers_words_arriving_after_the_answer_go_into_its_turn() {
         });
     })
     .await;
-    let call = w.dial().await;
-    expect_event(&call, "the greeting heard", |e| {
-        matches!(e, Event::AudioHeardEnd)
-    })
-    .await;
-    say_hello(&call);
+    let call = w.dial_and_ask().await;
     w.server.wait_turns(1).await;
     let sid = call.call_sid().to_string();
     // The turn is recorded before the words come; then it is amended.
@@ -319,12 +320,7 @@ async fn end_call_hangs_up_after_the_goodbye_is_heard() {
         m.push_reply(Reply::say_then_call("Goodbye!", "end_call", "{}"));
     })
     .await;
-    let call = w.dial().await;
-    expect_event(&call, "the greeting heard", |e| {
-        matches!(e, Event::AudioHeardEnd)
-    })
-    .await;
-    say_hello(&call);
+    let call = w.dial_and_ask().await;
     let sid = call.call_sid().to_string();
     assert_eq!(w.server.end_reason(&sid, WAIT).await, "agent_hung_up");
     let updates = w.rest.updates();
@@ -393,12 +389,7 @@ async fn a_session_at_its_time_limit_is_opened_again_with_the_conversation() {
         m.push_fault(RealtimeVoiceFault::SessionCap { after_ms: 8000 });
     })
     .await;
-    let call = w.dial().await;
-    expect_event(&call, "the greeting heard", |e| {
-        matches!(e, Event::AudioHeardEnd)
-    })
-    .await;
-    say_hello(&call);
+    let call = w.dial_and_ask().await;
     w.server.wait_turns(1).await;
     let second = w
         .connection("a second session", |c| {

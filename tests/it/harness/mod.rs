@@ -301,6 +301,19 @@ pub fn find(haystack: &[i16], needle: &[i16]) -> Option<usize> {
     (0..=haystack.len() - needle.len()).find(|&i| haystack[i..i + needle.len()] == *needle)
 }
 
+/// Polls `probe` until it yields something (failing with `what` after
+/// [`WAIT`]): for what a fake or the server will have done in a moment.
+pub async fn eventually<T>(what: &str, probe: impl Fn() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(found) = probe() {
+            return found;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Waits for the next event matching `pred` on `call`.
 pub async fn expect_event(call: &Call, what: &str, pred: impl Fn(&Event) -> bool) -> TimedEvent {
     match call.wait_for(pred, WAIT).await {

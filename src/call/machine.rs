@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
 
-use crate::audio::SAMPLE_RATE;
+use crate::audio::{FRAME_SAMPLES, SAMPLE_RATE};
 use crate::call::keypad::Keypad;
 use crate::call::playback::{MarkEcho, Outbound, Playback};
 use crate::call::turn::Turn;
@@ -688,9 +688,15 @@ impl Live {
         Some(turn)
     }
 
-    /// How much of `turn`'s audio the caller has heard by `now`.
+    /// How much of `turn`'s audio the caller has heard by `now`. Twilio
+    /// plays 20 ms frames and the playback knows the position to about a
+    /// frame, so the frame playing is taken as heard to its middle: half a
+    /// frame more than the position halves the worst error (never past what
+    /// was sent).
     fn heard(&self, turn: &Turn, now: Instant) -> Duration {
-        let bytes = self.playback.played(now).saturating_sub(turn.audio_from);
+        let half_frame = FRAME_SAMPLES as u64 / 2;
+        let position = (self.playback.played(now) + half_frame).min(self.playback.sent());
+        let bytes = position.saturating_sub(turn.audio_from);
         Duration::from_micros(bytes.saturating_mul(1_000_000) / u64::from(SAMPLE_RATE))
     }
 

@@ -848,8 +848,9 @@ fn a_barge_in_tells_the_engine_how_much_of_the_turn_was_heard() {
         _ => None,
     });
     // Played for 350 ms, but no mark has come back: the position waits at
-    // the first unechoed mark (100 ms).
-    assert_eq!(heard, Some(ms(100)), "{cut:?}");
+    // the first unechoed mark (100 ms), and the frame playing is taken as
+    // heard to its middle (10 ms more).
+    assert_eq!(heard, Some(ms(110)), "{cut:?}");
 
     let mut t = greeted();
     spoken_turn(&mut t);
@@ -863,7 +864,7 @@ fn a_barge_in_tells_the_engine_how_much_of_the_turn_was_heard() {
     assert!(
         commands(&cut).contains(&&Command::Cancel {
             turn: 1,
-            heard: ms(160)
+            heard: ms(170)
         }),
         "the echo corrects the clock, which runs on to the next mark: {cut:?}"
     );

@@ -155,22 +155,7 @@ impl TtsResampler {
     fn process_block(&mut self, out: &mut Vec<i16>, limit: usize) {
         self.block_in[self.filled..].fill(0.0);
         self.filled = 0;
-        // Sizes were checked in `new`, so rubato cannot fail here; if it ever did, a frame
-        // of silence keeps the caller's timing intact instead of tearing down the call.
-        let ok = match (
-            InterleavedSlice::new(&self.block_in[..], 1, TTS_BLOCK_IN),
-            InterleavedSlice::new_mut(&mut self.block_out[..], 1, TTS_BLOCK_OUT),
-        ) {
-            (Ok(input), Ok(mut output)) => self
-                .fft
-                .process_into_buffer(&input, &mut output, None)
-                .is_ok(),
-            _ => false,
-        };
-        debug_assert!(ok, "rubato rejected buffers sized from its own limits");
-        if !ok {
-            self.block_out.fill(0.0);
-        }
+        one_block(&mut self.fft, &self.block_in, &mut self.block_out);
         let skip = self.to_trim.min(TTS_BLOCK_OUT);
         self.to_trim -= skip;
         let ready = &self.block_out[skip..];
@@ -207,7 +192,28 @@ impl TtsResampler {
 
 /// Float in [-1, 1) back to 16-bit, rounding and saturating (the filter can overshoot).
 #[inline]
-fn to_i16(x: f32) -> i16 {
+/// Runs one mono block through `resampler`: `input` and `output` are sized
+/// to its fixed block, as checked when it was made, so rubato cannot refuse
+/// them; if it ever did, a block of silence keeps the call's timing instead
+/// of tearing the call down.
+pub fn one_block(resampler: &mut Fft<f32>, input: &[f32], output: &mut [f32]) {
+    let ok = match (
+        InterleavedSlice::new(input, 1, input.len()),
+        InterleavedSlice::new_mut(output, 1, output.len()),
+    ) {
+        (Ok(input), Ok(mut output)) => resampler
+            .process_into_buffer(&input, &mut output, None)
+            .is_ok(),
+        _ => false,
+    };
+    debug_assert!(ok, "rubato rejected buffers sized from its own limits");
+    if !ok {
+        output.fill(0.0);
+    }
+}
+
+/// A float sample (±1.0 full scale) as 16-bit PCM, clipped.
+pub fn to_i16(x: f32) -> i16 {
     (x * 32768.0).round().clamp(-32768.0, 32767.0) as i16
 }
 

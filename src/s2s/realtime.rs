@@ -338,7 +338,7 @@ impl RealtimeCall {
 impl Conversation for RealtimeCall {
     fn abilities(&self) -> Abilities {
         Abilities {
-            greets: !self.session_greeting().trim().is_empty(),
+            greets: self.session.greets(),
             speaks: true,
             playback_lead: None,
         }
@@ -382,15 +382,5 @@ impl Conversation for RealtimeCall {
         Some(Box::pin(async move {
             memory::summarize(llm.as_ref(), &history).await
         }))
-    }
-}
-
-impl RealtimeCall {
-    fn session_greeting(&self) -> &str {
-        self.brief
-            .greeting
-            .as_deref()
-            .filter(|g| !g.trim().is_empty())
-            .unwrap_or(&self.parts.fixed.greeting)
     }
 }

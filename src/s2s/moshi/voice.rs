@@ -3,13 +3,12 @@
 //! so a frame costs no allocation beyond what the codec and the message
 //! need.
 
-use rubato::audioadapter_buffers::direct::InterleavedSlice;
 use rubato::{Fft, FixedSync, Resampler};
 
 use crate::audio::ogg_opus::{
     OPUS_RATE, OggOpusDecoder, OggOpusEncoder, OggOpusError, PacketLength, Pushed, SAMPLES_20MS,
 };
-use crate::audio::resample::{ResampleError, TtsResampler};
+use crate::audio::resample::{ResampleError, TtsResampler, one_block, to_i16};
 use crate::audio::{FRAME_SAMPLES, SAMPLE_RATE, mulaw};
 
 /// Why a call's audio path could not be built.
@@ -95,20 +94,7 @@ impl CallerVoice {
             self.filled = 0;
             sent.loud |= (self.energy / FRAME_SAMPLES as f64).sqrt() >= LOUD_RMS;
             self.energy = 0.0;
-            let ok = match (
-                InterleavedSlice::new(&self.block_in[..], 1, FRAME_SAMPLES),
-                InterleavedSlice::new_mut(&mut self.block_out[..], 1, SAMPLES_20MS),
-            ) {
-                (Ok(input), Ok(mut output)) => self
-                    .up
-                    .process_into_buffer(&input, &mut output, None)
-                    .is_ok(),
-                _ => false,
-            };
-            if !ok {
-                // Sizes were checked in `new`; silence keeps Moshi's clock.
-                self.block_out.fill(0.0);
-            }
+            one_block(&mut self.up, &self.block_in, &mut self.block_out);
             self.pcm.clear();
             self.pcm.extend(self.block_out.iter().map(|&x| to_i16(x)));
             sent.packets += self.encoder.push(&self.pcm, out)?;
@@ -176,10 +162,6 @@ impl MoshiVoice {
 }
 
 /// Float in [-1, 1) back to 16-bit, rounding and saturating.
-fn to_i16(x: f32) -> i16 {
-    (x * 32768.0).round().clamp(-32768.0, 32767.0) as i16
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

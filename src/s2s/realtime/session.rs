@@ -183,8 +183,9 @@ impl Session {
         }
     }
 
-    pub fn is_ready(&self) -> bool {
-        self.ready
+    /// It has a greeting to say (the call's own, or the configured one).
+    pub fn greets(&self) -> bool {
+        !self.fixed.greeting.trim().is_empty()
     }
 
     /// The session is gone for good: fixed lines are said otherwise.

@@ -48,7 +48,7 @@ export function render(view, sid) {
 
     const list = h("ul", { class: "transcript", id: "call-transcript" });
     for (const t of turns) {
-      const item = turnItem(t, { budgetMs, full: true });
+      const item = turnItem(t, { budgetMs });
       if (typeof t.at_ms === "number" && call.recording) {
         item.classList.add("seekable");
         item.title = "play from here";

@@ -6,10 +6,10 @@ import { h } from "./dom.js";
 import { summary, waterfall } from "./waterfall.js";
 
 /**
- * `turn` is a TurnRecord. With `full`, a cut answer shows the unheard part
- * struck through; otherwise only what was heard.
+ * `turn` is a TurnRecord. A cut answer shows what the caller did not hear
+ * struck through, so the operator reads both what was said and what was heard.
  */
-export function turnItem(turn, { budgetMs, full = false, open = false } = {}) {
+export function turnItem(turn, { budgetMs, open = false } = {}) {
   const byOperator = !!turn.by_operator;
   const marks = [];
   if (turn.interrupted) marks.push(h("span", { class: "mark barge", text: "barge-in" }));
@@ -23,7 +23,7 @@ export function turnItem(turn, { budgetMs, full = false, open = false } = {}) {
   const who = byOperator ? "operator" : turn.turn === 0 ? "greeting" : "agent";
   if (said || heard) {
     const text = [];
-    if (full && said !== heard) {
+    if (said !== heard) {
       // What was heard is a prefix of what was said when a barge-in cut the answer.
       if (said.startsWith(heard)) {
         text.push(heard, h("span", { class: "unheard", title: "not heard", text: said.slice(heard.length) }));

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod body_deadline;
 pub mod calls;
+pub mod dashboard;
 pub mod error;
 pub mod openapi;
 pub mod stream;
@@ -51,6 +52,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/voice/status", post(voice::status))
         .route("/stream/{token}", get(stream::upgrade))
         .route("/health", get(api::health))
+        .merge(dashboard::routes())
         .nest("/api", api)
         // Outermost, so that it times every body read, whichever handler.
         .layer(middleware::from_fn_with_state(

@@ -132,6 +132,16 @@ pub struct Tunables {
     pub engine: engine::EngineSection,
     pub realtime: engine::RealtimeSection,
     pub moshi: engine::MoshiSection,
+    pub dashboard: DashboardSettings,
+}
+
+/// `[dashboard]`: the operator's page.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DashboardSettings {
+    /// The voice-to-voice time a turn should stay under: the scale of the
+    /// latency waterfall.
+    pub latency_budget_ms: u32,
 }
 
 impl Tunables {

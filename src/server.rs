@@ -123,10 +123,12 @@ pub async fn start(
         Duration::from_secs(t.twilio.stream_token_ttl_secs),
     );
     let switchboard = Switchboard::new(&config, sessions, tokens);
+    let sessions = crate::http::auth::Sessions::new(config.deployment.api_token.as_ref());
     let state = Arc::new(AppState {
         config,
         switchboard,
         store,
+        sessions,
     });
     let limits = http_limits(&state.config);
     let (stop, stopped) = oneshot::channel();

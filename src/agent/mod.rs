@@ -279,6 +279,9 @@ impl Conversation for AgentCall {
                     Speak::Announcement(what) => {
                         TurnWork::new(turn, |sink| pipeline::announce(parts, what, sink))
                     }
+                    Speak::Operator(text) => {
+                        TurnWork::new(turn, |sink| pipeline::say(parts, text, sink))
+                    }
                     Speak::Answer(input) => match self.adopt(turn, &input) {
                         Some(work) => work,
                         None => TurnWork::new(turn, self.answer(input)),

@@ -1,5 +1,5 @@
-//! How the agent produces one turn: the greeting, an announcement, or the
-//! answer to what the caller said.
+//! How the agent produces one turn: the greeting, an announcement, an
+//! operator's words, or the answer to what the caller said.
 //!
 //! An answer: speech-to-text → LLM stream → sentence splitter → one TTS
 //! request per sentence, started the moment the sentence is complete →
@@ -47,15 +47,23 @@ pub type Answering = std::pin::Pin<Box<dyn std::future::Future<Output = Step> + 
 /// configured one (cached).
 pub async fn greet(parts: Arc<AgentParts>, brief: Arc<CallBrief>, sink: Sink) -> Step {
     let step = match brief.greeting.clone().filter(|t| !t.trim().is_empty()) {
-        Some(text) => {
-            let mut speaker = Speaker::new(Arc::clone(&parts.tts), 0);
-            sink.send(Output::Planned(text.clone())).await;
-            speaker.say(text);
-            speak_all(&mut speaker, &sink).await
-        }
+        Some(text) => say_text(&parts, text, &sink).await,
         None => say_line(&parts.lines, Line::Greeting, &sink).await,
     };
     as_line(step, "greeting")
+}
+
+/// What an operator typed on the dashboard, in the agent's voice.
+pub async fn say(parts: Arc<AgentParts>, text: String, sink: Sink) -> Step {
+    say_text(&parts, text, &sink).await
+}
+
+/// `text`, synthesized now (not a cached line).
+async fn say_text(parts: &AgentParts, text: String, sink: &Sink) -> Step {
+    let mut speaker = Speaker::new(Arc::clone(&parts.tts), 0);
+    sink.send(Output::Planned(text.clone())).await;
+    speaker.say(text);
+    speak_all(&mut speaker, sink).await
 }
 
 /// One of Pronto's announcements, in its fixed line.

@@ -25,11 +25,13 @@
 //! maximum duration, and the server's shutdown, each of which ends the call
 //! politely (the closing line, then the hang-up).
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
 
 use crate::audio::{FRAME_SAMPLES, SAMPLE_RATE};
+use crate::call::desk::{Order, Ordered};
 use crate::call::keypad::Keypad;
 use crate::call::playback::{MarkEcho, Outbound, Playback};
 use crate::call::turn::Turn;
@@ -103,6 +105,8 @@ pub enum Input<'a> {
     Engine(Event),
     /// An action of [`Effect::Perform`] was carried out.
     Performed(CallAction, ActionResult),
+    /// An operator acted from the dashboard.
+    Operator(Ordered),
 }
 
 /// How the socket went away.
@@ -192,6 +196,8 @@ struct Live {
     carried: Option<TurnInput>,
     /// Between the engine's `SpeechStarted` and the end of that turn.
     caller_speaking: bool,
+    /// What operators typed for the agent to say, waiting for a pause.
+    operator_lines: VecDeque<String>,
     /// The last caller speech or agent turn: silence counts from here.
     quiet_since: Instant,
     /// "Are you still there?" was asked since the caller last spoke.
@@ -384,6 +390,7 @@ impl Call {
             turns_started: 0,
             carried: None,
             caller_speaking: false,
+            operator_lines: VecDeque::new(),
             quiet_since: started,
             prompted: false,
             ending: None,
@@ -500,6 +507,7 @@ impl Live {
             Input::Performed(action, result) => {
                 return self.performed(action, result, now, at_ms, out);
             }
+            Input::Operator(ordered) => self.on_order(ordered, now, at_ms, out),
             Input::Start { .. }
             | Input::Ready(_)
             | Input::Stop
@@ -644,6 +652,63 @@ impl Live {
                 out.push(Effect::Perform(action));
             }
         }
+        if !self.operator_lines.is_empty() {
+            self.say_operator_line(now, out);
+        }
+    }
+
+    /// An operator's order: recorded with who gave it, then carried out
+    /// (or refused, and why, in the record).
+    fn on_order(&mut self, ordered: Ordered, now: Instant, at_ms: u64, out: &mut Vec<Effect>) {
+        let Ordered { order, by } = ordered;
+        let refused = match &order {
+            Order::Listening => None,
+            _ if self.ending.is_some() => Some("the call is already ending"),
+            Order::Say(_) if !self.abilities.speaks => Some("this engine cannot speak typed text"),
+            Order::HangUp | Order::Transfer(_) | Order::Say(_) => None,
+        };
+        info!(action = order.name(), %by, refused = refused.unwrap_or(""), "operator");
+        out.push(event(
+            at_ms,
+            CallEvent::Operator {
+                action: order.name().into(),
+                by,
+                outcome: refused.map(Into::into),
+            },
+        ));
+        if refused.is_some() {
+            return;
+        }
+        let action = match order {
+            Order::Listening => return,
+            Order::Say(text) => {
+                self.operator_lines.push_back(text);
+                return self.say_operator_line(now, out);
+            }
+            Order::HangUp => {
+                self.ending = Some(EndReason::OperatorHungUp);
+                CallAction::EndCall
+            }
+            Order::Transfer(to) => CallAction::Transfer { to },
+        };
+        // The agent stops talking; what was heard of its turn is kept.
+        if let Some(turn) = self.stop_turn(now, out) {
+            self.finish_turn(turn, now, out);
+        }
+        out.push(Effect::Perform(action));
+    }
+
+    /// Says the next line an operator typed, if this is a pause: no turn in
+    /// progress, the caller not speaking, the call not ending.
+    fn say_operator_line(&mut self, now: Instant, out: &mut Vec<Effect>) {
+        if self.turn.is_some() || self.caller_speaking || self.ending.is_some() {
+            return;
+        }
+        let Some(text) = self.operator_lines.pop_front() else {
+            return;
+        };
+        self.start_own_turn(Speak::Operator(text), now, out)
+            .by_operator = true;
     }
 
     /// The caller spoke over the agent's turn: stop it and listen.
@@ -768,18 +833,21 @@ impl Live {
         if !self.abilities.speaks {
             return false;
         }
+        let turn = self.start_own_turn(Speak::Announcement(what), now, out);
+        turn.interruptible = what == Announcement::StillThere;
+        turn.action = action;
+        true
+    }
+
+    /// Starts a turn that answers nobody (an announcement, an operator's
+    /// line): it starts now, after the audio already sent.
+    fn start_own_turn(&mut self, speak: Speak, now: Instant, out: &mut Vec<Effect>) -> &mut Turn {
         self.turns_started += 1;
         let id = self.turns_started;
         let mut turn = Turn::new(id, now, InputTiming::default());
         turn.audio_from = self.playback.sent();
-        turn.interruptible = what == Announcement::StillThere;
-        turn.action = action;
-        self.turn = Some(turn);
-        out.push(Effect::Engine(Command::Start {
-            turn: id,
-            speak: Speak::Announcement(what),
-        }));
-        true
+        out.push(Effect::Engine(Command::Start { turn: id, speak }));
+        self.turn.insert(turn)
     }
 
     /// Keypad digits are due: they become a turn, interrupting the agent

@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 
+use crate::call::desk::DeskHandle;
 use crate::model::{CallInfo, CallSnapshot, CallStatus, LiveState};
 
 struct Entry {
@@ -23,6 +24,7 @@ struct Entry {
     /// Until a stream attaches, the entry lapses when its stream token does.
     pending_until: Option<Instant>,
     live: Option<(u64, watch::Receiver<LiveState>)>,
+    desk: Option<DeskHandle>,
     status: Option<CallStatus>,
     status_seq: Option<u32>,
     seen_seqs: BTreeSet<u32>,
@@ -35,6 +37,7 @@ impl Entry {
             started: Instant::now(),
             pending_until,
             live: None,
+            desk: None,
             status: None,
             status_seq: None,
             seen_seqs: BTreeSet::new(),
@@ -79,6 +82,9 @@ pub struct Registry {
     /// One token per live call, held by its attachment: the server's drain
     /// waits for the last one to be dropped.
     live: TaskTracker,
+    /// Counts every change of the calls shown (a call came or went, a live
+    /// call's state changed), for the dashboard's event stream.
+    changes: Arc<watch::Sender<u64>>,
 }
 
 impl Registry {
@@ -172,10 +178,16 @@ impl Registry {
         Ok(())
     }
 
-    /// Marks the call live with its session's state channel. `info` is used
-    /// when this process did not serve the call's webhook (another replica did).
-    /// The call leaves the registry when the returned guard is dropped.
-    pub fn attach(&self, info: CallInfo, live: watch::Receiver<LiveState>) -> Attachment {
+    /// Marks the call live with its session's state channel and desk.
+    /// `info` is used when this process did not serve the call's webhook
+    /// (another replica did). The call leaves the registry when the returned
+    /// guard is dropped.
+    pub fn attach(
+        &self,
+        info: CallInfo,
+        live: watch::Receiver<LiveState>,
+        desk: DeskHandle,
+    ) -> Attachment {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut calls = self.lock();
         let entry = calls
@@ -183,6 +195,9 @@ impl Registry {
             .or_insert_with(|| Entry::new(info.clone(), None));
         entry.pending_until = None;
         entry.live = Some((id, live));
+        entry.desk = Some(desk);
+        drop(calls);
+        self.touch();
         Attachment {
             registry: self.clone(),
             call_sid: info.call_sid,
@@ -241,6 +256,21 @@ impl Registry {
         self.live.wait().await;
     }
 
+    /// The desk of a call live here: to listen in and step in.
+    pub fn desk(&self, call_sid: &str) -> Option<DeskHandle> {
+        self.lock().get(call_sid).and_then(|e| e.desk.clone())
+    }
+
+    /// Tells the dashboard's event streams that what they show changed.
+    pub fn touch(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Changes from now on (see [`Registry::touch`]).
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
     /// Calls with a running media stream.
     pub fn live_count(&self) -> usize {
         self.lock().values().filter(|e| e.live.is_some()).count()
@@ -291,6 +321,8 @@ impl Drop for Attachment {
         {
             calls.remove(&self.call_sid);
         }
+        drop(calls);
+        self.registry.touch();
     }
 }
 

@@ -19,6 +19,7 @@ use tokio::sync::watch;
 use tokio::time::sleep_until;
 use tracing::{Instrument, debug, info, info_span, warn};
 
+use crate::call::desk::{Desk, Tapped};
 use crate::call::journal::Journal;
 use crate::call::machine::{ActionResult, Call, Disconnect, Effect, Input, Record, Settings};
 use crate::call::playback::Outbound;
@@ -74,6 +75,7 @@ pub async fn run(socket: WebSocket, call_sid: String, ctx: SessionContext) {
             line: None,
             engine: None,
             live: watch::Sender::new(LiveState::default()),
+            desk: Desk::new(),
             buffers: Buffers::default(),
             ctx,
         };
@@ -96,8 +98,11 @@ struct Session {
     line: Option<Line>,
     /// The agent's side, once the call is ready.
     engine: Option<Box<dyn Conversation>>,
-    /// What `/api/status` shows of this call.
+    /// What `/api/status` and the dashboard show of this call (change it
+    /// with [`Session::show`]).
     live: watch::Sender<LiveState>,
+    /// Operators listening in and stepping in.
+    desk: Desk,
     buffers: Buffers,
 }
 
@@ -151,6 +156,7 @@ impl Session {
                 () = &mut closing, if self.call.started() && !self.call.ending() => {
                     self.input(Input::ServerClosing);
                 }
+                ordered = self.desk.next_order() => self.input(Input::Operator(ordered)),
             }
             self.carry_out().await;
             // Whatever woke the session, what is due now happens now, and
@@ -232,7 +238,7 @@ impl Session {
 
     fn count_bad(&self, what: &str, detail: &dyn std::fmt::Display) {
         let mut n = 0;
-        self.live.send_modify(|s| {
+        self.show(|s| {
             s.bad_messages += 1;
             n = s.bad_messages;
         });
@@ -311,6 +317,7 @@ impl Session {
                         .recorder
                         .agent_audio_sent(millis(self.call.opened().elapsed()), &frame);
                 }
+                self.desk.tap(|| Tapped::Agent(frame.clone()));
                 line.writer.media(&frame)
             }
             Outbound::Mark(name) => line.writer.mark(&name),
@@ -331,6 +338,7 @@ impl Session {
                 .recorder
                 .cleared(millis(self.call.opened().elapsed()));
         }
+        self.desk.tap(|| Tapped::Clear);
         let Some(clear) = to_message(line.writer.clear()) else {
             return false;
         };
@@ -350,6 +358,8 @@ impl Session {
         if let Some(recording) = self.line.as_mut().and_then(|l| l.recording.as_mut()) {
             recording.recorder.caller_audio(at_ms, &payload);
         }
+        self.desk
+            .tap(|| Tapped::Caller(Bytes::copy_from_slice(&payload)));
         let mut heard = std::mem::take(&mut self.buffers.heard);
         if let Some(engine) = self.engine.as_mut() {
             engine.hear(&payload, &mut heard);
@@ -380,10 +390,10 @@ impl Session {
         };
         self.live
             .send_modify(|s| s.stream_sid = Some(start.stream_sid.clone()));
-        let attachment = self
-            .ctx
-            .registry
-            .attach(info.clone(), self.live.subscribe());
+        let attachment =
+            self.ctx
+                .registry
+                .attach(info.clone(), self.live.subscribe(), self.desk.handle());
         info!(stream_sid = %Outside(&start.stream_sid), "stream started");
         self.ctx
             .journal
@@ -416,14 +426,14 @@ impl Session {
         match record {
             Record::Event(event) => {
                 journal.event(self.call.call_sid(), &event.event);
-                self.live.send_modify(|s| s.push_event(event));
+                self.show(|s| s.push_event(event));
             }
             Record::Turn(turn) => {
                 journal.turn(self.call.call_sid(), (*turn).clone());
-                self.live.send_modify(|s| s.push_turn(*turn));
+                self.show(|s| s.push_turn(*turn));
             }
             Record::CallerWords(words) => {
-                self.live.send_modify(|s| s.caller_words = words);
+                self.show(|s| s.caller_words = words);
             }
             Record::Ended(reason) => {
                 journal.call_ended(self.call.call_sid(), chrono::Utc::now(), reason)
@@ -436,6 +446,12 @@ impl Session {
         let Some(rest) = self.ctx.twilio.clone() else {
             return ActionResult::NoAccount;
         };
+        // A test call from the dashboard is not Twilio's: closing the
+        // stream ends it, and there is nothing to transfer.
+        let phone = self.line.as_ref().and_then(|l| l.brief.as_ref());
+        if phone.is_some_and(|b| !b.call.direction.is_phone()) {
+            return ActionResult::NoAccount;
+        }
         let sid = self.call.call_sid();
         match action {
             CallAction::EndCall => match rest.hang_up(sid).await {
@@ -463,9 +479,15 @@ impl Session {
             (s.state, s.turns, s.greeting_ms)
         };
         if now != shown {
-            self.live
-                .send_modify(|s| (s.state, s.turns, s.greeting_ms) = now);
+            self.show(|s| (s.state, s.turns, s.greeting_ms) = now);
         }
+    }
+
+    /// Changes what the live view shows of this call, and tells the
+    /// dashboard's event streams.
+    fn show(&self, change: impl FnOnce(&mut LiveState)) {
+        self.live.send_modify(change);
+        self.ctx.registry.touch();
     }
 
     async fn close(&mut self, code: u16, reason: &'static str) {

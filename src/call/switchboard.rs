@@ -107,7 +107,7 @@ impl Switchboard {
         .await;
         let journal = &self.sessions.journal;
         // The lists and the rate are about who may call in.
-        let refused = if call.direction.is_outbound() {
+        let refused = if call.direction.is_outbound() || !call.direction.is_phone() {
             None
         } else {
             self.refusal(&call.from).await
@@ -136,6 +136,21 @@ impl Switchboard {
         Admission::Stream {
             token: self.tokens.issue(&sid, SystemTime::now()),
         }
+    }
+
+    /// Admits a test call from the dashboard, as a phone call would be (the
+    /// same cap, record and stream token): its SID is made up here, in
+    /// Twilio's shape, and the browser plays Twilio's part.
+    pub async fn admit_test_call(&self) -> (String, Admission) {
+        let call_sid = format!("CA{}", hex::encode(rand::random::<[u8; 16]>()));
+        let call = CallInfo {
+            call_sid: call_sid.clone(),
+            from: String::new(),
+            to: String::new(),
+            direction: crate::model::Direction::Browser,
+            started_at: chrono::Utc::now(),
+        };
+        (call_sid, self.admit(call).await)
     }
 
     /// Makes sure a call whose stream has not started `after` from now is
@@ -254,6 +269,11 @@ impl Switchboard {
         self.sessions.max_message_bytes
     }
 
+    /// The calls in progress here, with their desks.
+    pub fn registry(&self) -> &crate::call::registry::Registry {
+        &self.sessions.registry
+    }
+
     /// This replica's calls, numbers masked, oldest first.
     pub fn calls(&self) -> Vec<CallSnapshot> {
         self.sessions.registry.snapshot()
@@ -273,6 +293,11 @@ impl Switchboard {
     /// How the engine hears and answers, for `/health`.
     pub fn engine_status(&self) -> crate::engine::EngineStatus {
         self.sessions.engine.status()
+    }
+
+    /// Whether calls can say what an operator types.
+    pub fn speaks(&self) -> bool {
+        self.sessions.engine.speaks()
     }
 
     pub fn mode(&self) -> &'static str {

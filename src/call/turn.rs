@@ -40,6 +40,8 @@ pub struct Turn {
     /// The call's audio sent before this turn's (bytes): where its own
     /// audio starts in the playback.
     pub audio_from: u64,
+    /// An operator typed what it says (the dashboard's "say").
+    pub by_operator: bool,
 }
 
 impl Turn {
@@ -61,6 +63,7 @@ impl Turn {
             action: None,
             speech: None,
             audio_from: 0,
+            by_operator: false,
         }
     }
 
@@ -87,6 +90,7 @@ impl Turn {
             },
             agent_heard: self.heard_text(),
             heard_approximate: false,
+            by_operator: self.by_operator,
             interrupted: self.interrupted,
             latency: self.latency(),
         }

@@ -37,6 +37,10 @@ impl Engine for Echo {
         "echo"
     }
 
+    fn speaks(&self) -> bool {
+        false
+    }
+
     fn status(&self) -> EngineStatus {
         EngineStatus {
             turn_detector: self.ears.detector(false).as_str(),

@@ -75,6 +75,12 @@ pub trait Engine: Send + Sync + 'static {
     /// What `/health` reports as the mode (`echo`, `agent`).
     fn mode(&self) -> &'static str;
 
+    /// Whether its calls can say what an operator types (their
+    /// [`Abilities::speaks`]): for the dashboard to offer it.
+    fn speaks(&self) -> bool {
+        true
+    }
+
     /// A call was admitted and its stream will connect in a moment: warm
     /// what the call will need (provider connections). Must not block.
     fn prepare(&self) {}
@@ -168,6 +174,9 @@ pub enum Speak {
     Greeting,
     /// Something Pronto itself has to tell the caller.
     Announcement(Announcement),
+    /// What an operator typed on the dashboard, to say in the agent's voice
+    /// (only asked of an engine whose [`Abilities::speaks`]).
+    Operator(String),
     /// The answer to what the caller gave.
     Answer(TurnInput),
 }

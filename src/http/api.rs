@@ -3,55 +3,15 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use super::error::json_error;
 use crate::http::AppState;
-use crate::model::CallSnapshot;
+use crate::model::{CallSnapshot, EndReason};
 use crate::store::CallRow;
-
-/// Lets a request through only with `Authorization: Bearer $API_TOKEN`.
-/// Without `API_TOKEN` set, the API is closed and says how to open it.
-pub async fn require_bearer(
-    State(state): State<Arc<AppState>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let Some(expected) = &state.config.deployment.api_token else {
-        return json_error(
-            StatusCode::UNAUTHORIZED,
-            "the API is disabled because API_TOKEN is not set: set API_TOKEN in .env (or the environment) and send it as 'Authorization: Bearer <token>'",
-        );
-    };
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim());
-    // Compare digests so that neither the content nor the length of the token
-    // leaks through timing.
-    let matches = presented.is_some_and(|p| {
-        bool::from(
-            Sha256::digest(p.as_bytes()).ct_eq(&Sha256::digest(expected.expose().as_bytes())),
-        )
-    });
-    if !matches {
-        let mut response = json_error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        return response;
-    }
-    next.run(req).await
-}
 
 /// `GET /health`: liveness and mode, no token, no phone numbers, no secrets.
 ///
@@ -59,8 +19,13 @@ pub async fn require_bearer(
 /// password in it masked): `pronto check --online` compares it with its own
 /// configuration, since a server running with another one refuses every call.
 pub async fn health(State(state): State<Arc<AppState>>) -> Response {
+    Json(health_facts(&state)).into_response()
+}
+
+/// What `/health` says (and the dashboard's overview shows).
+fn health_facts(state: &AppState) -> serde_json::Value {
     let d = &state.config.deployment;
-    Json(json!({
+    json!({
         "status": if state.switchboard.draining() { "draining" } else { "ok" },
         "version": env!("CARGO_PKG_VERSION"),
         "mode": state.switchboard.mode(),
@@ -76,7 +41,89 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Response {
         // Tasks alive in the runtime: flat over a long run, or something leaks.
         "tasks": tokio::runtime::Handle::current().metrics().num_alive_tasks(),
         "warnings": state.config.warnings,
-    }))
+    })
+}
+
+/// `GET /api/overview`: the dashboard's health at a glance.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Overview {
+    /// Exactly `GET /health`'s body.
+    #[schema(value_type = Object)]
+    pub health: serde_json::Value,
+    pub today: Today,
+    /// The voice-to-voice time a turn should stay under, for the latency
+    /// waterfall (`[dashboard] latency_budget_ms`).
+    pub budget_ms: u32,
+    /// A transfer number is set: calls can be transferred.
+    pub transfer: bool,
+    /// Calls are recorded: they can be replayed.
+    pub recordings: bool,
+    /// The engine speaks typed text (not echo mode, not Moshi).
+    pub say: bool,
+}
+
+/// The calls started since midnight (UTC).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Today {
+    pub since: chrono::DateTime<chrono::Utc>,
+    pub calls: i64,
+    /// Calls that ended because something failed (the stream, the engine,
+    /// a replica, the stream never starting).
+    pub failed: i64,
+    /// Calls by end reason (`in_progress`: not ended).
+    pub end_reasons: std::collections::BTreeMap<String, i64>,
+}
+
+/// The end reasons that mean something failed.
+const FAILURES: [EndReason; 4] = [
+    EndReason::StreamError,
+    EndReason::EngineFailed,
+    EndReason::Abnormal,
+    EndReason::NoStream,
+];
+
+#[utoipa::path(get, path = "/api/overview", security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = Overview), (status = 401, body = crate::http::error::ErrorBody)))]
+pub async fn overview(State(state): State<Arc<AppState>>) -> Response {
+    let now = chrono::Utc::now();
+    let since = now
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .map_or(now, |midnight| midnight.and_utc());
+    let mut today = Today {
+        since,
+        calls: 0,
+        failed: 0,
+        end_reasons: Default::default(),
+    };
+    match state.store.end_reasons_since(since).await {
+        Ok(rows) => {
+            for (reason, n) in rows {
+                today.calls += n;
+                if reason
+                    .as_deref()
+                    .and_then(EndReason::parse)
+                    .is_some_and(|r| FAILURES.contains(&r))
+                {
+                    today.failed += n;
+                }
+                *today
+                    .end_reasons
+                    .entry(reason.unwrap_or_else(|| "in_progress".into()))
+                    .or_default() += n;
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot count today's calls"),
+    }
+    let t = &state.config.tunables;
+    Json(Overview {
+        health: health_facts(&state),
+        today,
+        budget_ms: t.dashboard.latency_budget_ms,
+        transfer: crate::http::live::transfer_number(&state).is_some(),
+        recordings: t.store.recordings,
+        say: state.switchboard.speaks(),
+    })
     .into_response()
 }
 

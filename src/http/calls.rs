@@ -18,9 +18,10 @@ use utoipa::{IntoParams, ToSchema};
 use super::error::{ApiError, ErrorBody};
 use crate::call::outbound::{OutboundCall, PlaceError};
 use crate::http::AppState;
+use crate::model::EndReason;
 use crate::model::is_e164;
 use crate::recordings::{self, RecordingErased};
-use crate::store::{CallDetail, CallFilter, Erased, Page};
+use crate::store::{CallDetail, CallFilter, CallRow, Erased, MAX_PAGE, Page};
 
 /// Query of `GET /api/calls`.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -40,7 +41,14 @@ pub struct ListQuery {
     until: Option<String>,
     /// Twilio call status, e.g. `completed`.
     status: Option<String>,
+    /// Pronto's end reason, e.g. `caller_hung_up`.
+    end_reason: Option<String>,
+    /// Words the caller or the agent said (any case).
+    q: Option<String>,
 }
+
+/// The most calls an export holds.
+const MAX_EXPORT: usize = 10_000;
 
 /// Body of `POST /api/calls`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -118,23 +126,15 @@ pub async fn list(
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> ApiResult {
     let Query(q) = query.map_err(|e| ApiError::bad(e.body_text()))?;
-    let filter = CallFilter {
-        from: number(q.from, "from")?,
-        to: number(q.to, "to")?,
-        since: time(q.since, "since")?,
-        until: time(q.until, "until")?,
-        status: q
-            .status
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty()),
-    };
     let limit = q.limit.unwrap_or(50);
+    let before = q.before.clone();
+    let filter = filter(q)?;
     if !(1..=200).contains(&limit) {
         return Err(ApiError::bad("limit must be between 1 and 200"));
     }
     match state
         .store
-        .list_calls(&filter, limit, q.before.as_deref())
+        .list_calls(&filter, limit, before.as_deref())
         .await?
     {
         Ok(page) => Ok(Json(page).into_response()),
@@ -142,16 +142,156 @@ pub async fn list(
     }
 }
 
+/// The filter a query asks for, checked.
+fn filter(q: ListQuery) -> Result<CallFilter, ApiError> {
+    let text = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let end_reason = text(q.end_reason);
+    if let Some(reason) = &end_reason
+        && EndReason::parse(reason).is_none()
+    {
+        let known: Vec<&str> = EndReason::ALL.iter().map(|r| r.as_str()).collect();
+        return Err(ApiError::bad(format!(
+            "end_reason must be one of {}",
+            known.join(", ")
+        )));
+    }
+    Ok(CallFilter {
+        from: number(q.from, "from")?,
+        to: number(q.to, "to")?,
+        since: time(q.since, "since")?,
+        until: time(q.until, "until")?,
+        status: text(q.status),
+        end_reason,
+        text: text(q.q),
+    })
+}
+
+/// Every call the filter matches (up to [`MAX_EXPORT`]), newest first.
+async fn export(state: &AppState, q: ListQuery) -> Result<Vec<CallRow>, ApiError> {
+    let filter = filter(q)?;
+    let mut calls = Vec::new();
+    let mut before: Option<String> = None;
+    while calls.len() < MAX_EXPORT {
+        let page = match state
+            .store
+            .list_calls(&filter, MAX_PAGE, before.as_deref())
+            .await?
+        {
+            Ok(page) => page,
+            Err(_) => return Err(ApiError::bad("not a cursor from this API")),
+        };
+        calls.extend(page.calls);
+        match page.next {
+            Some(next) => before = Some(next),
+            None => break,
+        }
+    }
+    calls.truncate(MAX_EXPORT);
+    Ok(calls)
+}
+
+/// The calls a filter matches, as JSON (numbers masked), for download.
+#[utoipa::path(get, path = "/api/calls/export.json", params(ListQuery), security(("bearer" = [])),
+    responses((status = 200, body = Vec<CallRow>), (status = 400, body = ErrorBody)))]
+pub async fn export_json(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> ApiResult {
+    let Query(q) = query.map_err(|e| ApiError::bad(e.body_text()))?;
+    let calls = export(&state, q).await?;
+    Ok((download("calls.json"), Json(calls)).into_response())
+}
+
+/// The calls a filter matches, as CSV (numbers masked), for download.
+#[utoipa::path(get, path = "/api/calls/export.csv", params(ListQuery), security(("bearer" = [])),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 400, body = ErrorBody)))]
+pub async fn export_csv(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> ApiResult {
+    let Query(q) = query.map_err(|e| ApiError::bad(e.body_text()))?;
+    let calls = export(&state, q).await?;
+    let mut out = String::from(
+        "call_sid,direction,from,to,started_at,answered_at,ended_at,status,end_reason,duration_secs,turns\r\n",
+    );
+    let time = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339()).unwrap_or_default();
+    for c in &calls {
+        let fields = [
+            c.call_sid.clone(),
+            c.direction.as_str().to_string(),
+            c.from.clone(),
+            c.to.clone(),
+            c.started_at.to_rfc3339(),
+            time(c.answered_at),
+            time(c.ended_at),
+            c.status
+                .as_ref()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            c.end_reason
+                .map(|r| r.as_str().to_string())
+                .unwrap_or_default(),
+            c.duration_secs.map(|d| d.to_string()).unwrap_or_default(),
+            c.turns.to_string(),
+        ];
+        let row: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+        out.push_str(&row.join(","));
+        out.push_str("\r\n");
+    }
+    Ok((
+        download("calls.csv"),
+        [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+        out,
+    )
+        .into_response())
+}
+
+fn download(name: &'static str) -> [(header::HeaderName, String); 1] {
+    [(
+        header::CONTENT_DISPOSITION,
+        format!("attachment; filename=\"{name}\""),
+    )]
+}
+
+/// One CSV field (RFC 4180: quoted, quotes doubled). A field a spreadsheet
+/// would run as a formula gets a leading `'`
+/// (<https://owasp.org/www-community/attacks/CSV_Injection>); a number
+/// such as `+1555…` is left alone. Eleven plain columns: no crate needed.
+fn csv_field(value: &str) -> String {
+    let formula = match value.chars().next() {
+        Some('=' | '@' | '\t' | '\r') => true,
+        Some('+' | '-') => !value[1..].starts_with(|c: char| c.is_ascii_digit()),
+        _ => false,
+    };
+    let quote = if formula { "'" } else { "" };
+    format!("\"{quote}{}\"", value.replace('"', "\"\""))
+}
+
 /// One call: what was said and what was heard, events, per-turn latency.
 #[utoipa::path(get, path = "/api/calls/{sid}", params(("sid" = String, Path, description = "Call SID")),
     security(("bearer" = [])),
-    responses((status = 200, body = CallDetail), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = OneCall), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn one(State(state): State<Arc<AppState>>, Path(sid): Path<String>) -> ApiResult {
-    let sid = call_sid(&sid)?;
-    match state.store.get_call(sid).await? {
-        Some(call) => Ok(Json(call).into_response()),
-        None => Err(ApiError(StatusCode::NOT_FOUND, "no such call".into())),
-    }
+    let sid = call_sid(&sid)?.to_string();
+    let Some(call) = state.store.get_call(&sid).await? else {
+        return Err(ApiError(StatusCode::NOT_FOUND, "no such call".into()));
+    };
+    let recording = match state.switchboard.recordings().cloned() {
+        Some(recordings) => tokio::task::spawn_blocking(move || recordings.open(&sid).is_some())
+            .await
+            .unwrap_or(false),
+        None => false,
+    };
+    Ok(Json(OneCall { call, recording }).into_response())
+}
+
+/// `GET /api/calls/{sid}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OneCall {
+    #[serde(flatten)]
+    pub call: CallDetail,
+    /// A recording of the call can be fetched (`recording.wav`).
+    pub recording: bool,
 }
 
 /// What `DELETE /api/calls/{sid}` erased.

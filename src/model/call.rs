@@ -62,6 +62,8 @@ pub enum Direction {
     OutboundApi,
     /// Placed by `<Dial>`.
     OutboundDial,
+    /// A test call from the dashboard: the browser plays Twilio's part.
+    Browser,
     /// Known only from a status callback so far.
     Unknown,
     /// Any other value Twilio sends (e.g. `trunking-originating`), kept as is.
@@ -75,6 +77,7 @@ impl Direction {
             "" | "inbound" => Direction::Inbound,
             "outbound-api" => Direction::OutboundApi,
             "outbound-dial" => Direction::OutboundDial,
+            "browser" => Direction::Browser,
             "unknown" => Direction::Unknown,
             other => Direction::Other(other.to_string()),
         }
@@ -85,6 +88,7 @@ impl Direction {
             Direction::Inbound => "inbound",
             Direction::OutboundApi => "outbound-api",
             Direction::OutboundDial => "outbound-dial",
+            Direction::Browser => "browser",
             Direction::Unknown => "unknown",
             Direction::Other(other) => other,
         }
@@ -95,8 +99,14 @@ impl Direction {
         match self {
             Direction::OutboundApi | Direction::OutboundDial => true,
             Direction::Other(other) => other.starts_with("outbound"),
-            Direction::Inbound | Direction::Unknown => false,
+            Direction::Inbound | Direction::Unknown | Direction::Browser => false,
         }
+    }
+
+    /// A call on the telephone network (Twilio's REST API knows it), not
+    /// a test call from the dashboard.
+    pub fn is_phone(&self) -> bool {
+        *self != Direction::Browser
     }
 }
 
@@ -208,10 +218,12 @@ pub enum EndReason {
     /// The engine could not go on (a speech-to-speech model's session was
     /// refused, failed or closed): Pronto ended the call politely.
     EngineFailed,
+    /// An operator ended the call from the dashboard.
+    OperatorHungUp,
 }
 
 impl EndReason {
-    pub const ALL: [EndReason; 12] = [
+    pub const ALL: [EndReason; 13] = [
         EndReason::CallerHungUp,
         EndReason::AgentHungUp,
         EndReason::Transferred,
@@ -224,6 +236,7 @@ impl EndReason {
         EndReason::Busy,
         EndReason::Abnormal,
         EndReason::EngineFailed,
+        EndReason::OperatorHungUp,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -240,6 +253,7 @@ impl EndReason {
             EndReason::Busy => "busy",
             EndReason::Abnormal => "abnormal",
             EndReason::EngineFailed => "engine_failed",
+            EndReason::OperatorHungUp => "operator_hung_up",
         }
     }
 

@@ -20,6 +20,15 @@ pub enum CallEvent {
     /// The agent ended or transferred the call (`action`: `end_call`,
     /// `transfer_call`); `outcome` says how the REST request went.
     Action { action: String, outcome: String },
+    /// An operator acted on the live call from the dashboard (`action`:
+    /// `listen`, `hang_up`, `transfer`, `say`); `by` names the session (or
+    /// `api-token`), `outcome` what came of it when it was not done.
+    Operator {
+        action: String,
+        by: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        outcome: Option<String>,
+    },
     /// The webhook refused the call, and why.
     Rejected { why: String },
     /// What a speech-to-speech model billed for one response.
@@ -42,6 +51,7 @@ impl CallEvent {
             CallEvent::BargeIn { .. } => "barge_in",
             CallEvent::ProviderError { .. } => "provider_error",
             CallEvent::Action { .. } => "action",
+            CallEvent::Operator { .. } => "operator",
             CallEvent::Rejected { .. } => "rejected",
             CallEvent::StatusCallback { .. } => "status_callback",
             CallEvent::Usage(_) => "usage",

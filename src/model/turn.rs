@@ -98,6 +98,9 @@ pub struct TurnRecord {
     /// word timings).
     #[serde(default)]
     pub heard_approximate: bool,
+    /// An operator typed what the agent said (the dashboard's "say").
+    #[serde(default)]
+    pub by_operator: bool,
     pub interrupted: bool,
     pub latency: TurnLatency,
 }

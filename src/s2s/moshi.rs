@@ -102,6 +102,10 @@ impl Engine for Moshi {
         "moshi"
     }
 
+    fn speaks(&self) -> bool {
+        false
+    }
+
     fn status(&self) -> EngineStatus {
         EngineStatus {
             turn_detector: "moshi",

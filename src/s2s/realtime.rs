@@ -289,7 +289,7 @@ impl RealtimeCall {
             Speak::Greeting => Line::Greeting,
             Speak::Announcement(Announcement::StillThere) => Line::StillThere,
             Speak::Announcement(Announcement::Closing) => Line::Closing,
-            Speak::Answer(_) => Line::Fallback,
+            Speak::Answer(_) | Speak::Operator(_) => Line::Fallback,
         };
         match self.parts.lines.clone() {
             Some(lines) => {

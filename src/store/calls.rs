@@ -73,9 +73,9 @@ impl Store {
              interrupted, utterance_ms, endpoint_wait_ms, stt_ms, llm_first_token_ms, \
              first_sentence_ms, tts_first_byte_ms, voice_to_voice_ms, pipeline_overhead_ms, \
              decided_by, turn_decided_ms, stt_final_ms, speculative, first_tts_request_ms, \
-             model_first_audio_ms, heard_approximate) \
+             model_first_audio_ms, heard_approximate, by_operator) \
              SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-             $15, $16, $17, $18, $19, $20, $21",
+             $15, $16, $17, $18, $19, $20, $21, $22",
             unless_erased!(),
             " ON CONFLICT (call_sid, turn) DO UPDATE SET caller = excluded.caller, \
              agent_said = excluded.agent_said, agent_heard = excluded.agent_heard, \
@@ -90,7 +90,8 @@ impl Store {
              stt_final_ms = excluded.stt_final_ms, speculative = excluded.speculative, \
              first_tts_request_ms = excluded.first_tts_request_ms, \
              model_first_audio_ms = excluded.model_first_audio_ms, \
-             heard_approximate = excluded.heard_approximate"
+             heard_approximate = excluded.heard_approximate, \
+             by_operator = excluded.by_operator"
         );
         let l = &turn.latency;
         let ms = |v: Option<u64>, what: &str| v.map(|v| signed(v, what)).transpose();
@@ -128,6 +129,7 @@ impl Store {
                 .bind(first_tts_request)
                 .bind(model_first_audio)
                 .bind(turn.heard_approximate)
+                .bind(turn.by_operator)
                 .execute(pool)
                 .await?;
         });

@@ -192,6 +192,10 @@ pub struct CallFilter {
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
     pub status: Option<String>,
+    /// Pronto's end reason, e.g. `caller_hung_up`.
+    pub end_reason: Option<String>,
+    /// Words in the transcript (what the caller or the agent said), any case.
+    pub text: Option<String>,
 }
 
 /// A page of calls, newest first; `next` is the opaque cursor for `before`.

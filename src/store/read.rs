@@ -37,6 +37,17 @@ impl Store {
         equals(&mut sql, "c.from_number", filter.from.as_ref());
         equals(&mut sql, "c.to_number", filter.to.as_ref());
         equals(&mut sql, "c.status", filter.status.as_ref());
+        equals(&mut sql, "c.end_reason", filter.end_reason.as_ref());
+        if let Some(text) = &filter.text {
+            let p = sql.arg(Arg::Text(format!(
+                "%{}%",
+                like_escaped(&text.to_lowercase())
+            )));
+            sql.push(&format!(
+                " AND EXISTS (SELECT 1 FROM turns t WHERE t.call_sid = c.sid \
+                 AND (LOWER(t.caller) LIKE {p} ESCAPE '\\' OR LOWER(t.agent_said) LIKE {p} ESCAPE '\\'))"
+            ));
+        }
         if let Some(since) = filter.since {
             let p = sql.arg(Arg::Int(micros(since)));
             sql.push(&format!(" AND c.started_at >= {p}"));
@@ -75,6 +86,22 @@ impl Store {
             None
         };
         Ok(Ok(Page { calls, next }))
+    }
+
+    /// The calls started since `since`, by end reason (`None`: not ended):
+    /// the dashboard's day at a glance.
+    pub async fn end_reasons_since(
+        &self,
+        since: chrono::DateTime<Utc>,
+    ) -> Result<Vec<(Option<String>, i64)>, StoreError> {
+        const SQL: &str = "SELECT end_reason, COUNT(*) AS n FROM calls \
+             WHERE started_at >= $1 GROUP BY end_reason";
+        on_db!(self, |pool, _d| {
+            let rows = sqlx::query(SQL).bind(micros(since)).fetch_all(pool).await?;
+            rows.iter()
+                .map(|row| Ok((row.opt_text("end_reason")?, row.int("n")?)))
+                .collect()
+        })
     }
 
     /// The call with its full numbers, its turns by turn number and its
@@ -119,6 +146,18 @@ impl Store {
 }
 
 /// `AND column = $n` when the filter has a value.
+/// `text` matched literally by `LIKE ... ESCAPE '\'`: its wildcards escaped.
+fn like_escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn equals(sql: &mut Sql, column: &str, value: Option<&String>) {
     if let Some(v) = value {
         let p = sql.arg(Arg::Text(v.clone()));

@@ -125,7 +125,8 @@ pub(super) fn call_row(row: &impl StoreRow, cutoff: i64) -> Result<CallRow, Stor
 pub(super) const TURN_COLUMNS: &str = "turn, caller, agent_said, agent_heard, interrupted, \
      utterance_ms, endpoint_wait_ms, stt_ms, llm_first_token_ms, first_sentence_ms, \
      tts_first_byte_ms, voice_to_voice_ms, pipeline_overhead_ms, decided_by, turn_decided_ms, \
-     stt_final_ms, speculative, first_tts_request_ms, model_first_audio_ms, heard_approximate";
+     stt_final_ms, speculative, first_tts_request_ms, model_first_audio_ms, heard_approximate, \
+     by_operator";
 
 /// A turn back. The latency's own `turn` and `interrupted` are the record's
 /// (the session fills them from the same values), so they are stored once.
@@ -143,6 +144,7 @@ pub(super) fn turn_record(row: &impl StoreRow) -> Result<TurnRecord, StoreError>
         agent_said: row.text("agent_said")?,
         agent_heard: row.text("agent_heard")?,
         heard_approximate: row.flag("heard_approximate")?,
+        by_operator: row.flag("by_operator")?,
         interrupted,
         latency: TurnLatency {
             turn,

@@ -26,7 +26,7 @@ fn the_cap_counts_pending_and_live_calls() {
     assert_eq!(r.reserve(info("CA2"), 2, TTL), Ok(()));
     assert_eq!(r.reserve(info("CA3"), 2, TTL), Err(Busy));
     let (_tx, rx) = watch::channel(LiveState::default());
-    let guard = r.attach(info("CA1"), rx);
+    let guard = r.attach(info("CA1"), rx, crate::call::desk::Desk::new().handle());
     assert_eq!((r.len(), r.live_count()), (2, 1));
     drop(guard);
     assert_eq!((r.len(), r.live_count()), (1, 0));
@@ -45,7 +45,7 @@ fn pending_calls_lapse_with_their_token() {
 fn snapshots_mask_numbers_and_show_live_state() {
     let r = Registry::default();
     let (tx, rx) = watch::channel(LiveState::default());
-    let _guard = r.attach(info("CA9"), rx);
+    let _guard = r.attach(info("CA9"), rx, crate::call::desk::Desk::new().handle());
     tx.send_modify(|s| {
         s.stream_sid = Some("MZ1".into());
         s.state = SessionState::Speaking;
@@ -68,7 +68,7 @@ fn snapshots_mask_numbers_and_show_live_state() {
 fn status_callbacks_are_idempotent_and_order_independent() {
     let r = Registry::default();
     let (_tx, rx) = watch::channel(LiveState::default());
-    let _guard = r.attach(info("CA1"), rx);
+    let _guard = r.attach(info("CA1"), rx, crate::call::desk::Desk::new().handle());
     assert_eq!(
         r.apply_status("CA1", Some(2), "in-progress"),
         StatusOutcome::Applied
@@ -116,8 +116,8 @@ fn a_replaced_stream_does_not_remove_its_successor() {
     let r = Registry::default();
     let (_a, rx_a) = watch::channel(LiveState::default());
     let (_b, rx_b) = watch::channel(LiveState::default());
-    let first = r.attach(info("CA1"), rx_a);
-    let _second = r.attach(info("CA1"), rx_b);
+    let first = r.attach(info("CA1"), rx_a, crate::call::desk::Desk::new().handle());
+    let _second = r.attach(info("CA1"), rx_b, crate::call::desk::Desk::new().handle());
     drop(first);
     assert_eq!(r.live_count(), 1);
 }
@@ -126,11 +126,15 @@ fn a_replaced_stream_does_not_remove_its_successor() {
 async fn the_drain_ends_when_the_last_live_call_does() {
     let r = Registry::default();
     let (_tx, rx) = watch::channel(LiveState::default());
-    let first = r.attach(info("CA1"), rx.clone());
+    let first = r.attach(
+        info("CA1"),
+        rx.clone(),
+        crate::call::desk::Desk::new().handle(),
+    );
     let ended = r.clone();
     let drained = tokio::spawn(async move { ended.all_ended().await });
     // A call that connects during the drain is waited for too.
-    let late = r.attach(info("CA2"), rx);
+    let late = r.attach(info("CA2"), rx, crate::call::desk::Desk::new().handle());
     drop(first);
     tokio::task::yield_now().await;
     assert!(!drained.is_finished(), "CA2 is still live");
@@ -152,7 +156,7 @@ fn each_call_whose_stream_never_started_is_reported_once() {
     r.reserve(info("CA2"), 5, TTL).expect("room");
     r.reserve(info("CA3"), 5, TTL).expect("room");
     let (_tx, rx) = watch::channel(LiveState::default());
-    let _live = r.attach(info("CA3"), rx);
+    let _live = r.attach(info("CA3"), rx, crate::call::desk::Desk::new().handle());
     r.sweep();
     assert_eq!(r.held("CA1"), None);
     assert_eq!(r.held("CA2"), Some(Held::Pending));

@@ -497,6 +497,7 @@ impl Session {
             Speak::Announcement(Announcement::Closing) => {
                 Some(protocol::say_exactly(&self.fixed.closing))
             }
+            Speak::Operator(text) => Some(protocol::say_exactly(&text)),
             // The model heard it and answers by itself.
             Speak::Answer(TurnInput::Spoken) => {
                 if let Some(item) = self.reported.take()

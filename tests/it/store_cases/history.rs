@@ -107,6 +107,26 @@ pub async fn every_filter(db: TestDb) {
             .await
             .unwrap();
     }
+    // Words to search for (any case; `%` and `_` are literal), and end reasons.
+    store
+        .add_turn(
+            "CAf2",
+            &turn(1, Some("Opening HOURS please"), "We open at 9."),
+        )
+        .await
+        .unwrap();
+    store
+        .add_turn("CAf4", &turn(1, Some("100% sure"), "Hours: 9 to 5."))
+        .await
+        .unwrap();
+    store
+        .call_ended("CAf2", t + secs(15), EndReason::OperatorHungUp)
+        .await
+        .unwrap();
+    store
+        .call_ended("CAf5", t + secs(45), EndReason::CallerHungUp)
+        .await
+        .unwrap();
     let cases = [
         (
             CallFilter::default(),
@@ -177,8 +197,45 @@ pub async fn every_filter(db: TestDb) {
                 status: Some("completed".into()),
                 since: Some(t),
                 until: Some(t + secs(60)),
+                ..Default::default()
             },
             vec!["CAf1"],
+        ),
+        (
+            CallFilter {
+                text: Some("hours".into()),
+                ..Default::default()
+            },
+            vec!["CAf4", "CAf2"],
+        ),
+        (
+            CallFilter {
+                text: Some("0% s".into()),
+                ..Default::default()
+            },
+            vec!["CAf4"],
+        ),
+        (
+            CallFilter {
+                text: Some("_".into()),
+                ..Default::default()
+            },
+            vec![],
+        ),
+        (
+            CallFilter {
+                end_reason: Some("operator_hung_up".into()),
+                ..Default::default()
+            },
+            vec!["CAf2"],
+        ),
+        (
+            CallFilter {
+                end_reason: Some("caller_hung_up".into()),
+                text: Some("HOURS".into()),
+                ..Default::default()
+            },
+            vec![],
         ),
     ];
     for (filter, expected) in cases {

@@ -244,6 +244,7 @@ pub fn turn(n: u32, caller: Option<&str>, said: &str) -> TurnRecord {
         agent_heard: said.into(),
         // Turns of three carry what speech-to-speech engines add.
         heard_approximate: n.is_multiple_of(3),
+        by_operator: n.is_multiple_of(4),
         interrupted: false,
         latency: TurnLatency {
             turn: n,

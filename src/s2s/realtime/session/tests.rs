@@ -123,6 +123,7 @@ fn record(turn: u32, heard: &str) -> TurnRecord {
         agent_said: String::new(),
         agent_heard: heard.into(),
         heard_approximate: false,
+        by_operator: false,
         interrupted: true,
         latency: crate::call::turn::Turn::new(turn, Instant::now(), InputTiming::default())
             .latency(),

@@ -89,7 +89,7 @@ impl Sessions {
     }
 
     /// A new session's cookie value and what it is.
-    fn issue(&self, now: DateTime<Utc>) -> Option<(String, SessionInfo)> {
+    pub fn issue(&self, now: DateTime<Utc>) -> Option<(String, SessionInfo)> {
         let key = self.key.as_ref()?;
         let expires = now.timestamp() + SESSION_LIFETIME.as_secs() as i64;
         let id = hex::encode(rand::random::<[u8; 8]>());

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use axum::extract::{Extension, Path, State, WebSocketUpgrade};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -167,9 +168,10 @@ pub async fn listen(
     State(state): State<Arc<AppState>>,
     Extension(operator): Extension<Operator>,
     Path(sid): Path<String>,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let desk = desk(&state, &sid)?;
+    let ws = ws.map_err(|e| ApiError::bad(e.body_text()))?;
     let by = operator.to_string();
     info!(call_sid = %sid, operator = %by, "listening in");
     // Recorded on the call; refused only if the call has just ended, and

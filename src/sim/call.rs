@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::http::header::{ACCEPT_ENCODING, USER_AGENT};
+use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 use tokio_tungstenite::tungstenite::{self};
 
 use super::codec::FRAME_SAMPLES;
@@ -59,6 +59,9 @@ pub struct StreamOptions {
     /// A different `callSid` to claim in `start` only (a stream trying to
     /// attach to another call).
     pub start_call_sid: Option<String>,
+    /// More headers on the upgrade (a browser's `Origin` and cookie, for a
+    /// dashboard test call).
+    pub headers: Vec<(String, String)>,
 }
 
 impl Default for StreamOptions {
@@ -70,6 +73,7 @@ impl Default for StreamOptions {
             signature: SignatureHeader::Auto,
             send_start: true,
             start_call_sid: None,
+            headers: Vec::new(),
         }
     }
 }
@@ -327,6 +331,15 @@ async fn open(
         let value = HeaderValue::from_str(&sig)
             .map_err(|_| SimError::Config("signature is not a valid header value".into()))?;
         headers.insert("X-Twilio-Signature", value);
+    }
+    for (name, value) in &options.headers {
+        let (Ok(name), Ok(value)) = (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::from_str(value),
+        ) else {
+            return Err(SimError::Config(format!("not a header: {name}")));
+        };
+        headers.insert(name, value);
     }
     let connecting = tokio_tungstenite::connect_async_with_config(request, None, true);
     let (ws, _response) = tokio::time::timeout(CONNECT_TIMEOUT, connecting)

@@ -58,6 +58,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0005_speech_to_speech.sql"),
         include_str!("../../migrations/postgres/0005_speech_to_speech.sql"),
     ),
+    (
+        6,
+        "operator turns",
+        include_str!("../../migrations/sqlite/0006_operator_turns.sql"),
+        include_str!("../../migrations/postgres/0006_operator_turns.sql"),
+    ),
 ];
 
 /// The newest schema version this binary knows.

@@ -23,6 +23,7 @@ mod bench_smoke;
 mod check;
 mod cli;
 mod common;
+mod dashboard;
 mod deployment;
 mod echo_calls;
 mod harness;

@@ -945,3 +945,120 @@ fn usage_is_recorded_and_a_short_playback_lead_is_kept() {
     let sent = t.output(1, [audio(1000)]);
     assert_eq!(media_frames(&sent), 10, "200 ms ahead, not the call's 1000");
 }
+
+fn order(order: Order) -> Input<'static> {
+    Input::Operator(Ordered {
+        order,
+        by: "session ab12".into(),
+    })
+}
+
+fn operator_event(action: &str, outcome: Option<&str>) -> CallEvent {
+    CallEvent::Operator {
+        action: action.into(),
+        by: "session ab12".into(),
+        outcome: outcome.map(Into::into),
+    }
+}
+
+#[test]
+fn an_operators_line_waits_for_a_pause_and_is_recorded_as_theirs() {
+    let (mut t, _) = answering();
+    let ordered = t.step(order(Order::Say("A human will call you back.".into())));
+    assert_eq!(events(&ordered), [&operator_event("say", None)]);
+    assert!(commands(&ordered).is_empty(), "not over the agent's answer");
+    t.mark("t1-s0");
+    let paused = t.mark("t1-s1");
+    assert_eq!(
+        commands(&paused)[1..],
+        [&start(
+            2,
+            Speak::Operator("A human will call you back.".into())
+        )],
+        "once the answer was heard"
+    );
+    let said = t.output(
+        2,
+        [
+            Output::Planned("A human will call you back.".into()),
+            audio(100),
+            segment("A human will call you back."),
+            Output::Finished,
+        ],
+    );
+    assert!(media_frames(&said) > 0);
+    let heard = t.mark("t2-s0");
+    let record = turns(&heard);
+    assert_eq!(record.len(), 1);
+    assert!(record[0].by_operator);
+    assert_eq!(record[0].agent_heard, "A human will call you back.");
+}
+
+#[test]
+fn an_operators_line_waits_for_the_caller_to_finish_speaking() {
+    let mut t = greeted();
+    t.engine(Event::SpeechStarted);
+    let ordered = t.step(order(Order::Say("Hello from a human.".into())));
+    assert!(commands(&ordered).is_empty(), "the caller is speaking");
+    let answered = t.caller_says(&[100; 800]);
+    assert_eq!(
+        commands(&answered)
+            .iter()
+            .filter(|c| matches!(c, Command::Start { .. }))
+            .count(),
+        1,
+        "the caller's turn is answered first"
+    );
+}
+
+#[test]
+fn an_engine_that_cannot_speak_refuses_an_operators_line() {
+    let (mut t, _) = Test::live(settings(), ECHO);
+    let refused = t.step(order(Order::Say("Hi".into())));
+    assert_eq!(
+        events(&refused),
+        [&operator_event(
+            "say",
+            Some("this engine cannot speak typed text")
+        )]
+    );
+    assert!(commands(&refused).is_empty());
+}
+
+#[test]
+fn an_operator_hangs_up_at_once_cutting_the_agent() {
+    let (mut t, _) = answering();
+    let hung_up = t.step(order(Order::HangUp));
+    assert_eq!(events(&hung_up), [&operator_event("hang_up", None)]);
+    assert!(hung_up.contains(&Effect::Clear), "the agent stops talking");
+    assert!(hung_up.contains(&Effect::Perform(CallAction::EndCall)));
+    assert_eq!(turns(&hung_up).len(), 1, "the cut answer is recorded");
+    assert!(turns(&hung_up)[0].interrupted);
+    t.step(Input::Performed(CallAction::EndCall, ActionResult::HungUp));
+    let stopped = t.step(Input::Stop);
+    assert!(stopped.contains(&Effect::Record(Record::Ended(EndReason::OperatorHungUp))));
+    // A second order once the call is ending is recorded and refused.
+    let (mut t, _) = answering();
+    t.step(order(Order::HangUp));
+    let again = t.step(order(Order::Transfer("+15551234567".into())));
+    assert_eq!(
+        events(&again),
+        [&operator_event(
+            "transfer",
+            Some("the call is already ending")
+        )]
+    );
+    assert!(!again.iter().any(|e| matches!(e, Effect::Perform(_))));
+}
+
+#[test]
+fn an_operator_transfers_the_caller_and_listening_is_only_recorded() {
+    let mut t = greeted();
+    let listening = t.step(order(Order::Listening));
+    assert_eq!(listening, [event(0, operator_event("listen", None))]);
+    let moved = t.step(order(Order::Transfer("+15551234567".into())));
+    assert!(moved.contains(&Effect::Perform(transfer())));
+    t.step(Input::Performed(transfer(), ActionResult::Redirected));
+    let stopped = t.step(Input::Stop);
+    assert!(stopped.contains(&Effect::Record(Record::Ended(EndReason::Transferred))));
+}

@@ -7,7 +7,7 @@ use super::{TestDb, event, new_call, secs, t0, turn};
 
 pub async fn reopen_keeps_data_and_does_not_migrate_again(db: TestDb) {
     let store = db.open().await;
-    assert_eq!(store.schema_version().await.unwrap(), 5);
+    assert_eq!(store.schema_version().await.unwrap(), 6);
     store
         .call_started(&new_call("CAreopen", "+14155550001", t0(), "r1"))
         .await
@@ -18,16 +18,16 @@ pub async fn reopen_keeps_data_and_does_not_migrate_again(db: TestDb) {
         .unwrap();
     store.close().await;
     let installed = "SELECT COUNT(*) FROM _sqlx_migrations";
-    assert_eq!(db.count(installed).await, 5);
+    assert_eq!(db.count(installed).await, 6);
     let first_time = db
         .count("SELECT execution_time FROM _sqlx_migrations WHERE version = 1")
         .await;
 
     let store = db.open().await;
-    assert_eq!(store.schema_version().await.unwrap(), 5);
+    assert_eq!(store.schema_version().await.unwrap(), 6);
     assert_eq!(
         db.count(installed).await,
-        5,
+        6,
         "a second open applied nothing"
     );
     let again = db

@@ -47,24 +47,33 @@ export function render(view, sid) {
       call.usage ? fact("Cost", `${usd(call.usage.cost_microusd)} (${tokens(call.usage)})`) : null);
 
     const list = h("ul", { class: "transcript", id: "call-transcript" });
+    const items = new Map();
     for (const t of turns) {
       const item = turnItem(t, { budgetMs });
-      if (typeof t.at_ms === "number" && call.recording) {
+      items.set(t.turn, item);
+      list.appendChild(item);
+    }
+    // Once the recording is decoded, every turn whose place in it is known
+    // becomes a way to play from there.
+    const seekable = (times) => {
+      for (const [n, ms] of times) {
+        const item = items.get(n);
+        if (!item) continue;
         item.classList.add("seekable");
+        item.dataset.atMs = String(Math.round(ms));
         item.title = "play from here";
         item.addEventListener("click", (e) => {
           if (e.target.closest("details")) return;
           list.querySelectorAll(".current").forEach((x) => x.classList.remove("current"));
           item.classList.add("current");
-          player?.seek(t.at_ms);
+          player?.seekTurn(n);
         });
       }
-      list.appendChild(item);
-    }
+    };
 
     const erase = h("button", { type: "button", class: "danger", id: "erase", text: "Erase…", on: { click: () => eraseCall(sid) } });
     const download = h("a", { class: "button secondary", id: "export-call", href: exportUrl, download: `${sid}.json`, text: "Export JSON" });
-    if (call.recording) player = replay(sid, turns);
+    if (call.recording) player = replay(sid, turns, { onReady: seekable });
 
     replace(view,
       h("p", {}, h("a", { href: "#/calls", text: "← History" })),

@@ -7,7 +7,7 @@ import { clock, when, words } from "./format.js";
 
 const STATUSES = ["", "queued", "ringing", "in-progress", "completed", "busy", "failed", "no-answer", "canceled"];
 const END_REASONS = ["", "caller_hung_up", "agent_hung_up", "transferred", "max_duration", "idle", "shutdown",
-  "no_stream", "stream_error", "rejected", "busy", "abnormal", "engine_failed"];
+  "no_stream", "stream_error", "rejected", "busy", "abnormal", "engine_failed", "operator_hung_up"];
 
 // The filters outlive the view, so coming back from a call page keeps them.
 let filters = {};

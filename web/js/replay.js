@@ -11,11 +11,12 @@ const SILENCE_S = 2;
 const SILENCE_LEVEL = 0.01; // about -40 dBFS: line noise, not speech
 
 /**
- * `turns`: TurnRecords with `at_ms`. Returns {el, seek(ms), dispose()}; the
- * drawing happens once the WAV is decoded, after which the canvas has
- * data-drawn="true" and data-peaks (columns with sound).
+ * `turns`: the call's TurnRecords. Returns {el, seekTurn(n), dispose()};
+ * the drawing happens once the WAV is decoded, after which the canvas has
+ * data-drawn="true" and data-peaks (columns with sound), and `onReady(times)`
+ * is called with each turn's start (ms) that is known.
  */
-export function replay(sid, turns) {
+export function replay(sid, turns, { onReady = () => {} } = {}) {
   const canvas = h("canvas", { id: "waveform", width: 1200, height: 180, title: "click to play from here" });
   const audio = h("audio", { id: "replay-audio", controls: true, preload: "auto" });
   const status = h("p", { class: "muted", text: "Loading the recording…" });
@@ -30,6 +31,7 @@ export function replay(sid, turns) {
   let buffer = null;
   let base = null; // the waveform without the playhead, to redraw it cheaply
   let frame = 0;
+  let times = new Map(); // turn number → ms on the recording's clock
 
   const seek = (ms) => {
     if (!Number.isFinite(audio.duration) && !buffer) return;
@@ -69,8 +71,10 @@ export function replay(sid, turns) {
       // An offline context at the file's own rate decodes without resampling.
       const decoder = new OfflineAudioContext(2, 1, 8000);
       buffer = await decoder.decodeAudioData(bytes.slice(0));
-      base = draw(canvas, buffer, turns);
+      times = turnTimes(turns, buffer);
+      base = draw(canvas, buffer, turns, times);
       drawPlayhead();
+      onReady(times);
       status.textContent = `${buffer.duration.toFixed(1)} s, ${buffer.numberOfChannels} channel(s). Click the waveform or a turn to play from there.`;
     } catch (e) {
       status.textContent = e.status === 404 ? "No recording of this call." : `Cannot replay: ${e.message}`;
@@ -81,6 +85,9 @@ export function replay(sid, turns) {
   return {
     el,
     seek,
+    seekTurn(n) {
+      if (times.has(n)) seek(times.get(n));
+    },
     dispose() {
       cancelAnimationFrame(frame);
       audio.pause();
@@ -90,7 +97,7 @@ export function replay(sid, turns) {
 }
 
 /** Draws everything but the playhead; returns the pixels for redrawing it. */
-function draw(canvas, buffer, turns) {
+function draw(canvas, buffer, turns, times) {
   // As many columns as the canvas has on screen, at least 600.
   const width = Math.max(600, Math.round(canvas.clientWidth * (window.devicePixelRatio || 1)) || 1200);
   canvas.width = width;
@@ -103,11 +110,13 @@ function draw(canvas, buffer, turns) {
   ctx.clearRect(0, 0, width, height);
 
   // Turn spans, alternately shaded, from one turn's start to the next's.
-  const timed = turns.filter((t) => typeof t.at_ms === "number").sort((a, b) => a.at_ms - b.at_ms);
+  const timed = turns.filter((t) => times.has(t.turn))
+    .map((t) => ({ ...t, at: times.get(t.turn) }))
+    .sort((a, b) => a.at - b.at);
   timed.forEach((t, i) => {
-    const end = i + 1 < timed.length ? timed[i + 1].at_ms : seconds * 1000;
+    const end = i + 1 < timed.length ? timed[i + 1].at : seconds * 1000;
     ctx.fillStyle = i % 2 ? "rgba(127,127,127,0.08)" : "rgba(127,127,127,0.16)";
-    ctx.fillRect(x(t.at_ms), 0, Math.max(1, x(end) - x(t.at_ms)), height);
+    ctx.fillRect(x(t.at), 0, Math.max(1, x(end) - x(t.at)), height);
   });
 
   // Silences over 2 s where neither side makes a sound.
@@ -143,13 +152,58 @@ function draw(canvas, buffer, turns) {
   ctx.fillStyle = color("--bad", "#cf222e");
   timed.forEach((t, i) => {
     if (!t.interrupted) return;
-    const at = i + 1 < timed.length ? timed[i + 1].at_ms : t.at_ms;
+    const at = i + 1 < timed.length ? timed[i + 1].at : t.at;
     ctx.fillRect(Math.round(x(at)) - 1, 0, 3, height);
   });
 
   canvas.dataset.drawn = "true";
   canvas.dataset.peaks = String(peaks);
   return ctx.getImageData(0, 0, width, height);
+}
+
+/**
+ * Each turn's start on the recording's clock: its `at_ms` where the record
+ * has one. A record without it (older servers) gets an estimate from the
+ * audio: the greeting at 0, and the n-th turn the caller spoke in at the
+ * n-th stretch of the caller's speech (operator turns have none and stay
+ * unplaced).
+ */
+export function turnTimes(turns, buffer) {
+  const times = new Map();
+  const spoken = onsets(buffer.getChannelData(0), buffer.sampleRate);
+  let next = 0;
+  for (const t of [...turns].sort((a, b) => a.turn - b.turn)) {
+    if (typeof t.at_ms === "number") times.set(t.turn, t.at_ms);
+    else if (t.turn === 0) times.set(0, 0);
+    else if (t.caller && next < spoken.length) times.set(t.turn, spoken[next++]);
+  }
+  return times;
+}
+
+/** Where speech starts (ms): loud stretches of 200 ms or more, gaps under 600 ms bridged. */
+function onsets(data, rate) {
+  const window = Math.round(rate / 50);
+  const out = [];
+  let start = null;
+  let lastLoud = -Infinity;
+  const close = () => {
+    if (start !== null && lastLoud - start >= 0.2 * rate) out.push((start / rate) * 1000);
+    start = null;
+  };
+  for (let i = 0; i < data.length; i += window) {
+    let sum = 0;
+    const end = Math.min(data.length, i + window);
+    for (let j = i; j < end; j++) sum += data[j] * data[j];
+    if (Math.sqrt(sum / Math.max(1, end - i)) > SILENCE_LEVEL * 3) {
+      if (start === null || i - lastLoud > 0.6 * rate) {
+        close();
+        start = i;
+      }
+      lastLoud = end;
+    }
+  }
+  close();
+  return out;
 }
 
 /** [start, end] seconds of every stretch over 2 s where both channels are quiet. */

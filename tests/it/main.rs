@@ -20,6 +20,7 @@ mod audio_mulaw;
 mod audio_resample;
 mod bad_input;
 mod bench_smoke;
+mod browser;
 mod check;
 mod cli;
 mod common;

@@ -301,11 +301,16 @@ where
     browser.close().await;
 }
 
-/// A server in agent mode with the fakes and recordings on.
-async fn world() -> World {
+/// This test's turn at the browser and a server in agent mode with the
+/// fakes and recordings on; `None` (skip) without a browser.
+async fn setup() -> Option<(tokio::sync::MutexGuard<'static, ()>, World)> {
+    if !browser_available() {
+        return None;
+    }
+    let turn = ONE_BROWSER.lock().await;
     let dir = temp_dir("browser-recordings");
     let dir = dir.to_string_lossy().into_owned();
-    World::start_with(
+    let w = World::start_with(
         Provider::OpenAi,
         false,
         &[
@@ -313,7 +318,8 @@ async fn world() -> World {
             ("PRONTO_STORE_RECORDINGS_DIR", dir.as_str()),
         ],
     )
-    .await
+    .await;
+    Some((turn, w))
 }
 
 /// The card of a call in the live view, as a selector.
@@ -340,11 +346,9 @@ fn script_two_turns(w: &World) {
 
 #[tokio::test]
 async fn a_call_appears_live_its_transcript_grows_and_it_leaves_when_it_ends() {
-    if !browser_available() {
+    let Some((_turn, w)) = setup().await else {
         return;
-    }
-    let _one = ONE_BROWSER.lock().await;
-    let w = world().await;
+    };
     script_two_turns(&w);
     let w = &w;
     in_browser("live_call", w, |page| async move {
@@ -388,11 +392,9 @@ async fn a_call_appears_live_its_transcript_grows_and_it_leaves_when_it_ends() {
 
 #[tokio::test]
 async fn an_ended_call_replays_with_its_waveform_and_a_turn_click_seeks() {
-    if !browser_available() {
+    let Some((_turn, w)) = setup().await else {
         return;
-    }
-    let _one = ONE_BROWSER.lock().await;
-    let w = world().await;
+    };
     script_two_turns(&w);
     // In real time (not the fast simulator): the recording's clock is the
     // call's, as a phone call's is.
@@ -407,18 +409,14 @@ async fn an_ended_call_replays_with_its_waveform_and_a_turn_click_seeks() {
     // The recording is served once it is finished.
     let deadline = Instant::now() + WAIT;
     loop {
-        let response = w
+        let (_, detail) = w
             .server
-            .http()
-            .get(format!("{}/api/calls/{sid}/recording.wav", w.server.url))
-            .bearer_auth(API_TOKEN)
-            .send()
-            .await
-            .expect("GET recording");
-        if response.status() == 200 {
+            .api(Method::GET, &format!("/api/calls/{sid}"), None)
+            .await;
+        if detail["recording"] == true {
             break;
         }
-        assert!(Instant::now() < deadline, "no recording of {sid}");
+        assert!(Instant::now() < deadline, "no recording: {detail}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
@@ -430,6 +428,22 @@ async fn an_ended_call_replays_with_its_waveform_and_a_turn_click_seeks() {
             .await;
         let listed = page.text(&row).await;
         assert!(!listed.contains("+15551230001"), "unmasked in the list: {listed}");
+        // Searching the transcripts: a word the caller said finds it, another does not.
+        for (words, found) in [("bicycle", false), ("saturday", true)] {
+            page.eval(&format!("document.querySelector('#f-q').value = '{words}'"))
+                .await;
+            page.click("Search", "#filters button[type=submit]").await;
+            page.until(
+                &format!("the search for {words}"),
+                &format!(
+                    "document.querySelector('#export-csv').href.endsWith('q={words}') \
+                     && (document.querySelector('{row}') !== null) === {found} \
+                     && document.querySelectorAll('#calls tbody tr').length === {}",
+                    u8::from(found)
+                ),
+            )
+            .await;
+        }
         page.click("the call's link", &format!("{row} a")).await;
 
         // The call page shows the full number.
@@ -468,11 +482,9 @@ async fn an_ended_call_replays_with_its_waveform_and_a_turn_click_seeks() {
 
 #[tokio::test]
 async fn listening_in_plays_both_sides_of_a_live_call() {
-    if !browser_available() {
+    let Some((_turn, w)) = setup().await else {
         return;
-    }
-    let _one = ONE_BROWSER.lock().await;
-    let w = world().await;
+    };
     script_two_turns(&w);
     let w = &w;
     in_browser("listen_in", w, |page| async move {
@@ -539,11 +551,9 @@ async fn listening_in_plays_both_sides_of_a_live_call() {
 
 #[tokio::test]
 async fn a_test_call_from_the_browser_microphone_is_answered_by_the_agent() {
-    if !browser_available() {
+    let Some((_turn, w)) = setup().await else {
         return;
-    }
-    let _one = ONE_BROWSER.lock().await;
-    let w = world().await;
+    };
     // Every utterance of the looping fake microphone gets the same answer.
     w.audio.set_default_transcript("What time do you open?");
     w.llm
@@ -594,14 +604,15 @@ async fn a_test_call_from_the_browser_microphone_is_answered_by_the_agent() {
 
 #[tokio::test]
 async fn signing_out_returns_to_the_sign_in_form() {
-    if !browser_available() {
+    let Some((_turn, w)) = setup().await else {
         return;
-    }
-    let _one = ONE_BROWSER.lock().await;
-    let w = world().await;
+    };
     in_browser("sign_out", &w, |page| async move {
         page.sign_in().await;
         page.until("the live view", "document.querySelector('#live-status')")
+            .await;
+        page.open("#/health").await;
+        page.until_text("the server's mode on the health view", "#health-facts", "agent")
             .await;
         page.click("Sign out", "#sign-out").await;
         page.until(

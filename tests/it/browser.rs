@@ -481,7 +481,7 @@ async fn an_ended_call_replays_with_its_waveform_and_a_turn_click_seeks() {
 }
 
 #[tokio::test]
-async fn listening_in_plays_both_sides_of_a_live_call() {
+async fn listening_in_plays_both_sides_and_stepping_in_says_and_ends_a_live_call() {
     let Some((_turn, w)) = setup().await else {
         return;
     };
@@ -527,27 +527,59 @@ async fn listening_in_plays_both_sides_of_a_live_call() {
             "document.querySelector('#player').hidden",
         )
         .await;
-        call.hang_up().await.expect("hung up");
-    })
-    .await;
-    let (_, events) = w.server.api(Method::GET, "/api/calls", None).await;
-    let sid = events["calls"][0]["call_sid"]
-        .as_str()
-        .expect("a call")
-        .to_string();
-    let (_, detail) = w
-        .server
-        .api(Method::GET, &format!("/api/calls/{sid}"), None)
+
+        // Stepping in: the agent's voice says what the operator typed, and
+        // the transcript marks it as the operator's; then the operator ends
+        // the call.
+        page.click("Say…", &format!("{card} [data-action=\"say\"]"))
+            .await;
+        page.until("the say dialog", "document.querySelector('#dialog-input')")
+            .await;
+        page.eval(&format!(
+            "document.querySelector('#dialog-input').value = '{OPERATOR_LINE}'"
+        ))
         .await;
-    assert!(
-        detail["events"]
+        page.click("Say", "#dialog-ok").await;
+        page.until_text(
+            "the operator's line in the transcript",
+            &format!("{card} .said.operator"),
+            OPERATOR_LINE,
+        )
+        .await;
+        page.click("End call", &format!("{card} [data-action=\"hangup\"]"))
+            .await;
+        page.confirm("the end-call confirmation").await;
+        page.until(
+            "the ended call to leave the live view",
+            &format!("document.querySelector('{card}') === null"),
+        )
+        .await;
+        let sid = call.call_sid().to_string();
+        let _ = call.hang_up().await;
+        assert_eq!(w.server.end_reason(&sid, WAIT).await, "operator_hung_up");
+        let (_, detail) = w
+            .server
+            .api(Method::GET, &format!("/api/calls/{sid}"), None)
+            .await;
+        let actions: Vec<&str> = detail["events"]
             .as_array()
             .expect("events")
             .iter()
-            .any(|e| e["kind"] == "operator" && e["detail"]["action"] == "listen"),
-        "listening is on the call's record: {detail}"
-    );
+            .filter(|e| e["kind"] == "operator")
+            .filter_map(|e| e["detail"]["action"].as_str())
+            .collect();
+        for action in ["listen", "say", "hang_up"] {
+            assert!(
+                actions.contains(&action),
+                "{action} is not on the record: {detail}"
+            );
+        }
+    })
+    .await;
 }
+
+/// What the operator has the agent say in the step-in test.
+const OPERATOR_LINE: &str = "A colleague will call you back today.";
 
 #[tokio::test]
 async fn a_test_call_from_the_browser_microphone_is_answered_by_the_agent() {

@@ -20,17 +20,17 @@ export class CallCard {
     this.partial = h("p", { class: "said caller partial" });
     this.rendered = new Map(); // turn number → JSON of what is drawn, to redraw only what changed
     const o = overview.get();
-    const button = (text, fn, cls = "secondary") =>
-      h("button", { type: "button", class: cls, dataset: { action: text.toLowerCase().replace(/\W+/g, "-") }, on: { click: () => fn(this.call) }, text });
+    const button = (text, action, fn, cls = "secondary") =>
+      h("button", { type: "button", class: cls, dataset: { action }, on: { click: () => fn(this.call) }, text });
     this.el = h("article", { class: "card", dataset: { sid: call.call_sid } },
       h("div", { class: "card-head" }, this.who, this.direction, this.duration, this.badge, this.extra),
       this.list, this.partial,
       actions
         ? h("div", { class: "row actions" },
-          button("Listen", confirmListen),
-          o.say ? button("Say…", say) : null,
-          o.transfer ? button("Transfer", transfer) : null,
-          button("End call", hangUp, "danger"))
+          button("Listen", "listen", confirmListen),
+          o.say ? button("Say…", "say", say) : null,
+          o.transfer ? button("Transfer", "transfer", transfer) : null,
+          button("End call", "hangup", hangUp, "danger"))
         : null);
     this.update(call);
   }

@@ -221,10 +221,7 @@ async fn listen_in(url: String, origin: String, api_token: String) {
         return;
     };
     let headers = request.headers_mut();
-    if let (Ok(auth), Ok(origin)) = (
-        format!("Bearer {api_token}").parse(),
-        origin.parse(),
-    ) {
+    if let (Ok(auth), Ok(origin)) = (format!("Bearer {api_token}").parse(), origin.parse()) {
         headers.insert("authorization", auth);
         headers.insert("origin", origin);
     }

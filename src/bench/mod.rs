@@ -367,7 +367,12 @@ async fn measure(args: &BenchArgs, url: &str, pid: u32) -> anyhow::Result<Report
     let stagger = Duration::from_secs_f64(args.ramp_secs / args.calls.max(1) as f64);
     // Dropped (and closed) at the end of the run.
     let _watchers: Vec<AbortOnDrop> = (0..args.watchers)
-        .map(|_| AbortOnDrop(tokio::spawn(caller::watch_events(url.to_string(), API_TOKEN))))
+        .map(|_| {
+            AbortOnDrop(tokio::spawn(caller::watch_events(
+                url.to_string(),
+                API_TOKEN,
+            )))
+        })
         .collect();
     let mut tasks = Vec::new();
     for i in 0..args.calls {

@@ -131,6 +131,8 @@ pub enum ActionResult {
     Failed(String),
     /// No REST access: `TWILIO_ACCOUNT_SID` is not set.
     NoAccount,
+    /// A test call from the dashboard: Twilio does not know it.
+    NotPhone,
 }
 
 /// Something to do.
@@ -953,6 +955,13 @@ impl Live {
                 ActionOutcome::StreamClosed(
                     "closed the stream (no TWILIO_ACCOUNT_SID for REST)".into(),
                 )
+            }
+            (CallAction::EndCall, ActionResult::NotPhone) => {
+                hung_up = true;
+                ActionOutcome::StreamClosed("closed the stream (a test call)".into())
+            }
+            (CallAction::Transfer { .. }, ActionResult::NotPhone) => {
+                ActionOutcome::Failed("a test call cannot be transferred".into())
             }
             (CallAction::Transfer { .. }, ActionResult::Failed(e)) => {
                 warn!(error = %e, "cannot transfer the call");

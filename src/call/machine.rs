@@ -771,7 +771,7 @@ impl Live {
     /// the call): what the caller said and heard, for the engine and the
     /// record.
     fn finish_turn(&mut self, turn: Turn, now: Instant, out: &mut Vec<Effect>) {
-        let record = turn.record();
+        let record = turn.record(self.started);
         if turn.id > 0 && record.caller.is_none() && turn.segments == 0 {
             info!(turn = turn.id, "nothing intelligible; the turn is dropped");
             return;

@@ -38,6 +38,9 @@ pub struct Plan {
     /// Hears the greeting, then only listens (sends silence) until the end:
     /// what holding a call open costs, without any turn.
     pub listen_only: bool,
+    /// Operators listening in to the call (a WebSocket each, read and
+    /// dropped) from the moment it connects.
+    pub listeners: u32,
     /// Providers fail on purpose (a soak with faults): an answer may be the
     /// one-sentence fallback line, so each turn waits for any answer's mark
     /// instead of the two sentences of the scripted answer, and never
@@ -69,7 +72,7 @@ impl Plan {
 /// How long to wait for anything the server should do within seconds.
 const PATIENCE: Duration = Duration::from_secs(30);
 
-pub async fn run(cfg: SimConfig, speech: &[i16], plan: Plan) -> CallResult {
+pub async fn run(cfg: SimConfig, speech: &[i16], plan: Plan, api_token: &str) -> CallResult {
     let started = Instant::now();
     let mut result = CallResult::default();
     let call = match Call::dial(&cfg).await {
@@ -80,6 +83,14 @@ pub async fn run(cfg: SimConfig, speech: &[i16], plan: Plan) -> CallResult {
         }
     };
     result.call_sid = call.call_sid().to_string();
+    for _ in 0..plan.listeners {
+        let url = format!(
+            "{}/api/calls/{}/listen",
+            cfg.server.replacen("http", "ws", 1),
+            result.call_sid
+        );
+        tokio::spawn(listen_in(url, cfg.server.clone(), api_token.to_string()));
+    }
     if let Err(e) = converse(&call, speech, plan, &mut result).await {
         result.error = Some(e);
     }
@@ -199,4 +210,40 @@ fn measure_events(timeline: &[&crate::sim::TimedEvent], result: &mut CallResult)
             _ => {}
         }
     }
+}
+
+/// Listens in to a call as the dashboard does, reading (and dropping) its
+/// audio until the call ends.
+async fn listen_in(url: String, origin: String, api_token: String) {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let Ok(mut request) = url.into_client_request() else {
+        return;
+    };
+    let headers = request.headers_mut();
+    if let (Ok(auth), Ok(origin)) = (format!("Bearer {api_token}").parse(), origin.parse()) {
+        headers.insert("authorization", auth);
+        headers.insert("origin", origin);
+    }
+    let Ok((mut ws, _)) = tokio_tungstenite::connect_async(request).await else {
+        eprintln!("bench: a listener could not connect");
+        return;
+    };
+    while let Some(Ok(_)) = ws.next().await {}
+}
+
+/// Follows the dashboard's live event stream until aborted.
+pub async fn watch_events(server: String, api_token: &'static str) {
+    use futures_util::StreamExt;
+    let Ok(response) = reqwest::Client::new()
+        .get(format!("{server}/api/events"))
+        .bearer_auth(api_token)
+        .send()
+        .await
+    else {
+        eprintln!("bench: the event stream could not be opened");
+        return;
+    };
+    let mut body = response.bytes_stream();
+    while let Some(Ok(_)) = body.next().await {}
 }

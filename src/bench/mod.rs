@@ -45,6 +45,13 @@ pub struct BenchArgs {
     /// the cost of holding calls open, the floor under every other figure.
     #[arg(long)]
     pub listen_only: bool,
+    /// Operators listening in to each call from the dashboard (a WebSocket
+    /// of the call's audio each): what listening costs the server.
+    #[arg(long, default_value_t = 0)]
+    pub listeners: u32,
+    /// Dashboards open on the live event stream (`/api/events`) during the run.
+    #[arg(long, default_value_t = 0)]
+    pub watchers: u32,
     /// CPUs for the server process (taskset list, e.g. "0").
     #[arg(long)]
     pub server_cpus: Option<String>,
@@ -358,6 +365,15 @@ async fn measure(args: &BenchArgs, url: &str, pid: u32) -> anyhow::Result<Report
     let mut cfg = SimConfig::new(url);
     cfg.auth_token = Some(AUTH_TOKEN.into());
     let stagger = Duration::from_secs_f64(args.ramp_secs / args.calls.max(1) as f64);
+    // Dropped (and closed) at the end of the run.
+    let _watchers: Vec<AbortOnDrop> = (0..args.watchers)
+        .map(|_| {
+            AbortOnDrop(tokio::spawn(caller::watch_events(
+                url.to_string(),
+                API_TOKEN,
+            )))
+        })
+        .collect();
     let mut tasks = Vec::new();
     for i in 0..args.calls {
         let mut cfg = cfg.clone();
@@ -367,11 +383,12 @@ async fn measure(args: &BenchArgs, url: &str, pid: u32) -> anyhow::Result<Report
             length: Duration::from_secs(args.call_secs),
             barge_in_every: args.barge_in_every,
             listen_only: args.listen_only,
+            listeners: args.listeners,
             tolerant: false,
             marks_by_time: args.engine != "cascade",
         };
         tasks.push(tokio::spawn(async move {
-            caller::run(cfg, &speech, plan).await
+            caller::run(cfg, &speech, plan, API_TOKEN).await
         }));
         tokio::time::sleep(stagger).await;
     }
@@ -398,6 +415,15 @@ async fn measure(args: &BenchArgs, url: &str, pid: u32) -> anyhow::Result<Report
         report.speculative_wasted = health["engine"]["speculative_wasted"].as_u64();
     }
     Ok(report)
+}
+
+/// A task that stops when this is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The speech the callers say: the repository's `hello.wav` fixture.

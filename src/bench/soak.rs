@@ -41,6 +41,7 @@ pub async fn run(
         length: Duration::from_secs(args.call_secs),
         barge_in_every: args.barge_in_every,
         listen_only: args.listen_only,
+        listeners: 0,
         tolerant: args.fault_every_ms > 0,
         marks_by_time: args.engine != "cascade",
     };
@@ -53,7 +54,7 @@ pub async fn run(
         callers.push(tokio::spawn(async move {
             let mut results = Vec::new();
             while started.elapsed() < soak {
-                results.push(caller::run(cfg.clone(), &speech, plan).await);
+                results.push(caller::run(cfg.clone(), &speech, plan, "").await);
             }
             results
         }));

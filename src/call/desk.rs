@@ -13,9 +13,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use bytes::Bytes;
 use tokio::sync::{broadcast, mpsc};
 
-/// Frames a listener may fall behind by before it loses the oldest: 2 s
-/// of both sides.
-const TAP_FRAMES: usize = 200;
+/// Frames a listener may fall behind by before it loses the oldest: about
+/// 2.5 s of both sides (a power of two: the channel's capacity is rounded
+/// up to one anyway).
+const TAP_FRAMES: usize = 256;
 
 /// Orders waiting for the session; more is an operator clicking too fast.
 const ORDERS: usize = 16;

@@ -131,6 +131,8 @@ pub enum ActionResult {
     Failed(String),
     /// No REST access: `TWILIO_ACCOUNT_SID` is not set.
     NoAccount,
+    /// A test call from the dashboard: Twilio does not know it.
+    NotPhone,
 }
 
 /// Something to do.
@@ -769,7 +771,7 @@ impl Live {
     /// the call): what the caller said and heard, for the engine and the
     /// record.
     fn finish_turn(&mut self, turn: Turn, now: Instant, out: &mut Vec<Effect>) {
-        let record = turn.record();
+        let record = turn.record(self.started);
         if turn.id > 0 && record.caller.is_none() && turn.segments == 0 {
             info!(turn = turn.id, "nothing intelligible; the turn is dropped");
             return;
@@ -953,6 +955,13 @@ impl Live {
                 ActionOutcome::StreamClosed(
                     "closed the stream (no TWILIO_ACCOUNT_SID for REST)".into(),
                 )
+            }
+            (CallAction::EndCall, ActionResult::NotPhone) => {
+                hung_up = true;
+                ActionOutcome::StreamClosed("closed the stream (a test call)".into())
+            }
+            (CallAction::Transfer { .. }, ActionResult::NotPhone) => {
+                ActionOutcome::Failed("a test call cannot be transferred".into())
             }
             (CallAction::Transfer { .. }, ActionResult::Failed(e)) => {
                 warn!(error = %e, "cannot transfer the call");

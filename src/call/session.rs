@@ -443,15 +443,15 @@ impl Session {
 
     /// Asks Twilio's REST API to carry out the agent's action.
     async fn perform(&mut self, action: &CallAction) -> ActionResult {
+        // A test call from the dashboard is not Twilio's: closing the
+        // stream ends it, and there is nothing to transfer.
+        let brief = self.line.as_ref().and_then(|l| l.brief.as_ref());
+        if brief.is_some_and(|b| !b.call.direction.is_phone()) {
+            return ActionResult::NotPhone;
+        }
         let Some(rest) = self.ctx.twilio.clone() else {
             return ActionResult::NoAccount;
         };
-        // A test call from the dashboard is not Twilio's: closing the
-        // stream ends it, and there is nothing to transfer.
-        let phone = self.line.as_ref().and_then(|l| l.brief.as_ref());
-        if phone.is_some_and(|b| !b.call.direction.is_phone()) {
-            return ActionResult::NoAccount;
-        }
         let sid = self.call.call_sid();
         match action {
             CallAction::EndCall => match rest.hang_up(sid).await {

@@ -78,10 +78,14 @@ impl Turn {
         join(self.texts.iter().take(heard))
     }
 
-    /// How the turn went, for the record.
-    pub fn record(&self) -> TurnRecord {
+    /// How the turn went, for the record; `call_start` is the origin of
+    /// the call's clock (the stream's start, as the recording's).
+    pub fn record(&self, call_start: Instant) -> TurnRecord {
         TurnRecord {
             turn: self.id,
+            at_ms: Some(millis(
+                self.speech_ended_at.saturating_duration_since(call_start),
+            )),
             caller: self.transcript.clone(),
             agent_said: if self.planned.is_empty() {
                 join(self.texts.iter())
@@ -195,7 +199,8 @@ mod tests {
 
     #[test]
     fn heard_text_is_the_segments_whose_marks_came_back() {
-        let mut turn = Turn::new(2, Instant::now(), InputTiming::default());
+        let t0 = Instant::now();
+        let mut turn = Turn::new(2, t0 + Duration::from_millis(1500), InputTiming::default());
         turn.texts = vec![
             "We open at nine.".into(),
             "On Sundays".into(),
@@ -203,7 +208,8 @@ mod tests {
         ];
         turn.segments_heard = 1;
         turn.interrupted = true;
-        let r = turn.record();
+        let r = turn.record(t0);
+        assert_eq!(r.at_ms, Some(1500), "on the call's clock");
         assert_eq!(r.agent_heard, "We open at nine.");
         assert_eq!(r.agent_said, "We open at nine. On Sundays we are closed.");
         assert!(r.interrupted);

@@ -87,6 +87,13 @@ pub struct TurnLatency {
 pub struct TurnRecord {
     /// 0 is the greeting.
     pub turn: u32,
+    /// When the caller's speech ended (for the greeting and Pronto's own
+    /// lines: when the turn started), in ms since the stream started: the
+    /// recording's clock. The caller spoke from `at_ms - utterance_ms`; the
+    /// agent's first audio went out at `at_ms + voice_to_voice_ms`. `None`
+    /// in records older than this field.
+    #[serde(default)]
+    pub at_ms: Option<u64>,
     /// What the caller said (transcript or keypad), if anything was understood.
     pub caller: Option<String>,
     /// Everything the agent produced for this turn.

@@ -73,9 +73,9 @@ impl Store {
              interrupted, utterance_ms, endpoint_wait_ms, stt_ms, llm_first_token_ms, \
              first_sentence_ms, tts_first_byte_ms, voice_to_voice_ms, pipeline_overhead_ms, \
              decided_by, turn_decided_ms, stt_final_ms, speculative, first_tts_request_ms, \
-             model_first_audio_ms, heard_approximate, by_operator) \
+             model_first_audio_ms, heard_approximate, by_operator, at_ms) \
              SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-             $15, $16, $17, $18, $19, $20, $21, $22",
+             $15, $16, $17, $18, $19, $20, $21, $22, $23",
             unless_erased!(),
             " ON CONFLICT (call_sid, turn) DO UPDATE SET caller = excluded.caller, \
              agent_said = excluded.agent_said, agent_heard = excluded.agent_heard, \
@@ -91,7 +91,7 @@ impl Store {
              first_tts_request_ms = excluded.first_tts_request_ms, \
              model_first_audio_ms = excluded.model_first_audio_ms, \
              heard_approximate = excluded.heard_approximate, \
-             by_operator = excluded.by_operator"
+             by_operator = excluded.by_operator, at_ms = excluded.at_ms"
         );
         let l = &turn.latency;
         let ms = |v: Option<u64>, what: &str| v.map(|v| signed(v, what)).transpose();
@@ -106,6 +106,7 @@ impl Store {
         let stt_final = ms(l.stt_final_ms, "stt_final_ms")?;
         let first_tts_request = ms(l.first_tts_request_ms, "first_tts_request_ms")?;
         let model_first_audio = ms(l.model_first_audio_ms, "model_first_audio_ms")?;
+        let at = ms(turn.at_ms, "at_ms")?;
         on_db!(self, |pool, _d| {
             sqlx::query(SQL)
                 .bind(call_sid)
@@ -130,6 +131,7 @@ impl Store {
                 .bind(model_first_audio)
                 .bind(turn.heard_approximate)
                 .bind(turn.by_operator)
+                .bind(at)
                 .execute(pool)
                 .await?;
         });

@@ -126,7 +126,7 @@ pub(super) const TURN_COLUMNS: &str = "turn, caller, agent_said, agent_heard, in
      utterance_ms, endpoint_wait_ms, stt_ms, llm_first_token_ms, first_sentence_ms, \
      tts_first_byte_ms, voice_to_voice_ms, pipeline_overhead_ms, decided_by, turn_decided_ms, \
      stt_final_ms, speculative, first_tts_request_ms, model_first_audio_ms, heard_approximate, \
-     by_operator";
+     by_operator, at_ms";
 
 /// A turn back. The latency's own `turn` and `interrupted` are the record's
 /// (the session fills them from the same values), so they are stored once.
@@ -140,6 +140,7 @@ pub(super) fn turn_record(row: &impl StoreRow) -> Result<TurnRecord, StoreError>
     let interrupted = row.flag("interrupted")?;
     Ok(TurnRecord {
         turn,
+        at_ms: ms("at_ms")?,
         caller: row.opt_text("caller")?,
         agent_said: row.text("agent_said")?,
         agent_heard: row.text("agent_heard")?,

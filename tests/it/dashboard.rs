@@ -467,6 +467,9 @@ async fn an_operator_says_a_line_in_the_agents_voice_then_hangs_up() {
         .api(Method::GET, &format!("/api/calls/{sid}"), None)
         .await;
     assert_eq!(record["turns"][1]["by_operator"], true, "{record}");
+    // The turns are on the recording's clock, in order.
+    let at = |n: usize| record["turns"][n]["at_ms"].as_u64().expect("at_ms");
+    assert!(at(0) < at(1), "{record}");
     let kinds: Vec<&str> = record["events"]
         .as_array()
         .expect("events")

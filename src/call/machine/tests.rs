@@ -1062,3 +1062,24 @@ fn an_operator_transfers_the_caller_and_listening_is_only_recorded() {
     let stopped = t.step(Input::Stop);
     assert!(stopped.contains(&Effect::Record(Record::Ended(EndReason::Transferred))));
 }
+
+#[test]
+fn a_test_call_is_hung_up_by_closing_its_stream_and_cannot_be_transferred() {
+    let (mut t, _) = agent_acts("One moment.", transfer());
+    let failed = t.step(Input::Performed(transfer(), ActionResult::NotPhone));
+    assert_eq!(
+        events(&failed),
+        [&CallEvent::Action {
+            action: "transfer_call".into(),
+            outcome: "a test call cannot be transferred".into()
+        }]
+    );
+    assert!(!t.call.ending());
+    let (mut t, _) = agent_acts("Goodbye!", CallAction::EndCall);
+    let closed = t.step(Input::Performed(
+        CallAction::EndCall,
+        ActionResult::NotPhone,
+    ));
+    assert!(closed.contains(&Effect::Close(1000, "")));
+    assert_eq!(t.call.ended(), Some(EndReason::AgentHungUp));
+}

@@ -303,7 +303,9 @@ proptest! {
         ),
     ]) {
         // Tolerant of content, never of syntax: what is not JSON is `NotJson`.
-        let is_json = serde_json::from_str::<Value>(&text).is_ok();
+        // Syntax, not values: `1e445742311` is JSON whose number no f64
+        // holds (a `Value` refuses it; a skipped field does not care).
+        let is_json = serde_json::from_str::<serde::de::IgnoredAny>(&text).is_ok();
         match parse(&text) {
             Ok(_) => prop_assert!(is_json, "{text}"),
             Err(MessageError::NotJson(_)) => {}

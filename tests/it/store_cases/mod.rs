@@ -245,6 +245,7 @@ pub fn turn(n: u32, caller: Option<&str>, said: &str) -> TurnRecord {
         // Turns of three carry what speech-to-speech engines add.
         heard_approximate: n.is_multiple_of(3),
         by_operator: n.is_multiple_of(4),
+        at_ms: (n > 0).then_some(u64::from(n) * 1000),
         interrupted: false,
         latency: TurnLatency {
             turn: n,

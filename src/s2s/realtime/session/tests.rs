@@ -124,6 +124,7 @@ fn record(turn: u32, heard: &str) -> TurnRecord {
         agent_heard: heard.into(),
         heard_approximate: false,
         by_operator: false,
+        at_ms: None,
         interrupted: true,
         latency: crate::call::turn::Turn::new(turn, Instant::now(), InputTiming::default())
             .latency(),

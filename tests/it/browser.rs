@@ -27,7 +27,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::agent_world::{GREETING, Provider, World, hear_mark, say_hello_and_hear};
-use crate::harness::{API_TOKEN, WAIT, temp_dir};
+use crate::harness::{API_TOKEN, WAIT, operator_actions, temp_dir};
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -420,7 +420,8 @@ async fn an_ended_call_replays_with_its_waveform_and_a_turn_click_seeks() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    in_browser("replay", &w, |page| async move {
+    let w = &w;
+    in_browser("replay", w, |page| async move {
         page.sign_in().await;
         page.open("#/calls").await;
         let row = format!("#calls tr[data-sid=\"{sid}\"]");
@@ -467,7 +468,18 @@ async fn an_ended_call_replays_with_its_waveform_and_a_turn_click_seeks() {
             )
             .await;
         let at_ms: f64 = at_ms.as_str().unwrap_or("0").parse().expect("a number");
-        assert!(at_ms > 0.0, "the second turn starts at {at_ms} ms");
+        // Where the record says the caller began the turn.
+        let (_, detail) = w
+            .server
+            .api(Method::GET, &format!("/api/calls/{sid}"), None)
+            .await;
+        let second = &detail["turns"][2];
+        let spoke_from = second["at_ms"].as_f64().expect("at_ms")
+            - second["latency"]["utterance_ms"].as_f64().expect("utterance_ms");
+        assert!(
+            at_ms > 0.0 && (at_ms - spoke_from).abs() <= 1.0,
+            "the second turn placed at {at_ms} ms, the caller spoke from {spoke_from} ms: {second}"
+        );
         page.click("the second turn", turn).await;
         page.until(
             "the audio to move to the second turn",
@@ -561,13 +573,7 @@ async fn listening_in_plays_both_sides_and_stepping_in_says_and_ends_a_live_call
             .server
             .api(Method::GET, &format!("/api/calls/{sid}"), None)
             .await;
-        let actions: Vec<&str> = detail["events"]
-            .as_array()
-            .expect("events")
-            .iter()
-            .filter(|e| e["kind"] == "operator")
-            .filter_map(|e| e["detail"]["action"].as_str())
-            .collect();
+        let actions = operator_actions(&detail);
         for action in ["listen", "say", "hang_up"] {
             assert!(
                 actions.contains(&action),

@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::agent_world::{Provider, TRANSFER_TO, World, hear_mark, say_hello_and_hear};
-use crate::harness::{self, API_TOKEN, PUBLIC, TestServer, WAIT, eventually};
+use crate::harness::{self, API_TOKEN, PUBLIC, TestServer, WAIT, eventually, operator_actions};
 
 /// The server's own origin, as its page has it.
 fn origin(server: &TestServer) -> String {
@@ -470,14 +470,7 @@ async fn an_operator_says_a_line_in_the_agents_voice_then_hangs_up() {
     // The turns are on the recording's clock, in order.
     let at = |n: usize| record["turns"][n]["at_ms"].as_u64().expect("at_ms");
     assert!(at(0) < at(1), "{record}");
-    let kinds: Vec<&str> = record["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .filter(|e| e["kind"] == "operator")
-        .filter_map(|e| e["detail"]["action"].as_str())
-        .collect();
-    assert_eq!(kinds, ["say", "hang_up"], "{record}");
+    assert_eq!(operator_actions(&record), ["say", "hang_up"], "{record}");
 }
 
 #[tokio::test]

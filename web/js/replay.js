@@ -162,19 +162,23 @@ function draw(canvas, buffer, turns, times) {
 }
 
 /**
- * Each turn's start on the recording's clock: its `at_ms` where the record
- * has one. A record without it (older servers) gets an estimate from the
- * audio: the greeting at 0, and the n-th turn the caller spoke in at the
- * n-th stretch of the caller's speech (operator turns have none and stay
- * unplaced).
+ * Each turn's start on the recording's clock. The record's `at_ms` is when
+ * the caller stopped speaking (for the greeting and operator lines, when
+ * the turn began), so a turn starts `utterance_ms` before it: clicking a
+ * turn plays the caller's words, then the answer. A record without `at_ms`
+ * (written before it existed) gets an estimate from the audio: the
+ * greeting at 0, and the n-th turn the caller spoke in at the n-th stretch
+ * of the caller's speech (operator turns have none and stay unplaced).
  */
 export function turnTimes(turns, buffer) {
   const times = new Map();
   const spoken = onsets(buffer.getChannelData(0), buffer.sampleRate);
   let next = 0;
   for (const t of [...turns].sort((a, b) => a.turn - b.turn)) {
-    if (typeof t.at_ms === "number") times.set(t.turn, t.at_ms);
-    else if (t.turn === 0) times.set(0, 0);
+    if (typeof t.at_ms === "number") {
+      const spokeFor = t.caller ? t.latency?.utterance_ms || 0 : 0;
+      times.set(t.turn, Math.max(0, t.at_ms - spokeFor));
+    } else if (t.turn === 0) times.set(0, 0);
     else if (t.caller && next < spoken.length) times.set(t.turn, spoken[next++]);
   }
   return times;

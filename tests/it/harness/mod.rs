@@ -256,6 +256,18 @@ impl TestServer {
     }
 }
 
+/// The operator's actions on a call's record (`GET /api/calls/{sid}`), in
+/// order: `listen`, `say`, `hang_up`, `transfer`.
+pub fn operator_actions(record: &Value) -> Vec<&str> {
+    record["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["kind"] == "operator")
+        .filter_map(|e| e["detail"]["action"].as_str())
+        .collect()
+}
+
 /// A fresh, empty directory for one test's files (database, recordings).
 pub fn temp_dir(what: &str) -> std::path::PathBuf {
     use std::sync::atomic::{AtomicU32, Ordering};

@@ -282,7 +282,12 @@ pub async fn one(State(state): State<Arc<AppState>>, Path(sid): Path<String>) ->
             .unwrap_or(false),
         None => false,
     };
-    Ok(Json(OneCall { call, recording }).into_response())
+    // Through a `Value`: the flattened row's `turns` (a count) and the
+    // detail's `turns` (the list) share a key, and a JSON object must not
+    // repeat one; the list, written last, is the one kept.
+    let value = serde_json::to_value(OneCall { call, recording })
+        .map_err(|_| ApiError::unavailable("the call could not be written out"))?;
+    Ok(Json(value).into_response())
 }
 
 /// `GET /api/calls/{sid}`.

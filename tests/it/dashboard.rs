@@ -651,3 +651,26 @@ async fn history_is_searched_exported_and_summed_up_for_today() {
     assert_eq!(overview["transfer"], true);
     assert_eq!(overview["say"], true);
 }
+
+#[tokio::test]
+async fn a_call_record_names_each_key_once() {
+    let w = World::start(Provider::Anthropic).await;
+    let call = w.dial_and_hear_greeting().await;
+    let sid = call.call_sid().to_string();
+    call.hang_up().await.expect("report");
+    w.server.end_reason(&sid, WAIT).await;
+    let body = w
+        .server
+        .http()
+        .get(format!("{}/api/calls/{sid}", w.server.url))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .expect("record")
+        .text()
+        .await
+        .expect("body");
+    assert_eq!(body.matches("\"turns\":").count(), 1, "{body}");
+    let record: Value = serde_json::from_str(&body).expect("JSON");
+    assert!(record["turns"].is_array(), "the list, not the count");
+}

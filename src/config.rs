@@ -99,6 +99,14 @@ pub struct StoreSettings {
     pub caller_memory_summaries: u32,
 }
 
+/// `[metrics]`: `GET /metrics`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Served without the API token, for a scraper on the LAN.
+    pub public: bool,
+}
+
 /// `[turn]`: who decides that the caller's turn is over.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -123,6 +131,7 @@ pub struct Tunables {
     pub call: CallSettings,
     pub limits: LimitSettings,
     pub store: StoreSettings,
+    pub metrics: MetricsSettings,
     pub agent: AgentSettings,
     pub stt: SttSection,
     pub llm: LlmSection,

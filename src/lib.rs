@@ -17,6 +17,7 @@ pub mod config;
 pub mod engine;
 pub mod fakes;
 pub mod http;
+pub mod metrics;
 pub mod model;
 #[cfg(test)]
 mod module_graph;

@@ -38,6 +38,7 @@ use crate::call::turn::Turn;
 use crate::engine::{
     Abilities, Announcement, Command, Event, InputTiming, Output, Speak, TurnInput,
 };
+use crate::metrics::PlaybackSample;
 use crate::model::{
     ActionOutcome, CallAction, CallEvent, EndReason, LiveEvent, SessionState, TurnDecider,
     TurnRecord, millis,
@@ -351,6 +352,15 @@ impl Call {
         }
     }
 
+    /// What the playback measured since the last take, for the server's
+    /// metrics (nothing once the call is over).
+    pub fn take_playback_sample(&mut self) -> PlaybackSample {
+        match &mut self.phase {
+            Phase::Live(live) => live.playback.take_measured(),
+            _ => PlaybackSample::default(),
+        }
+    }
+
     /// The greeting's first audio, after the call became ready (ms).
     pub fn greeting_ms(&self) -> Option<u64> {
         match &self.phase {
@@ -629,9 +639,14 @@ impl Live {
         while let Some(next) = self.playback.poll(now) {
             if let Outbound::Media(_) = next
                 && let Some(turn) = self.turn.as_mut()
-                && turn.first_audio_sent_at.is_none()
             {
-                turn.first_audio_sent_at = Some(now);
+                if turn.first_audio_sent_at.is_none() {
+                    turn.first_audio_sent_at = Some(now);
+                } else if self.playback.ran_dry() {
+                    // More of a turn already playing, after a silence: the
+                    // engine did not keep up (a slow sentence's TTS).
+                    self.playback.underrun();
+                }
             }
             out.push(Effect::Send(next));
         }

@@ -14,7 +14,9 @@
 //! not "heard".
 //!
 //! Pure logic: the caller passes `now`; no I/O, no allocation per frame
-//! (frames are `Bytes` slices of the queued chunks).
+//! (frames are `Bytes` slices of the queued chunks). What it measures for
+//! the server's metrics (marks' round trips, gaps) it keeps for the session
+//! to take.
 
 use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -22,6 +24,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::audio::{FRAME_SAMPLES, SAMPLE_RATE};
+use crate::metrics::PlaybackSample;
 
 /// A mark not echoed this long after its audio should have finished playing is
 /// assumed played, so a lost echo cannot leave the call "speaking" forever.
@@ -29,6 +32,11 @@ const MARK_GRACE: Duration = Duration::from_secs(5);
 
 /// The largest batch of frames sent at once once the lead is full.
 const MAX_BATCH: Duration = Duration::from_millis(200);
+
+/// A frame sent later than this after the estimated end of the audio before
+/// it found Twilio's playback empty: the caller heard a gap. One frame of
+/// slack, for the estimate's rounding and the timer's lateness.
+const GAP: Duration = Duration::from_millis(20);
 
 enum Item {
     Audio(Bytes),
@@ -41,6 +49,8 @@ struct PendingMark {
     expected_at: Instant,
     /// The audio sent before it (bytes since the call began).
     offset: u64,
+    /// When it was sent, for its round trip.
+    sent_at: Instant,
 }
 
 /// What to send next.
@@ -78,6 +88,10 @@ pub struct Playback {
     cleared: HashSet<String>,
     /// Audio sent since the call began (bytes).
     sent: u64,
+    /// The last frame sent found the playback empty (by the estimate).
+    ran_dry: bool,
+    /// For the server's metrics, taken by the session.
+    measured: PlaybackSample,
 }
 
 fn duration_of(bytes: usize) -> Duration {
@@ -96,6 +110,8 @@ impl Playback {
             pending: VecDeque::new(),
             cleared: HashSet::new(),
             sent: 0,
+            ran_dry: false,
+            measured: PlaybackSample::default(),
         }
     }
 
@@ -188,6 +204,7 @@ impl Playback {
                     name: name.clone(),
                     expected_at,
                     offset: self.sent,
+                    sent_at: now,
                 });
                 Some(Outbound::Mark(name))
             }
@@ -199,6 +216,7 @@ impl Playback {
                 self.queued_bytes -= frame.len();
                 self.sent += frame.len() as u64;
                 self.topping_up = true;
+                self.ran_dry = self.playout_end.is_some_and(|end| now > end + GAP);
                 let start = self.playout_end.map_or(now, |end| end.max(now));
                 self.playout_end = Some(start + duration_of(frame.len()));
                 Some(Outbound::Media(frame))
@@ -218,6 +236,8 @@ impl Playback {
         let Some(mark) = self.pending.drain(..=index).next_back() else {
             return MarkEcho::Unknown;
         };
+        self.measured
+            .mark_roundtrip(now.saturating_duration_since(mark.sent_at));
         // Twilio says playback is at this mark now: shift the estimate of
         // everything sent after it by the difference.
         if let Some(end) = self.playout_end {
@@ -263,6 +283,24 @@ impl Playback {
     /// When the oldest outstanding mark becomes overdue, if one is outstanding.
     pub fn next_mark_deadline(&self) -> Option<Instant> {
         self.pending.front().map(|m| m.expected_at + MARK_GRACE)
+    }
+
+    /// Whether the last frame [`poll`](Self::poll) gave went out after
+    /// Twilio, by the estimate, had played everything sent before it (by
+    /// more than a frame): the caller heard silence before it. The caller
+    /// of `poll` knows whether that was a gap inside a turn.
+    pub fn ran_dry(&self) -> bool {
+        self.ran_dry
+    }
+
+    /// Counts an underrun: audio ran dry inside a turn.
+    pub fn underrun(&mut self) {
+        self.measured.underrun();
+    }
+
+    /// What was measured since the last take (mark round trips, underruns).
+    pub fn take_measured(&mut self) -> PlaybackSample {
+        std::mem::take(&mut self.measured)
     }
 }
 

@@ -118,6 +118,9 @@ impl Registry {
                 (Some(_), None) => false,
             };
             let lapsed = e.live.is_none() && over;
+            if lapsed {
+                crate::metrics::never_streamed(&e.info.direction);
+            }
             if lapsed && let Some(on_lapse) = &self.on_lapse {
                 on_lapse(sid);
             }
@@ -233,6 +236,7 @@ impl Registry {
         let ended = status.is_final() && entry.live.is_none();
         entry.status = Some(status);
         if ended {
+            crate::metrics::never_streamed(&entry.info.direction);
             calls.remove(call_sid);
         }
         StatusOutcome::Applied

@@ -111,6 +111,10 @@ struct Line {
     /// When the stream started: the recording's clock.
     started: Instant,
     writer: OutboundWriter,
+    /// An active call in `/metrics` while the line lasts. Before the
+    /// attachment, so dropped first: once the registry no longer has the
+    /// call, its metrics say it ended.
+    metrics: crate::metrics::CallMetrics,
     /// Keeps the call in the registry while the session runs.
     _attachment: Attachment,
     recording: Option<Recording>,
@@ -164,6 +168,7 @@ impl Session {
             self.input(Input::Tick);
             self.carry_out().await;
             self.publish();
+            crate::metrics::playback_measured(self.call.take_playback_sample());
             if let Some(reason) = self.call.ended() {
                 return reason;
             }
@@ -237,6 +242,7 @@ impl Session {
     }
 
     fn count_bad(&self, what: &str, detail: &dyn std::fmt::Display) {
+        crate::metrics::twilio_bad_message();
         let mut n = 0;
         self.show(|s| {
             s.bad_messages += 1;
@@ -409,6 +415,7 @@ impl Session {
             _attachment: attachment,
             recording,
             brief: None,
+            metrics: crate::metrics::CallMetrics::start(&info.direction),
         });
         self.publish();
         let brief = Arc::new(brief(&self.ctx.store, self.ctx.memory_summaries, info).await);
@@ -425,10 +432,14 @@ impl Session {
         let journal = &self.ctx.journal;
         match record {
             Record::Event(event) => {
+                crate::metrics::event_recorded(&event.event);
                 journal.event(self.call.call_sid(), &event.event);
                 self.show(|s| s.push_event(event));
             }
             Record::Turn(turn) => {
+                if let Some(line) = self.line.as_mut() {
+                    line.metrics.turn_recorded(&turn);
+                }
                 journal.turn(self.call.call_sid(), (*turn).clone());
                 self.show(|s| s.push_turn(*turn));
             }
@@ -436,6 +447,9 @@ impl Session {
                 self.show(|s| s.caller_words = words);
             }
             Record::Ended(reason) => {
+                if let Some(line) = self.line.as_mut() {
+                    line.metrics.ended(reason);
+                }
                 journal.call_ended(self.call.call_sid(), chrono::Utc::now(), reason)
             }
         }

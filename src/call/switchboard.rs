@@ -73,6 +73,7 @@ impl Switchboard {
         let from = outside(&mask_phone(&call.from));
         if self.draining() {
             info!(call_sid = %sid, %from, "shutting down: busy message");
+            crate::metrics::call_started(&call.direction).ended(EndReason::Busy);
             return Admission::Busy;
         }
         // A webhook again for a call already admitted (Twilio's retry, or a
@@ -105,6 +106,7 @@ impl Switchboard {
             replica: self.replica.clone(),
         })
         .await;
+        let counted = crate::metrics::call_started(&call.direction);
         let journal = &self.sessions.journal;
         // The lists and the rate are about who may call in.
         let refused = if call.direction.is_outbound() || !call.direction.is_phone() {
@@ -115,6 +117,7 @@ impl Switchboard {
         if let Some(why) = refused {
             info!(call_sid = %sid, %from, why, "call rejected");
             journal.call_ended(&sid, chrono::Utc::now(), EndReason::Rejected);
+            counted.ended(EndReason::Rejected);
             journal.event(&sid, &CallEvent::Rejected { why: why.into() });
             return Admission::Rejected;
         }
@@ -126,6 +129,7 @@ impl Switchboard {
         {
             info!(call_sid = %sid, %from, max = self.max_calls, "at the concurrency cap: busy message");
             journal.call_ended(&sid, chrono::Utc::now(), EndReason::Busy);
+            counted.ended(EndReason::Busy);
             return Admission::Busy;
         }
         self.sweep_at(pending);

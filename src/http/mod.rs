@@ -9,6 +9,7 @@ pub mod dashboard;
 pub mod error;
 pub mod live;
 pub mod openapi;
+pub mod scrape;
 pub mod stream;
 pub mod test_call;
 pub mod twilio_request;
@@ -76,6 +77,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/voice/status", post(voice::status))
         .route("/stream/{token}", get(stream::upgrade))
         .route("/health", get(api::health))
+        .route("/metrics", scrape::route(&state))
         .merge(dashboard::routes())
         .nest("/api", api)
         // Outermost, so that it times every body read, whichever handler.

@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use tracing::warn;
 
 use crate::http::AppState;
+use crate::metrics::{Webhook, WebhookResult};
 use crate::twilio::signature::{self, SignatureError};
 
 /// Twilio's webhooks are a few kilobytes; anything far larger is not Twilio.
@@ -48,9 +49,13 @@ impl FromRequest<Arc<AppState>> for TwilioForm {
             .map_or("/", |pq| pq.as_str())
             .to_string();
         let headers = req.headers().clone();
+        let endpoint = webhook(uri.path());
         let body = to_bytes(req.into_body(), MAX_WEBHOOK_BYTES)
             .await
-            .map_err(|_| (StatusCode::PAYLOAD_TOO_LARGE, "body too large").into_response())?;
+            .map_err(|_| {
+                crate::metrics::twilio_webhook(endpoint, WebhookResult::Error);
+                (StatusCode::PAYLOAD_TOO_LARGE, "body too large").into_response()
+            })?;
         let content_type = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
@@ -81,9 +86,19 @@ impl FromRequest<Arc<AppState>> for TwilioForm {
             Ok(()) => Ok(TwilioForm(params)),
             Err(reason) => {
                 warn!(path = %Outside(uri.path()), %reason, "rejected a webhook: bad signature");
+                crate::metrics::twilio_webhook(endpoint, WebhookResult::BadSignature);
                 Err(forbidden())
             }
         }
+    }
+}
+
+/// Which webhook a path is, for the metrics: the extractor serves two.
+fn webhook(path: &str) -> Webhook {
+    if path.ends_with("/status") {
+        Webhook::Status
+    } else {
+        Webhook::Voice
     }
 }
 

@@ -10,6 +10,7 @@ use tracing::{info, warn};
 use crate::call::switchboard::Admission;
 use crate::http::AppState;
 use crate::http::twilio_request::TwilioForm;
+use crate::metrics::{Webhook, WebhookResult};
 use crate::model::{CallInfo, Direction};
 use crate::redact::{mask_phone, outside};
 use crate::twilio::signature::websocket_url;
@@ -30,6 +31,27 @@ fn is_sid(s: &str) -> bool {
 /// Answers a call with `<Connect><Stream>` to a fresh per-call stream URL, or
 /// with the busy message or `<Reject/>`, as the switchboard decides.
 pub async fn incoming(State(state): State<Arc<AppState>>, form: TwilioForm) -> Response {
+    counted(Webhook::Voice, answer(&state, &form).await)
+}
+
+/// Records a call status callback; idempotent on (CallSid, SequenceNumber).
+pub async fn status(State(state): State<Arc<AppState>>, form: TwilioForm) -> Response {
+    counted(Webhook::Status, apply_status(&state, &form).await)
+}
+
+/// Counts a webhook answered (a bad signature never reaches the handlers:
+/// `twilio_request.rs` counts it).
+fn counted(endpoint: Webhook, response: Response) -> Response {
+    let result = if response.status().is_success() {
+        WebhookResult::Ok
+    } else {
+        WebhookResult::Error
+    };
+    crate::metrics::twilio_webhook(endpoint, result);
+    response
+}
+
+async fn answer(state: &AppState, form: &TwilioForm) -> Response {
     let Some(call_sid) = form.get("CallSid").filter(|s| is_sid(s)) else {
         return (StatusCode::BAD_REQUEST, "missing or malformed CallSid").into_response();
     };
@@ -76,8 +98,7 @@ pub async fn incoming(State(state): State<Arc<AppState>>, form: TwilioForm) -> R
     twiml_response(body)
 }
 
-/// Records a call status callback; idempotent on (CallSid, SequenceNumber).
-pub async fn status(State(state): State<Arc<AppState>>, form: TwilioForm) -> Response {
+async fn apply_status(state: &AppState, form: &TwilioForm) -> Response {
     let (Some(call_sid), Some(status)) = (
         form.get("CallSid").filter(|s| is_sid(s)),
         form.get("CallStatus"),

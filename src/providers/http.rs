@@ -16,6 +16,7 @@ use reqwest::{RequestBuilder, Response, StatusCode};
 use tokio::time::{Instant, sleep, timeout_at};
 
 use super::ProviderError;
+use crate::metrics::{ProviderKind, RequestResult};
 
 /// Longest `retry-after` honoured.
 pub const MAX_RETRY_WAIT: Duration = Duration::from_millis(2000);
@@ -84,9 +85,12 @@ impl Warmup {
 
 /// Sends the request built by `build` (called again for the retry) and returns
 /// the response once it has a success status. `deadline` bounds everything,
-/// retry included; `timeout` is only what a timeout error reports.
+/// retry included; `timeout` is only what a timeout error reports. A retry
+/// is counted here (as `kind`); the request's outcome, known only once its
+/// body is read, by the stage ([`super::outcome`]).
 pub async fn send(
     provider: &'static str,
+    kind: ProviderKind,
     build: impl Fn() -> RequestBuilder,
     deadline: Instant,
     timeout: Duration,
@@ -132,6 +136,7 @@ pub async fn send(
             return Err(error);
         }
         tracing::info!(provider, error = %error, wait_ms = wait.as_millis() as u64, "retrying once");
+        crate::metrics::provider_request(provider, kind, RequestResult::Retry);
         sleep(wait).await;
         retried = true;
     }

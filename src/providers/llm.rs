@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
 use super::{BoxFuture, ProviderError, ToolSpec, http};
+use crate::metrics::ProviderKind;
 
 /// The request of a streamed answer, for [`super::sse::drive`]: `body` as
 /// JSON to `url` with `headers`, sent (and retried once) by [`http::send`]
@@ -36,7 +37,7 @@ pub(crate) fn post_json(
                     .header(ACCEPT, "text/event-stream")
                     .body(body.clone())
             };
-            http::send(provider, build, deadline, timeout).await
+            http::send(provider, ProviderKind::Llm, build, deadline, timeout).await
         })
     }
 }

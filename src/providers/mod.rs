@@ -30,6 +30,7 @@ mod llm;
 pub mod openai_chat;
 pub mod openai_stt;
 pub mod openai_tts;
+mod outcome;
 pub mod socket;
 mod sse;
 

@@ -14,8 +14,9 @@ use reqwest::multipart::{Form, Part};
 use serde::Deserialize;
 use tokio::time::{Instant, timeout_at};
 
-use super::{BoxFuture, Endpoint, ProviderError, SpeechToText, SttSettings, http};
+use super::{BoxFuture, Endpoint, ProviderError, SpeechToText, SttSettings, http, outcome};
 use crate::audio::wav::encode_wav_8k;
+use crate::metrics::ProviderKind;
 
 const PROVIDER: &str = "openai-stt";
 
@@ -78,7 +79,7 @@ impl OpenAiStt {
                 .bearer_auth(self.endpoint.api_key.expose())
                 .multipart(self.form(&wav))
         };
-        let response = http::send(PROVIDER, build, deadline, timeout).await?;
+        let response = http::send(PROVIDER, ProviderKind::Stt, build, deadline, timeout).await?;
         let plain_text = response
             .headers()
             .get(CONTENT_TYPE)
@@ -124,7 +125,11 @@ impl SpeechToText for OpenAiStt {
             }
             let wav = encode_wav_8k(&audio)
                 .map_err(|e| ProviderError::protocol(PROVIDER, format!("cannot build WAV: {e}")))?;
-            this.transcribe_wav(Bytes::from(wav)).await
+            outcome::counted(
+                PROVIDER,
+                ProviderKind::Stt,
+                this.transcribe_wav(Bytes::from(wav)).await,
+            )
         })
     }
 }

@@ -17,9 +17,10 @@ use reqwest::header::ACCEPT;
 use serde_json::{Value, json};
 use tokio::time::{Instant, timeout, timeout_at};
 
-use super::{BoxStream, Endpoint, ProviderError, TextToSpeech, TtsSettings, http};
+use super::{BoxStream, Endpoint, ProviderError, TextToSpeech, TtsSettings, http, outcome};
 use crate::audio::mulaw;
 use crate::audio::resample::TtsResampler;
+use crate::metrics::ProviderKind;
 
 const PROVIDER: &str = "openai-tts";
 
@@ -173,7 +174,11 @@ where
         first_byte,
         decoder,
     };
-    Box::pin(stream::unfold(State::Start(start), next_audio))
+    outcome::counted_stream(
+        provider,
+        ProviderKind::Tts,
+        Box::pin(stream::unfold(State::Start(start), next_audio)),
+    )
 }
 
 struct Start<B, D> {
@@ -212,7 +217,8 @@ where
         State::Body(body) => body,
         State::Start(start) => {
             let deadline = Instant::now() + start.first_byte;
-            match http::send(start.provider, &start.build, deadline, start.first_byte).await {
+            let (provider, kind) = (start.provider, ProviderKind::Tts);
+            match http::send(provider, kind, &start.build, deadline, start.first_byte).await {
                 Ok(response) => Body {
                     provider: start.provider,
                     chunks: Box::pin(response.bytes_stream()),

@@ -23,6 +23,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 use tracing::{debug, warn};
 
+use crate::metrics::{ProviderKind, RequestResult};
 use crate::providers::ProviderError;
 
 pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -245,6 +246,7 @@ async fn run(
     let mut socket = match connect(provider, request, timeout).await {
         Ok((socket, _)) => socket,
         Err(closed) => {
+            counted(provider, RequestResult::Error);
             let _ = inbox.send(Piped::Ended(Ending::NotOpened(closed)));
             return;
         }
@@ -258,6 +260,7 @@ async fn run(
                     let bye = tokio::time::timeout(Duration::from_secs(2), socket.close(None));
                     let _ = bye.await;
                     debug!(provider, "provider socket closed");
+                    counted(provider, RequestResult::Ok);
                     return;
                 };
                 let mut sent = socket.feed(message).await;
@@ -290,5 +293,18 @@ async fn run(
         }
     };
     debug!(provider, ending = ?ending, "provider socket ended");
+    // The provider ended it during the call: only a normal closure (a
+    // session's time limit, said properly) is no failure.
+    let result = match ending {
+        Ending::ClosedBy(Some(1000), _) => RequestResult::Ok,
+        _ => RequestResult::Error,
+    };
+    counted(provider, result);
     let _ = inbox.send(Piped::Ended(ending));
+}
+
+/// Counts how a pipe's connection went (pipes carry speech-to-speech
+/// sessions); an engine that connects again counts the retry itself.
+fn counted(provider: &'static str, result: RequestResult) {
+    crate::metrics::provider_request(provider, ProviderKind::S2s, result);
 }

@@ -42,6 +42,7 @@ use crate::engine::{
     Abilities, Announcement, Command, Conversation, Engine, EngineStatus, Event, Output, Speak,
     SummaryFuture, TurnError,
 };
+use crate::metrics::{ProviderKind, RequestResult};
 use crate::model::CallBrief;
 use crate::providers::socket::{Pipe, Piped};
 use crate::providers::{Endpoint, LanguageModel, ProviderError, http};
@@ -263,6 +264,11 @@ impl RealtimeCall {
                     Ending::Reconnect(why) if self.reconnects_left > 0 => {
                         self.reconnects_left -= 1;
                         warn!(reason = %why, "Realtime session lost; opening a new one with the conversation so far");
+                        crate::metrics::provider_request(
+                            PROVIDER,
+                            ProviderKind::S2s,
+                            RequestResult::Retry,
+                        );
                         self.pipe = connect(&self.parts);
                     }
                     Ending::Reconnect(why) => {

@@ -34,6 +34,7 @@ mod listen_assemblyai;
 mod listen_common;
 mod listen_deepgram;
 mod listen_openai;
+mod metrics;
 mod moshi;
 mod operations;
 mod properties;

@@ -1083,3 +1083,34 @@ fn a_test_call_is_hung_up_by_closing_its_stream_and_cannot_be_transferred() {
     assert!(closed.contains(&Effect::Close(1000, "")));
     assert_eq!(t.call.ended(), Some(EndReason::AgentHungUp));
 }
+
+#[test]
+fn a_sentence_that_comes_after_the_last_one_played_out_is_an_underrun() {
+    let mut t = greeted();
+    let greeting = t.call.take_playback_sample();
+    assert_eq!(
+        greeting.roundtrips(),
+        [Duration::ZERO],
+        "its mark came back at once"
+    );
+    t.caller_says(&[100; 800]);
+    let first = t.output(1, [audio(200), segment("We open at nine.")]);
+    assert_eq!(media_frames(&first), 10);
+    // The next sentence's audio comes 500 ms later: 300 ms of silence heard.
+    t.now += ms(500);
+    t.output(1, [audio(200), segment("On Sundays we are closed.")]);
+    // The one after it comes while that one plays: no gap.
+    t.now += ms(100);
+    t.output(1, [audio(200), segment("Bye."), Output::Finished]);
+    let sample = t.call.take_playback_sample();
+    assert_eq!(sample.underruns(), 1);
+    assert!(sample.roundtrips().is_empty(), "no mark echoed since");
+    // A new turn's first audio after a silence is no underrun.
+    for mark in ["t1-s0", "t1-s1", "t1-s2"] {
+        t.mark(mark);
+    }
+    t.now += ms(2000);
+    t.caller_says(&[100; 800]);
+    t.output(2, [audio(200), segment("Yes."), Output::Finished]);
+    assert_eq!(t.call.take_playback_sample().underruns(), 0);
+}

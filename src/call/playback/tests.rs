@@ -126,6 +126,21 @@ fn clear_drops_the_queue_and_pending_marks_come_back_cleared() {
     assert_eq!(p.clear(t0), vec!["t2-s0".to_string()]);
     assert_eq!(p.on_mark("t2-s0", t0), MarkEcho::Cleared);
     assert_eq!(p.on_mark("t2-s0", t0), MarkEcho::Unknown);
+    // A cleared mark has no round trip.
+    let measured = p.take_measured();
+    assert!(measured.roundtrips().is_empty(), "{measured:?}");
+}
+
+#[test]
+fn a_played_mark_measures_its_round_trip() {
+    let t0 = Instant::now();
+    let mut p = Playback::new(Duration::from_secs(1));
+    p.push_audio(audio(100));
+    p.push_mark("t1-s0".into());
+    drain(&mut p, t0);
+    p.on_mark("t1-s0", t0 + Duration::from_millis(130));
+    assert_eq!(p.take_measured().roundtrips(), [Duration::from_millis(130)]);
+    assert_eq!(p.take_measured(), Default::default(), "taken");
 }
 
 #[test]
@@ -194,4 +209,21 @@ fn the_played_position_follows_the_clock_and_stops_at_an_unechoed_mark() {
     assert_eq!(p.played(t0 + ms(450)), 300 * 8);
     assert_eq!(p.played(t0 + ms(500)), 350 * 8);
     assert_eq!(p.played(t0 + ms(2000)), 800 * 8, "never past what was sent");
+}
+
+#[test]
+fn a_frame_sent_after_the_playback_ran_out_is_told() {
+    let t0 = Instant::now();
+    let mut p = Playback::new(Duration::from_secs(1));
+    p.push_audio(audio(100));
+    drain(&mut p, t0);
+    assert!(!p.ran_dry(), "the first frame of all");
+    // More audio within a frame of the estimated end: no gap heard.
+    p.push_audio(audio(20));
+    drain(&mut p, t0 + Duration::from_millis(110));
+    assert!(!p.ran_dry());
+    // More audio 100 ms after everything had played.
+    p.push_audio(audio(20));
+    drain(&mut p, t0 + Duration::from_millis(220));
+    assert!(p.ran_dry());
 }

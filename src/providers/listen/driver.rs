@@ -22,6 +22,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tracing::{debug, info, warn};
 
 use super::{Closed, Control, Dialect, Heard};
+use crate::metrics::{ProviderKind, RequestResult};
 use crate::providers::socket::{self, Socket, dropped};
 
 /// How one call's stream behaves.
@@ -88,25 +89,32 @@ pub(super) async fn run(
                 )
                 .await
                 {
-                    Ok(()) => return,
+                    Ok(()) => return counted(provider, RequestResult::Ok),
                     Err(closed) => closed,
                 }
             }
             Err(closed) => closed,
         };
         match failure {
-            Closed::Clean => return,
+            Closed::Clean => return counted(provider, RequestResult::Ok),
             Closed::Retry(error) if attempts_left > 0 => {
                 attempts_left -= 1;
                 warn!(provider, %error, "speech-to-text stream dropped; reconnecting once");
+                counted(provider, RequestResult::Retry);
             }
             Closed::Retry(error) | Closed::Fatal(error) => {
                 warn!(provider, %error, "speech-to-text stream failed");
                 let _ = heard.send(Heard::Failed(error));
-                return;
+                return counted(provider, RequestResult::Error);
             }
         }
     }
+}
+
+/// Counts how a call's stream went: once `ok` or `error` at its end, and
+/// each reconnect as a `retry`.
+fn counted(provider: &'static str, result: RequestResult) {
+    crate::metrics::provider_request(provider, ProviderKind::SttStream, result);
 }
 
 async fn connect(dialect: &mut dyn Dialect, settings: Settings) -> Result<Socket, Closed> {

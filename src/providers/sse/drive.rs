@@ -13,6 +13,7 @@ use reqwest::Response;
 use tokio::time::{Instant, timeout, timeout_at};
 
 use super::{SseEvent, SseReader};
+use crate::metrics::ProviderKind;
 use crate::providers::{BoxFuture, BoxStream, ProviderError};
 
 /// How long the end of a finished answer's body is awaited: reading it to its
@@ -64,13 +65,18 @@ pub(crate) fn drive<D: Decode>(
         decoder,
         ready: VecDeque::new(),
     };
-    Box::pin(futures_util::stream::unfold(
-        driver,
-        |mut driver| async move {
-            let item = driver.next().await?;
-            Some((item, driver))
-        },
-    ))
+    // Only language models stream server-sent events here.
+    crate::providers::outcome::counted_stream(
+        provider,
+        ProviderKind::Llm,
+        Box::pin(futures_util::stream::unfold(
+            driver,
+            |mut driver| async move {
+                let item = driver.next().await?;
+                Some((item, driver))
+            },
+        )),
+    )
 }
 
 enum Phase {

@@ -29,6 +29,7 @@ use super::error::ApiError;
 use crate::call::desk::{DeskHandle, Heard, Order, OrderRefused, Ordered, Tapped};
 use crate::call::registry::Registry;
 use crate::http::AppState;
+use crate::metrics::{WatchKind, Watching};
 use crate::model::CallSnapshot;
 
 /// Changes closer together than this go out as one event per call.
@@ -57,6 +58,7 @@ pub async fn events(State(state): State<Arc<AppState>>) -> Response {
             shown: HashMap::new(),
             queue: VecDeque::new(),
             started: false,
+            _watching: Watching::new(WatchKind::Sse),
         },
         |mut watch| async move {
             let event = watch.next().await;
@@ -83,6 +85,8 @@ struct Watch {
     shown: HashMap<String, String>,
     queue: VecDeque<Event>,
     started: bool,
+    /// Counts this stream among the dashboard's sessions while it lives.
+    _watching: Watching,
 }
 
 impl Watch {
@@ -189,6 +193,7 @@ pub async fn listen(
 
 /// Sends the listener what the call hears and says until either ends.
 async fn relay(mut socket: WebSocket, mut listener: crate::call::desk::Listener) {
+    let _watching = Watching::new(WatchKind::Listen);
     let mut frame = Vec::with_capacity(161);
     loop {
         let message = tokio::select! {

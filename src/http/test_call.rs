@@ -17,6 +17,7 @@ use super::auth::Operator;
 use super::error::ApiError;
 use crate::call::switchboard::Admission;
 use crate::http::AppState;
+use crate::metrics::{WatchKind, Watching};
 
 /// The answer to `POST /api/test-call`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -68,5 +69,8 @@ pub async fn stream(
         .max_message_size(limit)
         .max_frame_size(limit)
         .on_failed_upgrade(|e| warn!(error = %e, "test call upgrade failed"))
-        .on_upgrade(move |socket| async move { state.switchboard.connect(socket, call_sid).await }))
+        .on_upgrade(move |socket| async move {
+            let _watching = Watching::new(WatchKind::TestCall);
+            state.switchboard.connect(socket, call_sid).await
+        }))
 }

@@ -28,6 +28,8 @@ struct Entry {
     status: Option<CallStatus>,
     status_seq: Option<u32>,
     seen_seqs: BTreeSet<u32>,
+    /// Counts the changes of what the webhooks said (the status).
+    version: u64,
 }
 
 impl Entry {
@@ -41,9 +43,15 @@ impl Entry {
             status: None,
             status_seq: None,
             seen_seqs: BTreeSet::new(),
+            version: 0,
         }
     }
 }
+
+/// What a view has seen of each call: the versions of its live state and
+/// of its status.
+#[derive(Debug, Default)]
+pub struct Seen(HashMap<String, (u64, u64)>);
 
 /// The answer when the cap is reached.
 #[derive(Debug, PartialEq, Eq)]
@@ -235,10 +243,13 @@ impl Registry {
         // A call that ended before its stream started has nothing left to wait for.
         let ended = status.is_final() && entry.live.is_none();
         entry.status = Some(status);
+        entry.version += 1;
         if ended {
             crate::metrics::never_streamed(&entry.info.direction);
             calls.remove(call_sid);
         }
+        drop(calls);
+        self.touch();
         StatusOutcome::Applied
     }
 
@@ -282,27 +293,41 @@ impl Registry {
 
     /// Every call, oldest first, numbers masked.
     pub fn snapshot(&self) -> Vec<CallSnapshot> {
+        self.changed_since(&mut Seen::default()).0
+    }
+
+    /// The calls that changed since `seen` (updated to now), oldest first,
+    /// and those that left since: what a view that saw `seen` is missing.
+    /// Calls that did not change are not copied.
+    pub fn changed_since(&self, seen: &mut Seen) -> (Vec<CallSnapshot>, Vec<String>) {
         let now = Instant::now();
         let mut calls = self.lock();
         self.prune(&mut calls, now);
-        let mut out: Vec<CallSnapshot> = calls
-            .values()
-            .map(|e| {
-                let live = e
-                    .live
-                    .as_ref()
-                    .map(|(_, rx)| rx.borrow().clone())
-                    .unwrap_or_default();
-                let duration = now.saturating_duration_since(e.started).as_secs();
-                CallSnapshot::new(&e.info, duration, e.status.clone(), live)
-            })
-            .collect();
+        let mut out = Vec::new();
+        for (sid, e) in calls.iter() {
+            let live = e.live.as_ref().map(|(_, rx)| rx.borrow());
+            let version = (live.as_ref().map_or(0, |l| l.version), e.version);
+            if seen.0.insert(sid.clone(), version) == Some(version) {
+                continue;
+            }
+            let live = live.map(|l| l.clone()).unwrap_or_default();
+            let duration = now.saturating_duration_since(e.started).as_secs();
+            out.push(CallSnapshot::new(&e.info, duration, e.status.clone(), live));
+        }
+        let mut gone = Vec::new();
+        seen.0.retain(|sid, _| {
+            let here = calls.contains_key(sid);
+            if !here {
+                gone.push(sid.clone());
+            }
+            here
+        });
         out.sort_by(|a, b| {
             a.started_at
                 .cmp(&b.started_at)
                 .then_with(|| a.call_sid.cmp(&b.call_sid))
         });
-        out
+        (out, gone)
     }
 }
 

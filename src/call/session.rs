@@ -500,7 +500,10 @@ impl Session {
     /// Changes what the live view shows of this call, and tells the
     /// dashboard's event streams.
     fn show(&self, change: impl FnOnce(&mut LiveState)) {
-        self.live.send_modify(change);
+        self.live.send_modify(|s| {
+            change(s);
+            s.version += 1;
+        });
         self.ctx.registry.touch();
     }
 

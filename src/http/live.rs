@@ -7,7 +7,7 @@
 //! buffer nothing of `text/event-stream`
 //! (<https://github.com/cloudflare/cloudflared/issues/1095>).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,10 +27,9 @@ use tracing::{info, warn};
 use super::auth::Operator;
 use super::error::ApiError;
 use crate::call::desk::{DeskHandle, Heard, Order, OrderRefused, Ordered, Tapped};
-use crate::call::registry::Registry;
+use crate::call::registry::{Registry, Seen};
 use crate::http::AppState;
 use crate::metrics::{WatchKind, Watching};
-use crate::model::CallSnapshot;
 
 /// Changes closer together than this go out as one event per call.
 const COALESCE: Duration = Duration::from_millis(100);
@@ -55,7 +54,7 @@ pub async fn events(State(state): State<Arc<AppState>>) -> Response {
         Watch {
             registry,
             changes,
-            shown: HashMap::new(),
+            seen: Seen::default(),
             queue: VecDeque::new(),
             started: false,
             _watching: Watching::new(WatchKind::Sse),
@@ -79,10 +78,8 @@ pub async fn events(State(state): State<Arc<AppState>>) -> Response {
 struct Watch {
     registry: Registry,
     changes: watch::Receiver<u64>,
-    /// Each call shown, as its JSON with the duration left out (the page
-    /// counts the seconds itself; otherwise every call would change every
-    /// second).
-    shown: HashMap<String, String>,
+    /// The version of each call shown: only what changed is sent again.
+    seen: Seen,
     queue: VecDeque<Event>,
     started: bool,
     /// Counts this stream among the dashboard's sessions while it lives.
@@ -94,10 +91,7 @@ impl Watch {
         if !self.started {
             self.started = true;
             self.changes.borrow_and_update();
-            let calls = self.registry.snapshot();
-            for call in &calls {
-                self.shown.insert(call.call_sid.clone(), key(call));
-            }
+            let (calls, _) = self.registry.changed_since(&mut self.seen);
             return json_event("calls", &calls);
         }
         loop {
@@ -110,36 +104,15 @@ impl Watch {
             }
             tokio::time::sleep(COALESCE).await;
             self.changes.borrow_and_update();
-            self.diff();
-        }
-    }
-
-    /// Queues an event per call that appeared, changed or left.
-    fn diff(&mut self) {
-        let calls = self.registry.snapshot();
-        let mut gone: Vec<String> = self.shown.keys().cloned().collect();
-        for call in &calls {
-            gone.retain(|sid| *sid != call.call_sid);
-            let now = key(call);
-            if self.shown.get(&call.call_sid) != Some(&now) {
-                self.shown.insert(call.call_sid.clone(), now);
-                self.queue.push_back(json_event("call", call));
-            }
-        }
-        for sid in gone {
-            self.shown.remove(&sid);
+            let (changed, gone) = self.registry.changed_since(&mut self.seen);
             self.queue
-                .push_back(json_event("ended", &json!({ "call_sid": sid })));
+                .extend(changed.iter().map(|call| json_event("call", call)));
+            self.queue.extend(
+                gone.into_iter()
+                    .map(|sid| json_event("ended", &json!({ "call_sid": sid }))),
+            );
         }
     }
-}
-
-fn key(call: &CallSnapshot) -> String {
-    let mut value = serde_json::to_value(call).unwrap_or_default();
-    if let Some(fields) = value.as_object_mut() {
-        fields.remove("duration_secs");
-    }
-    value.to_string()
 }
 
 fn json_event(name: &str, data: &impl Serialize) -> Event {

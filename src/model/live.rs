@@ -46,6 +46,9 @@ pub struct LiveState {
     pub events: Vec<LiveEvent>,
     /// Inbound messages that were malformed and skipped.
     pub bad_messages: u64,
+    /// Counts the changes: a view that saw this version has seen it all.
+    #[serde(skip)]
+    pub version: u64,
 }
 
 impl LiveState {

@@ -166,3 +166,42 @@ fn each_call_whose_stream_never_started_is_reported_once() {
     assert_eq!(*lapsed.lock().expect("lock"), ["CA1", "CA2"]);
     assert_eq!(r.held("CA3"), Some(Held::Live), "a live call stays");
 }
+
+#[test]
+fn a_view_gets_only_the_calls_that_changed_and_those_that_left() {
+    let r = Registry::default();
+    let mut changes = r.changes();
+    let mut seen = Seen::default();
+    let (tx1, rx1) = watch::channel(LiveState::default());
+    let (_tx2, rx2) = watch::channel(LiveState::default());
+    let one = r.attach(info("CA1"), rx1, crate::call::desk::Desk::new().handle());
+    let _two = r.attach(info("CA2"), rx2, crate::call::desk::Desk::new().handle());
+    assert!(
+        changes.has_changed().unwrap_or(false),
+        "attaching is a change"
+    );
+    let sids =
+        |calls: &[CallSnapshot]| calls.iter().map(|c| c.call_sid.clone()).collect::<Vec<_>>();
+    let (calls, gone) = r.changed_since(&mut seen);
+    assert_eq!((calls.len(), gone.len()), (2, 0));
+    let (calls, gone) = r.changed_since(&mut seen);
+    assert!(calls.is_empty() && gone.is_empty(), "nothing changed");
+    tx1.send_modify(|s| s.version += 1);
+    let (calls, _) = r.changed_since(&mut seen);
+    assert_eq!(sids(&calls), ["CA1"]);
+    assert_eq!(
+        r.apply_status("CA2", Some(1), "in-progress"),
+        StatusOutcome::Applied
+    );
+    let (calls, _) = r.changed_since(&mut seen);
+    assert_eq!(sids(&calls), ["CA2"], "a status is a change");
+    changes.borrow_and_update();
+    drop(one);
+    assert!(
+        changes.has_changed().unwrap_or(false),
+        "leaving is a change"
+    );
+    let (calls, gone) = r.changed_since(&mut seen);
+    assert!(calls.is_empty());
+    assert_eq!(gone, ["CA1"]);
+}

@@ -46,6 +46,45 @@ struct Reference {
     probabilities: BTreeMap<String, f32>,
 }
 
+/// Whether the Python pipeline, run on this machine (CI sets
+/// `PRONTO_TURN_REFERENCE_HERE`), gives the committed reference within the
+/// per-clip bound. ONNX Runtime's answers for this model depend on the CPU:
+/// on an AVX2-only AMD EPYC (2026-12) the same Python pipeline and library
+/// gave en_complete_03 0.864 (reference 0.072), noise_cough 0.029 (0.979),
+/// en_paused_02 0.625 (0.053), en_complete_02 0.280 (0.189). Where the
+/// reference's own pipeline cannot reproduce it, comparing with it says
+/// nothing about Pronto's: the clips are printed and nothing is compared.
+fn reference_holds_here(reference: &Reference) -> bool {
+    let Some(path) = std::env::var_os("PRONTO_TURN_REFERENCE_HERE") else {
+        return true;
+    };
+    let text = std::fs::read_to_string(&path).expect("this machine's reference");
+    let here: Reference = serde_json::from_str(&text).expect("this machine's reference parses");
+    let moved: Vec<String> = reference
+        .probabilities
+        .iter()
+        .filter_map(|(clip, &theirs)| {
+            // A clip missing here counts as moved.
+            let ours = here.probabilities.get(clip).copied();
+            let held = ours.is_some_and(|ours| (ours - theirs).abs() < AGREEMENT);
+            (!held).then(|| format!("{clip}: {theirs:.3} in the reference, {ours:?} here"))
+        })
+        .collect();
+    if moved.is_empty() {
+        return true;
+    }
+    println!(
+        "NOT COMPARED: on this CPU ONNX Runtime's Python pipeline does not reproduce the reference ({} clips moved by {AGREEMENT} or more): {}",
+        moved.len(),
+        moved.join("; ")
+    );
+    false
+}
+
+/// How far one clip's probability may move between two faithful pipelines
+/// (see `the_model_agrees_with_the_python_pipeline`).
+const AGREEMENT: f32 = 0.15;
+
 /// The model runs when the VAD has heard this much silence (Pipecat's `stop_secs`).
 const VAD_STOP_MS: usize = 200;
 const SAMPLES_PER_MS: usize = 8;
@@ -231,6 +270,9 @@ fn the_model_agrees_with_the_python_pipeline() {
     let text = std::fs::read_to_string(turns_dir().join("reference_probabilities.json"))
         .expect("reference probabilities");
     let reference: Reference = serde_json::from_str(&text).expect("reference parses");
+    if !reference_holds_here(&reference) {
+        return;
+    }
     let manifest = manifest();
     assert_eq!(reference.probabilities.len(), manifest.clips.len());
     let mut diffs = Vec::new();
@@ -251,7 +293,7 @@ fn the_model_agrees_with_the_python_pipeline() {
         worst.0, worst.1
     );
     assert!(
-        worst.0 < 0.15,
+        worst.0 < AGREEMENT,
         "largest difference {:.3} ({})",
         worst.0,
         worst.1

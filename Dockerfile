@@ -76,6 +76,8 @@ COPY src src
 COPY config config
 COPY prompts prompts
 COPY migrations migrations
+# The dashboard's page, built into the binary (src/http/dashboard.rs).
+COPY web web
 COPY benches benches
 COPY tests/fixtures/hello.wav tests/fixtures/hello.wav
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \

@@ -65,10 +65,8 @@ pub struct Ordered {
     pub by: String,
 }
 
-/// The session's side.
+/// The session's side: the orders, and the handle whose tap it feeds.
 pub struct Desk {
-    listeners: Arc<AtomicUsize>,
-    tap: broadcast::Sender<Tapped>,
     orders: mpsc::Receiver<Ordered>,
     handle: DeskHandle,
 }
@@ -85,15 +83,12 @@ impl Desk {
     pub fn new() -> Desk {
         let (tap, _) = broadcast::channel(TAP_FRAMES);
         let (orders_tx, orders) = mpsc::channel(ORDERS);
-        let listeners = Arc::new(AtomicUsize::new(0));
         Desk {
             handle: DeskHandle {
-                listeners: Arc::clone(&listeners),
-                tap: tap.clone(),
+                listeners: Arc::new(AtomicUsize::new(0)),
+                tap,
                 orders: orders_tx,
             },
-            listeners,
-            tap,
             orders,
         }
     }
@@ -104,7 +99,7 @@ impl Desk {
 
     /// Whether anyone listens: the only cost of the tap when nobody does.
     pub fn listened(&self) -> bool {
-        self.listeners.load(Ordering::Relaxed) > 0
+        self.handle.listeners.load(Ordering::Relaxed) > 0
     }
 
     /// Gives listeners what the call heard or said; copies only if anyone
@@ -112,7 +107,7 @@ impl Desk {
     pub fn tap(&self, what: impl FnOnce() -> Tapped) {
         if self.listened() {
             // No receiver left between the check and the send: nothing lost.
-            let _ = self.tap.send(what());
+            let _ = self.handle.tap.send(what());
         }
     }
 

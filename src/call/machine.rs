@@ -265,6 +265,12 @@ impl Call {
                     if let Some(reason) = live.handle(&self.settings, other, now, at_ms, out) {
                         self.end(reason, now, out);
                     }
+                } else if let Input::Operator(Ordered { order, by }) = other {
+                    // The engine is still opening: nothing can be done yet,
+                    // and the record says so rather than losing the order.
+                    let at_ms = millis(now.saturating_duration_since(self.opened));
+                    let refused = (order != Order::Listening).then_some("the call is not live yet");
+                    out.push(operator_event(at_ms, &order, by, refused));
                 } else if matches!(other, Input::Media { .. }) {
                     debug!("media before the call is live; ignored");
                 }
@@ -684,15 +690,7 @@ impl Live {
             Order::Say(_) if !self.abilities.speaks => Some("this engine cannot speak typed text"),
             Order::HangUp | Order::Transfer(_) | Order::Say(_) => None,
         };
-        info!(action = order.name(), %by, refused = refused.unwrap_or(""), "operator");
-        out.push(event(
-            at_ms,
-            CallEvent::Operator {
-                action: order.name().into(),
-                by,
-                outcome: refused.map(Into::into),
-            },
-        ));
+        out.push(operator_event(at_ms, &order, by, refused));
         if refused.is_some() {
             return;
         }
@@ -1025,6 +1023,20 @@ impl Live {
 /// An event of the call, stamped with the call's clock.
 fn event(at_ms: u64, event: CallEvent) -> Effect {
     Effect::Record(Record::Event(LiveEvent { at_ms, event }))
+}
+
+/// An operator's order for the record (and the log): who gave it, and why
+/// it was refused, if it was.
+fn operator_event(at_ms: u64, order: &Order, by: String, refused: Option<&str>) -> Effect {
+    info!(action = order.name(), %by, refused = refused.unwrap_or(""), "operator");
+    event(
+        at_ms,
+        CallEvent::Operator {
+            action: order.name().into(),
+            by,
+            outcome: refused.map(Into::into),
+        },
+    )
 }
 
 #[cfg(test)]

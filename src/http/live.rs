@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::watch;
-use tracing::{info, warn};
+use tracing::warn;
 
 use super::auth::Operator;
 use super::error::ApiError;
@@ -149,15 +149,15 @@ pub async fn listen(
 ) -> Result<Response, ApiError> {
     let desk = desk(&state, &sid)?;
     let ws = ws.map_err(|e| ApiError::bad(e.body_text()))?;
-    let by = operator.to_string();
-    info!(call_sid = %sid, operator = %by, "listening in");
-    // Recorded on the call; refused only if the call has just ended, and
-    // then the socket says so at once.
+    // Recorded (and logged) by the call; refused only if the call has just
+    // ended, and then the socket says so at once.
     let _ = desk.order(Ordered {
         order: Order::Listening,
-        by,
+        by: operator.to_string(),
     });
     let listener = desk.listen();
+    // The relay must not hold the call's senders: the listener hears the
+    // end when the call's own go.
     drop(desk);
     Ok(ws
         .on_failed_upgrade(|e| warn!(error = %e, "listen upgrade failed"))
@@ -167,12 +167,11 @@ pub async fn listen(
 /// Sends the listener what the call hears and says until either ends.
 async fn relay(mut socket: WebSocket, mut listener: crate::call::desk::Listener) {
     let _watching = Watching::new(WatchKind::Listen);
-    let mut frame = Vec::with_capacity(161);
     loop {
         let message = tokio::select! {
             heard = listener.next() => match heard {
-                Heard::Frame(Tapped::Caller(audio)) => binary(&mut frame, 0, &audio),
-                Heard::Frame(Tapped::Agent(audio)) => binary(&mut frame, 1, &audio),
+                Heard::Frame(Tapped::Caller(audio)) => binary(0, &audio),
+                Heard::Frame(Tapped::Agent(audio)) => binary(1, &audio),
                 Heard::Frame(Tapped::Clear) => text(r#"{"event":"clear"}"#),
                 Heard::Lost(_) => continue,
                 Heard::Ended => {
@@ -193,11 +192,9 @@ async fn relay(mut socket: WebSocket, mut listener: crate::call::desk::Listener)
     }
 }
 
-fn binary(frame: &mut Vec<u8>, side: u8, audio: &[u8]) -> Message {
-    frame.clear();
-    frame.push(side);
-    frame.extend_from_slice(audio);
-    Message::Binary(bytes::Bytes::copy_from_slice(frame))
+/// The side's byte, then its audio: one copy.
+fn binary(side: u8, audio: &[u8]) -> Message {
+    Message::Binary([&[side][..], audio].concat().into())
 }
 
 fn text(s: &'static str) -> Message {
@@ -226,7 +223,6 @@ fn give(
     order: Order,
 ) -> Result<Response, ApiError> {
     let desk = desk(state, sid)?;
-    let name = order.name();
     desk.order(Ordered {
         order,
         by: operator.to_string(),
@@ -235,7 +231,6 @@ fn give(
         OrderRefused::Ended => ApiError(StatusCode::NOT_FOUND, e.to_string()),
         OrderRefused::Busy => ApiError(StatusCode::TOO_MANY_REQUESTS, e.to_string()),
     })?;
-    info!(call_sid = %sid, operator = %operator, action = name, "operator stepped in");
     Ok((StatusCode::ACCEPTED, Json(OrderTaken { ok: true })).into_response())
 }
 

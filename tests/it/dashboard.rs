@@ -383,23 +383,10 @@ async fn an_operator_listens_in_to_both_sides_and_hears_the_end() {
         }
     }
     // Counted among the dashboard's sessions while it lasts.
-    let metrics = w
-        .server
-        .http()
-        .get(format!("{}/metrics", w.server.url))
-        .bearer_auth(API_TOKEN)
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    let listening = metrics
-        .lines()
-        .find(|l| l.starts_with("pronto_dashboard_sessions{kind=\"listen\"}"))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse::<f64>().ok());
-    assert!(listening.is_some_and(|n| n >= 1.0), "{metrics}");
+    let metrics = crate::metrics::scrape(&w.server).await;
+    let listening =
+        crate::metrics::value(&metrics, "pronto_dashboard_sessions", &[("kind", "listen")]);
+    assert!(listening >= 1.0, "{listening} listeners counted");
     // The call's record says someone listened, and who.
     let status = w
         .server

@@ -50,7 +50,7 @@ const DIRECTION: &str = "trunking-originating";
 const OTHER: (&str, &str) = ("direction", "other");
 
 /// `/metrics` with the token, parsed.
-async fn scrape(server: &TestServer) -> Scrape {
+pub async fn scrape(server: &TestServer) -> Scrape {
     let response = server
         .http()
         .get(format!("{}/metrics", server.url))
@@ -74,7 +74,7 @@ fn has_labels(sample: &Sample, labels: &[(&str, &str)]) -> bool {
 /// A counter's or gauge's value (summed over the series that have
 /// `labels`), or a histogram's `_count`/`_sum` (given as `name`); 0 when
 /// absent.
-fn value(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+pub fn value(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
     scrape
         .samples
         .iter()

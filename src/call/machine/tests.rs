@@ -1114,3 +1114,17 @@ fn a_sentence_that_comes_after_the_last_one_played_out_is_an_underrun() {
     t.output(2, [audio(200), segment("Yes."), Output::Finished]);
     assert_eq!(t.call.take_playback_sample().underruns(), 0);
 }
+
+#[test]
+fn an_order_before_the_call_is_live_is_recorded_as_refused_not_lost() {
+    let mut t = Test::new(settings());
+    t.step(Input::Start { call_sid: SID });
+    let early = t.step(order(Order::HangUp));
+    assert_eq!(
+        events(&early),
+        [&operator_event("hang_up", Some("the call is not live yet"))]
+    );
+    assert!(!early.iter().any(|e| matches!(e, Effect::Perform(_))));
+    let listening = t.step(order(Order::Listening));
+    assert_eq!(events(&listening), [&operator_event("listen", None)]);
+}

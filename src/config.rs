@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use toml::{Table, Value};
@@ -23,10 +24,12 @@ use agent::{AgentSettings, AiStages, Lines, LlmSection, SttSection, TtsSection};
 use std::collections::BTreeMap;
 
 pub mod agent;
+pub mod agents;
 mod deployment;
 pub mod engine;
 pub mod env_vars;
 mod layers;
+pub mod routing;
 mod validate;
 
 use deployment::deployment;
@@ -142,6 +145,7 @@ pub struct Tunables {
     pub realtime: engine::RealtimeSection,
     pub moshi: engine::MoshiSection,
     pub dashboard: DashboardSettings,
+    pub routing: routing::RoutingSection,
 }
 
 /// `[dashboard]`: the operator's page.
@@ -216,6 +220,34 @@ pub struct Config {
     /// When some AI key is set but the agent still lacks others (Pronto then
     /// answers in echo mode): the variables it needs. Empty otherwise.
     pub agent_missing_keys: Vec<String>,
+    /// What it was built from: for an agent file to change, and for a
+    /// reload to read again.
+    pub sources: Sources,
+}
+
+/// What a [`Config`] was built from.
+#[derive(Clone)]
+pub struct Sources {
+    file: FileSource,
+    /// The environment it was read with (secrets: never printed).
+    env: Arc<HashMap<String, String>>,
+    /// Every layer merged (defaults, file, environment): where an agent
+    /// file's sections go on top.
+    merged: Arc<Table>,
+}
+
+#[derive(Clone)]
+enum FileSource {
+    /// `PRONTO_CONFIG` or `config/pronto.toml`, read from disk each time.
+    Disk,
+    /// Given as text (tests, `pronto check` on a file's content).
+    Given(Option<(String, String)>),
+}
+
+impl std::fmt::Debug for Sources {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sources").finish_non_exhaustive()
+    }
 }
 
 impl Config {
@@ -231,7 +263,37 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => None,
             Err(e) => return err(format!("{path}: cannot read the config file: {e}")),
         };
-        Config::from_sources(text.as_deref().map(|t| (path, t)), env)
+        let mut config = Config::from_sources(text.as_deref().map(|t| (path, t)), env)?;
+        config.sources.file = FileSource::Disk;
+        Ok(config)
+    }
+
+    /// The configuration read again from where this one came from (the
+    /// file on disk, with the same environment): what a reload applies.
+    pub fn reread(&self) -> Result<Config, ConfigError> {
+        let env = &self.sources.env;
+        match &self.sources.file {
+            FileSource::Disk => Config::load(env),
+            FileSource::Given(file) => Config::from_sources(
+                file.as_ref()
+                    .map(|(path, text)| (path.as_str(), text.as_str())),
+                env,
+            ),
+        }
+    }
+
+    /// This configuration with an agent file's sections on top (`path` names
+    /// the file in errors): the agent's own configuration, and the file's
+    /// `description`.
+    pub fn with_agent_file(&self, path: &str, text: &str) -> Result<(String, Config), ConfigError> {
+        let mut table = (*self.sources.merged).clone();
+        let description = agents::overlay(&mut table, path, text)?;
+        let mut config = Config::from_table(table, &self.sources.env, self.sources.file.clone())
+            .map_err(|e| ConfigError(format!("{path}: {e}")))?;
+        // What the deployment's own configuration already warns about is
+        // not the agent's.
+        config.warnings.retain(|w| !self.warnings.contains(w));
+        Ok((description, config))
     }
 
     /// Builds the configuration from an optional `(path, text)` file and an
@@ -240,7 +302,6 @@ impl Config {
         file: Option<(&str, &str)>,
         env: &HashMap<String, String>,
     ) -> Result<Config, ConfigError> {
-        let mut warnings = Vec::new();
         let mut table: Table = DEFAULT_TOML
             .parse()
             .map_err(|e| ConfigError(format!("built-in defaults do not parse: {e}")))?;
@@ -250,6 +311,7 @@ impl Config {
             })?;
             overlay_file(&mut table, user, path)?;
         }
+        let mut warnings = Vec::new();
         overlay_env(&mut table, env, &mut warnings)?;
         if let Some(port) = env.get("PORT") {
             let port: u16 = port
@@ -271,7 +333,21 @@ impl Config {
                 Value::String(bind.trim().to_string()),
             );
         }
-        let tunables = Tunables::deserialize(Value::Table(table))
+        let given = FileSource::Given(file.map(|(p, t)| (p.to_string(), t.to_string())));
+        let mut config = Config::from_table(table, env, given)?;
+        warnings.append(&mut config.warnings);
+        config.warnings = warnings;
+        Ok(config)
+    }
+
+    /// The configuration of merged layers `table`.
+    fn from_table(
+        table: Table,
+        env: &HashMap<String, String>,
+        file: FileSource,
+    ) -> Result<Config, ConfigError> {
+        let mut warnings = Vec::new();
+        let tunables = Tunables::deserialize(Value::Table(table.clone()))
             .map_err(|e| ConfigError(one_line(&e.to_string())))?;
         validate(&tunables)?;
         engine::validate(&tunables.realtime, &tunables.moshi)?;
@@ -297,6 +373,11 @@ impl Config {
             speech_to_speech,
             warnings,
             agent_missing_keys,
+            sources: Sources {
+                file,
+                env: Arc::new(env.clone()),
+                merged: Arc::new(table),
+            },
         })
     }
 

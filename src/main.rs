@@ -142,8 +142,11 @@ async fn serve() -> ExitCode {
             return ExitCode::from(BAD_CONFIG);
         }
     };
-    let mode = server.state().switchboard.mode();
-    info!(%addr, mode, voice_url = %format!("{public}/voice"), "Pronto is listening");
+    let lineup = server.state().switchboard.roster().lineup();
+    let mode = lineup.default_agent().engine.mode();
+    let agents: Vec<&String> = lineup.agents.keys().collect();
+    info!(%addr, mode, ?agents, voice_url = %format!("{public}/voice"), "Pronto is listening");
+    drop(lineup);
     server::shutdown_signal().await;
     server.shutdown();
     match server.stopped().await {

@@ -14,8 +14,8 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::call::journal::Journal;
-use crate::call::machine::Settings;
 use crate::call::registry::{OnLapse, Registry};
+use crate::call::roster::{EngineBuilder, Roster};
 use crate::call::session::SessionContext;
 use crate::call::switchboard::Switchboard;
 use crate::config::{Config, ConfigError};
@@ -73,40 +73,27 @@ impl Server {
 
 /// Starts serving on `listener` what `config` asks for: the store at
 /// `DATABASE_URL` (calls a dead earlier run of this replica left open are
-/// ended as abnormal), the engine (the agent when the AI keys are set,
-/// else echo; `engine` overrides that choice), the call sessions. Runs
-/// inside the runtime.
+/// ended as abnormal), the agents with their engines (each agent's: the
+/// agent when its AI keys are set, else echo; `engine` overrides that
+/// choice for every agent), the call sessions. Runs inside the runtime.
 pub async fn start(
     config: Config,
     listener: TcpListener,
     engine: Option<Arc<dyn Engine>>,
 ) -> Result<Server, ConfigError> {
-    let engine = match engine {
-        Some(engine) => engine,
-        None => engine_for(&config)?,
+    let build: EngineBuilder = match engine {
+        Some(engine) => Arc::new(move |_: &Config| Ok(Arc::clone(&engine))),
+        None => Arc::new(engine_for),
     };
+    let roster = Roster::load(&config, build)?;
     let store = open_store(&config).await?;
     let (journal, writer) = Journal::start(store.clone());
     let (closing, closing_rx) = watch::channel(false);
     let t = &config.tunables;
     let sessions = SessionContext {
-        settings: Arc::new(Settings {
-            max_playback_lead: Duration::from_millis(u64::from(t.call.max_playback_lead_ms)),
-            start_timeout: Duration::from_secs(t.twilio.start_timeout_secs),
-            greeting_interruptible: t.agent.greeting_interruptible,
-            dtmf_timeout: Duration::from_millis(u64::from(t.agent.dtmf_timeout_ms)),
-            max_duration: secs(t.limits.max_call_duration_secs),
-            idle_prompt: secs(t.limits.idle_prompt_secs),
-            idle_hangup: secs(t.limits.idle_hangup_secs),
-        }),
-        engine,
         registry: Registry::with_on_lapse(no_stream(journal.clone())),
         journal,
         store: store.clone(),
-        memory_summaries: t
-            .store
-            .caller_memory
-            .then_some(t.store.caller_memory_summaries),
         twilio: twilio_rest(&config),
         recordings: t.store.recordings.then(|| {
             Recordings::new(
@@ -122,7 +109,7 @@ pub async fn start(
         &stream_token_key(&config),
         Duration::from_secs(t.twilio.stream_token_ttl_secs),
     );
-    let switchboard = Switchboard::new(&config, sessions, tokens);
+    let switchboard = Switchboard::new(&config, roster, sessions, tokens);
     let sessions = crate::http::auth::Sessions::new(config.deployment.api_token.as_ref());
     let state = Arc::new(AppState {
         config,
@@ -157,28 +144,6 @@ fn no_stream(journal: Journal) -> OnLapse {
     })
 }
 
-/// The engine `config` asks for: a speech-to-speech model when `[engine]`
-/// names one, else the agent when its keys are set, else echo.
-fn engine_for(config: &Config) -> Result<Arc<dyn Engine>, ConfigError> {
-    if let Some(s2s) = &config.speech_to_speech {
-        return crate::s2s::build(config, s2s);
-    }
-    Ok(match crate::agent::setup::build(config)? {
-        Some(agent) => Arc::new(agent),
-        None => echo(config)?,
-    })
-}
-
-/// Echo mode's engine for `config`.
-pub fn echo(config: &Config) -> Result<Arc<dyn Engine>, ConfigError> {
-    let ears = Ears::from_config(
-        &config.tunables,
-        turn_model::installed(&config.tunables, false),
-    );
-    let echo = Echo::new(ears).map_err(|e| ConfigError(e.to_string()))?;
-    Ok(Arc::new(echo))
-}
-
 /// The call history at `DATABASE_URL`, with what a dead earlier run of this
 /// replica left open ended as abnormal.
 async fn open_store(config: &Config) -> Result<Store, ConfigError> {
@@ -201,6 +166,28 @@ async fn open_store(config: &Config) -> Result<Store, ConfigError> {
         Err(e) => warn!(error = %e, "cannot close abandoned calls"),
     }
     Ok(store)
+}
+
+/// The engine a configuration asks for: a speech-to-speech model when
+/// `[engine]` names one, else the agent when its keys are set, else echo.
+pub fn engine_for(config: &Config) -> Result<Arc<dyn Engine>, ConfigError> {
+    if let Some(s2s) = &config.speech_to_speech {
+        return crate::s2s::build(config, s2s);
+    }
+    Ok(match crate::agent::setup::build(config)? {
+        Some(agent) => Arc::new(agent),
+        None => echo(config)?,
+    })
+}
+
+/// Echo mode's engine for `config`.
+pub fn echo(config: &Config) -> Result<Arc<dyn Engine>, ConfigError> {
+    let ears = Ears::from_config(
+        &config.tunables,
+        turn_model::installed(&config.tunables, false),
+    );
+    let echo = Echo::new(ears).map_err(|e| ConfigError(e.to_string()))?;
+    Ok(Arc::new(echo))
 }
 
 /// The key that signs stream tokens. Every replica must derive the same one,
@@ -267,11 +254,6 @@ fn http_limits(config: &Config) -> accept::Limits {
     }
 }
 
-/// A duration of whole seconds where 0 means "never".
-fn secs(n: u64) -> Option<Duration> {
-    (n > 0).then(|| Duration::from_secs(n))
-}
-
 /// How long a stopping server waits for the store to take the last records.
 const FLUSH_TIME: Duration = Duration::from_secs(15);
 
@@ -297,7 +279,9 @@ async fn serve(
         },
     ));
     let heartbeat = tokio::spawn(heartbeat(Arc::clone(&state)));
+    let reloads = tokio::spawn(reload_on_hangup(Arc::clone(&state)));
     let _ = stop.await;
+    reloads.abort();
     let calls = &state.switchboard;
     calls.drain();
     let drain = Duration::from_secs(state.config.tunables.server.drain_timeout_secs);
@@ -358,6 +342,30 @@ async fn heartbeat(state: Arc<AppState>) {
             Err(e) => warn!(error = %e, "cannot end a stopped replica's calls"),
         }
     }
+}
+
+/// Reloads the agents on each SIGHUP (`docker compose kill -s HUP`), as
+/// `POST /api/agents/reload` does; the roster logs what changed, or why
+/// nothing did.
+async fn reload_on_hangup(state: Arc<AppState>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(error = %e, "cannot listen for SIGHUP: reload with POST /api/agents/reload");
+                return;
+            }
+        };
+        while hangups.recv().await.is_some() {
+            info!("SIGHUP received: reloading the agents");
+            // A refused reload has been logged with the file at fault.
+            let _ = state.switchboard.roster().reload().await;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = state;
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).

@@ -144,6 +144,7 @@ mod tests {
             from: "+393331234567".into(),
             to: "+15550002222".into(),
             direction: direction.into(),
+            agent: "default".into(),
             started_at: chrono::Utc::now(),
         })
     }

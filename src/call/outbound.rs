@@ -22,6 +22,9 @@ pub struct OutboundCall {
     pub greeting: Option<String>,
     /// What the agent is told about this call.
     pub instructions: Option<String>,
+    /// The agent that talks, by name (one the roster has); `None`: the
+    /// routing's default.
+    pub agent: Option<String>,
 }
 
 /// Why a call was not placed.
@@ -45,13 +48,18 @@ impl Switchboard {
         let rest = self.rest().ok_or(PlaceError::NoAccount)?;
         let base = self.public_base_url();
         let to = &call.to;
+        // The answered call comes back to the webhook of its agent's path,
+        // which names the agent for an outbound call (see `Roster::route`).
+        let webhook = match &call.agent {
+            Some(agent) => format!("{base}/voice/{agent}"),
+            None => format!("{base}/voice"),
+        };
+        let agent = call
+            .agent
+            .clone()
+            .unwrap_or_else(|| self.roster().lineup().routing.default.clone());
         let created = rest
-            .create_call(
-                to,
-                &call.from,
-                &format!("{base}/voice"),
-                &format!("{base}/voice/status"),
-            )
+            .create_call(to, &call.from, &webhook, &format!("{base}/voice/status"))
             .await
             .map_err(|e| match e {
                 RestError::Twilio {
@@ -83,6 +91,7 @@ impl Switchboard {
             call: CallInfo {
                 call_sid: created.call_sid.clone(),
                 direction: Direction::OutboundApi,
+                agent,
                 from: call.from,
                 to: call.to.clone(),
                 started_at: Utc::now(),
@@ -90,7 +99,7 @@ impl Switchboard {
             status: Some(CallStatus::parse(&created.status)),
             replica: self.replica().to_string(),
         });
-        info!(call_sid = %created.call_sid, to = %mask_phone(&call.to), "outbound call placed");
+        info!(call_sid = %created.call_sid, to = %mask_phone(&call.to), agent = ?call.agent, "outbound call placed");
         Ok(created)
     }
 }

@@ -161,6 +161,11 @@ impl Registry {
         })
     }
 
+    /// The agent of `call_sid`, if this process holds the call.
+    pub fn agent_of(&self, call_sid: &str) -> Option<String> {
+        self.lock().get(call_sid).map(|e| e.info.agent.clone())
+    }
+
     /// Counts the call against the cap and records it until its stream starts
     /// (or `pending_for` passes). A repeated webhook for a known call is not
     /// counted twice.

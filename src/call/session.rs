@@ -21,11 +21,12 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::call::desk::{Desk, Tapped};
 use crate::call::journal::Journal;
-use crate::call::machine::{ActionResult, Call, Disconnect, Effect, Input, Record, Settings};
+use crate::call::machine::{ActionResult, Call, Disconnect, Effect, Input, Record};
 use crate::call::playback::Outbound;
 use crate::call::recording::Recording;
 use crate::call::registry::{Attachment, Registry};
-use crate::engine::{Conversation, Engine, Event};
+use crate::call::roster::Persona;
+use crate::engine::{Conversation, Event};
 use crate::model::{CallAction, CallBrief, CallInfo, Direction, EndReason, LiveState, millis};
 use crate::recordings::Recordings;
 use crate::redact::Outside;
@@ -43,14 +44,10 @@ const STORE_LOOKUP: Duration = Duration::from_millis(800);
 /// What every session shares.
 #[derive(Clone)]
 pub struct SessionContext {
-    pub settings: Arc<Settings>,
-    pub engine: Arc<dyn Engine>,
     pub registry: Registry,
     pub journal: Journal,
     /// For an outbound call's plan and caller memory.
     pub store: Store,
-    /// Caller memory on: how many summaries of earlier calls the agent gets.
-    pub memory_summaries: Option<u32>,
     /// For hanging up and transferring; `None` without an account SID.
     pub twilio: Option<Arc<TwilioRest>>,
     /// Where calls are recorded, when recordings are on.
@@ -62,13 +59,15 @@ pub struct SessionContext {
     pub closing: watch::Receiver<bool>,
 }
 
-/// Runs the session for an upgraded socket whose stream token named `call_sid`.
-pub async fn run(socket: WebSocket, call_sid: String, ctx: SessionContext) {
-    let span = info_span!("call", call_sid = %call_sid);
+/// Runs the session for an upgraded socket whose stream token named
+/// `call_sid` and its agent.
+pub async fn run(socket: WebSocket, call_sid: String, agent: Arc<Persona>, ctx: SessionContext) {
+    let span = info_span!("call", call_sid = %call_sid, agent = %agent.name);
     async move {
         let opened = Instant::now();
-        let call = Call::new(Arc::clone(&ctx.settings), call_sid, opened);
+        let call = Call::new(Arc::clone(&agent.settings), call_sid, opened);
         let mut session = Session {
+            agent,
             socket,
             call,
             start: None,
@@ -90,6 +89,8 @@ pub async fn run(socket: WebSocket, call_sid: String, ctx: SessionContext) {
 
 struct Session {
     ctx: SessionContext,
+    /// Who answers: held for the whole call, whatever a reload does.
+    agent: Arc<Persona>,
     socket: WebSocket,
     call: Call,
     /// Twilio's `start`, from its arrival until the call connects it.
@@ -392,6 +393,7 @@ impl Session {
             from: param("From"),
             to: param("To"),
             direction: Direction::parse(&param("Direction")),
+            agent: self.agent.name.clone(),
             started_at: chrono::Utc::now(),
         };
         self.live
@@ -418,8 +420,8 @@ impl Session {
             metrics: crate::metrics::CallMetrics::start(&info.direction),
         });
         self.publish();
-        let brief = Arc::new(brief(&self.ctx.store, self.ctx.memory_summaries, info).await);
-        let engine = self.ctx.engine.open(Arc::clone(&brief));
+        let brief = Arc::new(brief(&self.ctx.store, self.agent.memory_summaries, info).await);
+        let engine = self.agent.engine.open(Arc::clone(&brief));
         let abilities = engine.abilities();
         self.engine = Some(engine);
         if let Some(line) = self.line.as_mut() {

@@ -16,6 +16,7 @@ use tracing::{info, warn};
 
 use crate::call::journal::Journal;
 use crate::call::registry::{Busy, Held, StatusOutcome};
+use crate::call::roster::{Persona, Roster};
 use crate::call::session::{self, SessionContext};
 use crate::config::{Config, LimitSettings};
 use crate::model::{CallEvent, CallInfo, CallSnapshot, EndReason};
@@ -23,7 +24,7 @@ use crate::recordings::Recordings;
 use crate::redact::{Outside, mask_phone, outside};
 use crate::store::{NewCall, Store, StoreError};
 use crate::twilio::rest::TwilioRest;
-use crate::twilio::stream_token::{ReplayGuard, StreamTokens, TokenError};
+use crate::twilio::stream_token::{ReplayGuard, StreamTokens, TokenError, Verified};
 
 /// What becomes of an incoming call.
 #[derive(Debug, PartialEq, Eq)]
@@ -38,6 +39,8 @@ pub enum Admission {
 
 pub struct Switchboard {
     sessions: SessionContext,
+    /// The agents, and which one answers which call.
+    roster: Roster,
     tokens: StreamTokens,
     replay: ReplayGuard,
     limits: LimitSettings,
@@ -51,10 +54,16 @@ pub struct Switchboard {
 }
 
 impl Switchboard {
-    pub fn new(config: &Config, sessions: SessionContext, tokens: StreamTokens) -> Switchboard {
+    pub fn new(
+        config: &Config,
+        roster: Roster,
+        sessions: SessionContext,
+        tokens: StreamTokens,
+    ) -> Switchboard {
         let t = &config.tunables;
         Switchboard {
             sessions,
+            roster,
             tokens,
             replay: ReplayGuard::default(),
             limits: t.limits.clone(),
@@ -65,10 +74,11 @@ impl Switchboard {
         }
     }
 
-    /// Decides an incoming call. Its record is written first: the
+    /// Decides an incoming call, answered by `agent` (the routing's
+    /// choice, already in `call.agent`). Its record is written first: the
     /// per-number limit counts it (so a burst of calls cannot all slip under
     /// the limit), and the record exists before the stream starts.
-    pub async fn admit(&self, call: CallInfo) -> Admission {
+    pub async fn admit(&self, call: CallInfo, agent: &Persona) -> Admission {
         let sid = call.call_sid.clone();
         let from = outside(&mask_phone(&call.from));
         if self.draining() {
@@ -91,7 +101,7 @@ impl Switchboard {
                     .reserve(call, self.max_calls, pending);
                 self.sweep_at(pending);
                 return Admission::Stream {
-                    token: self.tokens.issue(&sid, SystemTime::now()),
+                    token: self.tokens.issue(&sid, &agent.name, SystemTime::now()),
                 };
             }
             None => {}
@@ -136,25 +146,26 @@ impl Switchboard {
         // While Twilio fetches the TwiML and opens the stream, the engine
         // opens its provider connections, so the first turn pays no
         // handshake.
-        self.sessions.engine.prepare();
+        agent.engine.prepare();
         Admission::Stream {
-            token: self.tokens.issue(&sid, SystemTime::now()),
+            token: self.tokens.issue(&sid, &agent.name, SystemTime::now()),
         }
     }
 
     /// Admits a test call from the dashboard, as a phone call would be (the
     /// same cap, record and stream token): its SID is made up here, in
     /// Twilio's shape, and the browser plays Twilio's part.
-    pub async fn admit_test_call(&self) -> (String, Admission) {
+    pub async fn admit_test_call(&self, agent: &Persona) -> (String, Admission) {
         let call_sid = format!("CA{}", hex::encode(rand::random::<[u8; 16]>()));
         let call = CallInfo {
             call_sid: call_sid.clone(),
             from: String::new(),
             to: String::new(),
             direction: crate::model::Direction::Browser,
+            agent: agent.name.clone(),
             started_at: chrono::Utc::now(),
         };
-        (call_sid, self.admit(call).await)
+        (call_sid, self.admit(call, agent).await)
     }
 
     /// Makes sure a call whose stream has not started `after` from now is
@@ -254,18 +265,39 @@ impl Switchboard {
         Ok(outcome)
     }
 
-    /// The call a stream token lets in: issued here (by any replica sharing
-    /// the secret), unexpired, and not used before.
-    pub fn redeem(&self, token: &str) -> Result<String, TokenError> {
+    /// The call a stream token lets in, and its agent: issued here (by any
+    /// replica sharing the secret), unexpired, and not used before.
+    pub fn redeem(&self, token: &str) -> Result<Verified, TokenError> {
         let now = SystemTime::now();
         let verified = self.tokens.verify(token, now)?;
         self.replay.redeem(&verified, now)?;
-        Ok(verified.call_sid)
+        Ok(verified)
     }
 
-    /// Runs the session of `call_sid` on its upgraded socket.
-    pub async fn connect(&self, socket: WebSocket, call_sid: String) {
-        session::run(socket, call_sid, self.sessions.clone()).await;
+    /// Runs the session of a redeemed stream on its upgraded socket, with
+    /// the agent its token names as it is now (if a reload removed it since
+    /// the webhook, a second ago, the default agent answers).
+    pub async fn connect(&self, socket: WebSocket, stream: Verified) {
+        let agent = self.roster.get(&stream.agent).unwrap_or_else(|| {
+            warn!(call_sid = %stream.call_sid, agent = %stream.agent, "the call's agent was removed by a reload before its stream started: the default agent answers");
+            Arc::clone(self.roster.lineup().default_agent())
+        });
+        session::run(socket, stream.call_sid, agent, self.sessions.clone()).await;
+    }
+
+    /// The agents, and which one answers which call.
+    pub fn roster(&self) -> &Roster {
+        &self.roster
+    }
+
+    /// The number a call in progress here would be transferred to: its
+    /// agent's.
+    pub fn transfer_number(&self, call_sid: &str) -> Option<String> {
+        let agent = self.sessions.registry.agent_of(call_sid)?;
+        self.roster
+            .get(&agent)?
+            .transfer_number()
+            .map(str::to_string)
     }
 
     /// The largest message a stream may send.
@@ -291,21 +323,6 @@ impl Switchboard {
     /// Calls counted against the cap (live, or waiting for their stream).
     pub fn active_calls(&self) -> usize {
         self.sessions.registry.len()
-    }
-
-    /// What answers the calls (`echo`, `agent`).
-    /// How the engine hears and answers, for `/health`.
-    pub fn engine_status(&self) -> crate::engine::EngineStatus {
-        self.sessions.engine.status()
-    }
-
-    /// Whether calls can say what an operator types.
-    pub fn speaks(&self) -> bool {
-        self.sessions.engine.speaks()
-    }
-
-    pub fn mode(&self) -> &'static str {
-        self.sessions.engine.mode()
     }
 
     /// Where calls are recorded, when recordings are on.

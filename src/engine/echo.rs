@@ -140,6 +140,7 @@ mod tests {
             from: "+15550001111".into(),
             to: "+15550002222".into(),
             direction: "inbound".into(),
+            agent: "default".into(),
             started_at: chrono::Utc::now(),
         })))
     }

@@ -25,13 +25,17 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Response {
 /// What `/health` says (and the dashboard's overview shows).
 fn health_facts(state: &AppState) -> serde_json::Value {
     let d = &state.config.deployment;
+    let lineup = state.switchboard.roster().lineup();
+    let default = lineup.default_agent();
     json!({
         "status": if state.switchboard.draining() { "draining" } else { "ok" },
         "version": env!("CARGO_PKG_VERSION"),
-        "mode": state.switchboard.mode(),
+        // The default agent's (GET /api/agents has every agent's).
+        "mode": default.engine.mode(),
         // Who ends the caller's turns and who transcribes them; speculative
         // answers started and dropped unheard since start.
-        "engine": state.switchboard.engine_status(),
+        "engine": default.engine.status(),
+        "agents": lineup.agents.keys().collect::<Vec<_>>(),
         "public_base_url": crate::redact::redact_userinfo(&d.public_base_url),
         "signature_checks": !d.skip_signature,
         "active_calls": state.switchboard.active_calls(),
@@ -54,11 +58,11 @@ pub struct Overview {
     /// The voice-to-voice time a turn should stay under, for the latency
     /// waterfall (`[dashboard] latency_budget_ms`).
     pub budget_ms: u32,
-    /// A transfer number is set: calls can be transferred.
+    /// Some agent has a transfer number: calls can be transferred.
     pub transfer: bool,
     /// Calls are recorded: they can be replayed.
     pub recordings: bool,
-    /// The engine speaks typed text (not echo mode, not Moshi).
+    /// Some agent's engine speaks typed text (not echo mode, not Moshi).
     pub say: bool,
 }
 
@@ -116,13 +120,15 @@ pub async fn overview(State(state): State<Arc<AppState>>) -> Response {
         Err(e) => tracing::warn!(error = %e, "cannot count today's calls"),
     }
     let t = &state.config.tunables;
+    let lineup = state.switchboard.roster().lineup();
+    let agents = || lineup.agents.values();
     Json(Overview {
         health: health_facts(&state),
         today,
         budget_ms: t.dashboard.latency_budget_ms,
-        transfer: crate::http::live::transfer_number(&state).is_some(),
+        transfer: agents().any(|a| a.transfer_number().is_some()),
         recordings: t.store.recordings,
-        say: state.switchboard.speaks(),
+        say: agents().any(|a| a.engine.speaks()),
     })
     .into_response()
 }

@@ -45,6 +45,8 @@ pub struct ListQuery {
     end_reason: Option<String>,
     /// Words the caller or the agent said (any case).
     q: Option<String>,
+    /// The agent that answered, by name.
+    agent: Option<String>,
 }
 
 /// The most calls an export holds.
@@ -62,6 +64,9 @@ pub struct OutboundRequest {
     pub greeting: Option<String>,
     /// What the agent is told about this call (why it calls, what to achieve).
     pub instructions: Option<String>,
+    /// The agent that talks (see `GET /api/agents`); default: the routing's
+    /// default agent.
+    pub agent: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -163,6 +168,15 @@ fn filter(q: ListQuery) -> Result<CallFilter, ApiError> {
         status: text(q.status),
         end_reason,
         text: text(q.q),
+        agent: match text(q.agent) {
+            Some(name) if !crate::config::routing::is_name(&name) => {
+                return Err(ApiError::bad(format!(
+                    "agent must be an agent's name: {}",
+                    crate::config::routing::NAME_RULE
+                )));
+            }
+            agent => agent,
+        },
     })
 }
 
@@ -442,11 +456,22 @@ pub async fn create(
             )));
         }
     }
+    let agent = match req.agent.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(name) if state.switchboard.roster().get(name).is_some() => Some(name.to_string()),
+        Some(name) => {
+            return Err(ApiError::bad(format!(
+                "agent {:?}: no such agent (GET /api/agents lists them)",
+                crate::redact::outside(name)
+            )));
+        }
+    };
     let call = OutboundCall {
         to: req.to.trim().to_string(),
         from,
         greeting: req.greeting,
         instructions: req.instructions,
+        agent,
     };
     let created = state.switchboard.place(call).await.map_err(|e| {
         let status = match e {

@@ -246,7 +246,7 @@ pub async fn hang_up(
     give(&state, &sid, &operator, Order::HangUp)
 }
 
-/// `POST /api/calls/{sid}/transfer`: transfers the caller to
+/// `POST /api/calls/{sid}/transfer`: transfers the caller to its agent's
 /// `[agent] transfer_number`.
 #[utoipa::path(post, path = "/api/calls/{sid}/transfer", security(("bearer" = []), ("cookie" = [])),
     params(("sid" = String, Path, description = "Call SID")),
@@ -257,18 +257,14 @@ pub async fn transfer(
     Extension(operator): Extension<Operator>,
     Path(sid): Path<String>,
 ) -> Result<Response, ApiError> {
-    let Some(to) = transfer_number(&state) else {
+    desk(&state, &sid)?;
+    let Some(to) = state.switchboard.transfer_number(&sid) else {
         return Err(ApiError(
             StatusCode::CONFLICT,
-            "no transfer number: set [agent] transfer_number in config/pronto.toml".into(),
+            "the call's agent has no transfer number: set [agent] transfer_number in its file or config/pronto.toml".into(),
         ));
     };
     give(&state, &sid, &operator, Order::Transfer(to))
-}
-
-/// The number calls are transferred to, if one is set.
-pub fn transfer_number(state: &AppState) -> Option<String> {
-    Some(state.config.tunables.agent.transfer_number.clone()).filter(|n| !n.is_empty())
 }
 
 /// `POST /api/calls/{sid}/say`: the agent says this at the next pause.

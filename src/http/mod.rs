@@ -1,6 +1,7 @@
 //! The HTTP edge: thin axum handlers that check and parse what arrives,
 //! hand it to the switchboard or the store, and answer.
 
+pub mod agents;
 pub mod api;
 pub mod auth;
 pub mod body_deadline;
@@ -54,6 +55,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/calls/{sid}/hangup", post(live::hang_up))
         .route("/calls/{sid}/transfer", post(live::transfer))
         .route("/calls/{sid}/say", post(live::say))
+        .route("/agents", get(agents::list))
+        .route("/agents/reload", post(agents::reload))
+        .route("/agents/{name}", get(agents::one))
         .route("/test-call", post(test_call::create))
         .route("/test-call/{token}", get(test_call::stream))
         .route("/openapi.json", get(openapi::document))
@@ -75,6 +79,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/voice", post(voice::incoming))
         .route("/voice/status", post(voice::status))
+        .route("/voice/{agent}", post(voice::incoming_at))
         .route("/stream/{token}", get(stream::upgrade))
         .route("/health", get(api::health))
         .route("/metrics", scrape::route(&state))

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{api, auth, calls, live, test_call};
+use super::{agents, api, auth, calls, live, test_call};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,7 +15,7 @@ use super::{api, auth, calls, live, test_call};
     paths(api::status, api::overview, calls::list, calls::one, calls::erase, calls::recording,
         calls::create, calls::export_csv, calls::export_json, auth::sign_in, auth::current,
         auth::sign_out, live::events, live::listen, live::hang_up, live::transfer, live::say,
-        test_call::create, test_call::stream),
+        test_call::create, test_call::stream, agents::list, agents::one, agents::reload),
     modifiers(&Bearer)
 )]
 pub struct ApiDoc;

@@ -61,8 +61,8 @@ pub async fn upgrade(
         Ok(ws) => ws,
         Err(rejection) => return rejection.into_response(),
     };
-    let call_sid = match state.switchboard.redeem(&token) {
-        Ok(call_sid) => call_sid,
+    let stream = match state.switchboard.redeem(&token) {
+        Ok(stream) => stream,
         Err(e) => return reject(&e.to_string()),
     };
     let limit = state.switchboard.max_message_bytes();
@@ -77,5 +77,5 @@ pub async fn upgrade(
         .max_message_size(limit)
         .max_frame_size(limit)
         .on_failed_upgrade(|e| warn!(error = %e, "stream upgrade failed"))
-        .on_upgrade(move |socket| async move { state.switchboard.connect(socket, call_sid).await })
+        .on_upgrade(move |socket| async move { state.switchboard.connect(socket, stream).await })
 }

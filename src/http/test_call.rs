@@ -7,10 +7,11 @@
 use std::sync::Arc;
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{Extension, Path, State, WebSocketUpgrade};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use super::auth::Operator;
@@ -27,17 +28,44 @@ pub struct TestCall {
     pub stream_url: String,
 }
 
+/// Body of `POST /api/test-call` (optional).
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestCallRequest {
+    /// The agent to talk to; default: the routing's default agent.
+    pub agent: Option<String>,
+}
+
 /// `POST /api/test-call`: admits a test call and says where its stream goes.
 #[utoipa::path(post, path = "/api/test-call", security(("bearer" = []), ("cookie" = [])),
-    responses((status = 201, body = TestCall), (status = 503, body = crate::http::error::ErrorBody)))]
+    request_body(content = Option<TestCallRequest>),
+    responses((status = 201, body = TestCall), (status = 400, body = crate::http::error::ErrorBody),
+        (status = 503, body = crate::http::error::ErrorBody)))]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     Extension(operator): Extension<Operator>,
+    body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (call_sid, admission) = state.switchboard.admit_test_call().await;
+    let request: TestCallRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        TestCallRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad(format!("expected {{\"agent\": \"...\"}}: {e}")))?
+    };
+    let roster = state.switchboard.roster();
+    let agent = match request.agent.as_deref() {
+        None => Arc::clone(roster.lineup().default_agent()),
+        Some(name) => roster.get(name).ok_or_else(|| {
+            ApiError::bad(format!(
+                "agent {:?}: no such agent (GET /api/agents lists them)",
+                crate::redact::outside(name)
+            ))
+        })?,
+    };
+    let (call_sid, admission) = state.switchboard.admit_test_call(&agent).await;
     match admission {
         Admission::Stream { token } => {
-            info!(call_sid = %call_sid, operator = %operator, "browser test call");
+            info!(call_sid = %call_sid, operator = %operator, agent = %agent.name, "browser test call");
             let body = TestCall {
                 call_sid,
                 stream_url: format!("/api/test-call/{token}"),
@@ -60,7 +88,7 @@ pub async fn stream(
     Path(token): Path<String>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    let call_sid = state.switchboard.redeem(&token).map_err(|e| {
+    let stream = state.switchboard.redeem(&token).map_err(|e| {
         warn!(reason = %e, "refused a test call's stream");
         ApiError(StatusCode::FORBIDDEN, "expired or used test call".into())
     })?;
@@ -71,6 +99,6 @@ pub async fn stream(
         .on_failed_upgrade(|e| warn!(error = %e, "test call upgrade failed"))
         .on_upgrade(move |socket| async move {
             let _watching = Watching::new(WatchKind::TestCall);
-            state.switchboard.connect(socket, call_sid).await
+            state.switchboard.connect(socket, stream).await
         }))
 }

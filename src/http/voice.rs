@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tracing::{info, warn};
@@ -31,7 +31,19 @@ fn is_sid(s: &str) -> bool {
 /// Answers a call with `<Connect><Stream>` to a fresh per-call stream URL, or
 /// with the busy message or `<Reject/>`, as the switchboard decides.
 pub async fn incoming(State(state): State<Arc<AppState>>, form: TwilioForm) -> Response {
-    counted(Webhook::Voice, answer(&state, &form).await)
+    counted(Webhook::Voice, answer(&state, &form, None).await)
+}
+
+/// `POST /voice/{name}`: the same, where the path can route the call to an
+/// agent (a `path` rule, or an agent of that name). The signature covers
+/// this exact URL, so the path is Twilio's, as configured in its console
+/// or given by Pronto for an outbound call.
+pub async fn incoming_at(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    form: TwilioForm,
+) -> Response {
+    counted(Webhook::Voice, answer(&state, &form, Some(&name)).await)
 }
 
 /// Records a call status callback; idempotent on (CallSid, SequenceNumber).
@@ -51,15 +63,22 @@ fn counted(endpoint: Webhook, response: Response) -> Response {
     response
 }
 
-async fn answer(state: &AppState, form: &TwilioForm) -> Response {
+async fn answer(state: &AppState, form: &TwilioForm, path: Option<&str>) -> Response {
     let Some(call_sid) = form.get("CallSid").filter(|s| is_sid(s)) else {
         return (StatusCode::BAD_REQUEST, "missing or malformed CallSid").into_response();
     };
+    let (from, to) = (
+        form.get("From").unwrap_or_default(),
+        form.get("To").unwrap_or_default(),
+    );
+    let direction = Direction::parse(form.get("Direction").unwrap_or_default());
+    let agent = state.switchboard.roster().route(&direction, to, from, path);
     let call = CallInfo {
         call_sid: call_sid.to_string(),
-        from: form.get("From").unwrap_or_default().to_string(),
-        to: form.get("To").unwrap_or_default().to_string(),
-        direction: Direction::parse(form.get("Direction").unwrap_or_default()),
+        from: from.to_string(),
+        to: to.to_string(),
+        direction,
+        agent: agent.name.clone(),
         started_at: chrono::Utc::now(),
     };
     // For the log: numbers masked, and `Direction` may hold Twilio's raw text.
@@ -73,13 +92,14 @@ async fn answer(state: &AppState, form: &TwilioForm) -> Response {
         ("To", call.to.clone()),
         ("Direction", call.direction.to_string()),
     ];
-    let twilio = &state.config.tunables.twilio;
+    // The agent's own: its language and busy message.
+    let twilio = &agent.config.tunables.twilio;
     let say_with = |text| Say {
         text,
         voice: Some(twilio.say_voice.as_str()),
         language: Some(twilio.say_language.as_str()),
     };
-    let body = match state.switchboard.admit(call).await {
+    let body = match state.switchboard.admit(call, &agent).await {
         Admission::Stream { token } => {
             let stream_url = format!(
                 "{}/stream/{token}",
@@ -88,7 +108,7 @@ async fn answer(state: &AppState, form: &TwilioForm) -> Response {
             let pre_stream = Some(twilio.pre_stream_say.as_str())
                 .filter(|t| !t.trim().is_empty())
                 .map(say_with);
-            info!(call_sid, %from, %to, %direction, "incoming call: streaming");
+            info!(call_sid, %from, %to, %direction, agent = %agent.name, "incoming call: streaming");
             let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
             twiml::connect_stream(pre_stream.as_ref(), &stream_url, &params)
         }

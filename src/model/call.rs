@@ -14,6 +14,9 @@ pub struct CallInfo {
     pub from: String,
     pub to: String,
     pub direction: Direction,
+    /// The agent (persona) that answers it, by name: chosen by the routing
+    /// when the call is admitted, and kept for the whole call.
+    pub agent: String,
     pub started_at: DateTime<Utc>,
 }
 
@@ -341,6 +344,7 @@ mod tests {
             from: "+15550001111".into(),
             to: "+15550002222".into(),
             direction: Direction::Inbound,
+            agent: "default".into(),
             started_at: Utc::now(),
         };
         assert_eq!(call.caller(), "+15550001111");

@@ -79,6 +79,8 @@ pub struct CallSnapshot {
     pub from: String,
     pub to: String,
     pub direction: Direction,
+    /// The agent answering it.
+    pub agent: String,
     pub started_at: DateTime<Utc>,
     pub duration_secs: u64,
     /// The latest `CallStatus` from Twilio's status callbacks, if any came.
@@ -102,6 +104,7 @@ impl CallSnapshot {
             from: mask_phone(&info.from),
             to: mask_phone(&info.to),
             direction: info.direction.clone(),
+            agent: info.agent.clone(),
             started_at: info.started_at,
             duration_secs,
             call_status,

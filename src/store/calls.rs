@@ -19,10 +19,11 @@ impl Store {
     pub async fn call_started(&self, new: &NewCall) -> Result<(), StoreError> {
         const SQL: &str = concat!(
             "INSERT INTO calls (sid, direction, from_number, from_masked, \
-             to_number, to_masked, started_at, status, replica) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9",
+             to_number, to_masked, started_at, status, replica, agent) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10",
             unless_erased!(),
             " ON CONFLICT (sid) DO UPDATE SET direction = excluded.direction, \
+             agent = excluded.agent, \
              from_number = excluded.from_number, from_masked = excluded.from_masked, \
              to_number = excluded.to_number, to_masked = excluded.to_masked, \
              started_at = CASE WHEN excluded.started_at < calls.started_at \
@@ -46,6 +47,7 @@ impl Store {
                 .bind(micros(call.started_at))
                 .bind(status.as_ref().map(CallStatus::as_str))
                 .bind(replica)
+                .bind(&call.agent)
                 .execute(pool)
                 .await?;
         });

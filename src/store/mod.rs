@@ -149,6 +149,9 @@ pub struct NewCall {
 pub struct CallRow {
     pub call_sid: String,
     pub direction: Direction,
+    /// The agent that answered it (`default`: the agent of
+    /// `config/pronto.toml`, and every call from before agents).
+    pub agent: String,
     pub from: String,
     pub to: String,
     pub started_at: DateTime<Utc>,
@@ -196,6 +199,8 @@ pub struct CallFilter {
     pub end_reason: Option<String>,
     /// Words in the transcript (what the caller or the agent said), any case.
     pub text: Option<String>,
+    /// The agent that answered, by name.
+    pub agent: Option<String>,
 }
 
 /// A page of calls, newest first; `next` is the opaque cursor for `before`.

@@ -38,6 +38,7 @@ impl Store {
         equals(&mut sql, "c.to_number", filter.to.as_ref());
         equals(&mut sql, "c.status", filter.status.as_ref());
         equals(&mut sql, "c.end_reason", filter.end_reason.as_ref());
+        equals(&mut sql, "c.agent", filter.agent.as_ref());
         if let Some(text) = &filter.text {
             let p = sql.arg(Arg::Text(format!(
                 "%{}%",

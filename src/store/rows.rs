@@ -18,7 +18,7 @@ use crate::model::{
 
 /// The columns every call query selects, in a fixed shape for [`call_row`]:
 /// the call, its replica's heartbeat (for `live`) and its number of turns.
-pub(super) const CALL_SELECT: &str = "SELECT c.sid, c.direction, c.from_number, c.to_number, \
+pub(super) const CALL_SELECT: &str = "SELECT c.sid, c.direction, c.agent, c.from_number, c.to_number, \
      c.from_masked, c.to_masked, c.started_at, c.answered_at, c.ended_at, c.status, \
      c.end_reason, c.duration_secs, r.heartbeat_at, \
      (SELECT COUNT(*) FROM turns t WHERE t.call_sid = c.sid) AS turn_count \
@@ -102,6 +102,7 @@ pub(super) fn call_row(row: &impl StoreRow, cutoff: i64) -> Result<CallRow, Stor
     Ok(CallRow {
         call_sid: row.text("sid")?,
         direction: Direction::parse(&row.text("direction")?),
+        agent: row.text("agent")?,
         from: row.text("from_masked")?,
         to: row.text("to_masked")?,
         started_at: row.time("started_at")?,

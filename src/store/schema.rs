@@ -64,6 +64,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0006_operator_turns.sql"),
         include_str!("../../migrations/postgres/0006_operator_turns.sql"),
     ),
+    (
+        7,
+        "agents",
+        include_str!("../../migrations/sqlite/0007_agents.sql"),
+        include_str!("../../migrations/postgres/0007_agents.sql"),
+    ),
 ];
 
 /// The newest schema version this binary knows.

@@ -6,8 +6,10 @@
 //! signature, unique per call.
 //!
 //! The token is stateless, so any replica sharing the secret accepts it:
-//! `{call_sid}.{expiry_unix}.{nonce}.{mac}` with `mac = HMAC-SHA256(secret,
-//! "pronto-stream-v1" | call_sid | expiry | nonce)`, base64url. Single use is
+//! `{call_sid}.{agent}.{expiry_unix}.{nonce}.{mac}` with `mac =
+//! HMAC-SHA256(secret, "pronto-stream-v2" | call_sid | agent | expiry |
+//! nonce)`, base64url. The agent chosen for the call travels here, signed,
+//! and never in a `<Parameter>` that comes back through Twilio. Single use is
 //! enforced by [`ReplayGuard`], which remembers redeemed nonces until they expire.
 //! That memory is per process; sharing it across replicas needs the shared
 //! store.
@@ -23,7 +25,7 @@ use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
 
-const DOMAIN: &[u8] = b"pronto-stream-v1";
+const DOMAIN: &[u8] = b"pronto-stream-v2";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
@@ -57,6 +59,8 @@ impl std::fmt::Debug for StreamTokens {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
     pub call_sid: String,
+    /// The agent the call was routed to.
+    pub agent: String,
     nonce: String,
     expires_at: u64,
 }
@@ -73,17 +77,18 @@ impl StreamTokens {
         self.ttl
     }
 
-    /// A new token for `call_sid`, valid for the TTL from `now`.
-    pub fn issue(&self, call_sid: &str, now: SystemTime) -> String {
+    /// A new token for `call_sid`, answered by `agent` (a name of
+    /// `[a-z0-9_-]`), valid for the TTL from `now`.
+    pub fn issue(&self, call_sid: &str, agent: &str, now: SystemTime) -> String {
         let expires_at = unix_secs(now) + self.ttl.as_secs();
         let nonce: [u8; 9] = rand::random();
         let nonce = URL_SAFE_NO_PAD.encode(nonce);
         let mac = self
-            .mac(call_sid, expires_at, &nonce)
+            .mac(call_sid, agent, expires_at, &nonce)
             .finalize()
             .into_bytes();
         format!(
-            "{call_sid}.{expires_at}.{nonce}.{}",
+            "{call_sid}.{agent}.{expires_at}.{nonce}.{}",
             URL_SAFE_NO_PAD.encode(mac)
         )
     }
@@ -92,7 +97,8 @@ impl StreamTokens {
     /// pass the result to [`ReplayGuard::redeem`].
     pub fn verify(&self, token: &str, now: SystemTime) -> Result<Verified, TokenError> {
         let mut parts = token.split('.');
-        let (Some(call_sid), Some(expiry), Some(nonce), Some(mac), None) = (
+        let (Some(call_sid), Some(agent), Some(expiry), Some(nonce), Some(mac), None) = (
+            parts.next(),
             parts.next(),
             parts.next(),
             parts.next(),
@@ -108,10 +114,14 @@ impl StreamTokens {
         let mac = URL_SAFE_NO_PAD
             .decode(mac)
             .map_err(|_| TokenError::Malformed)?;
-        if !sid_ok || nonce.is_empty() || nonce.len() > 32 {
+        if !sid_ok
+            || !crate::config::routing::is_name(agent)
+            || nonce.is_empty()
+            || nonce.len() > 32
+        {
             return Err(TokenError::Malformed);
         }
-        self.mac(call_sid, expires_at, nonce)
+        self.mac(call_sid, agent, expires_at, nonce)
             .verify_slice(&mac)
             .map_err(|_| TokenError::BadMac)?;
         if unix_secs(now) > expires_at {
@@ -119,17 +129,19 @@ impl StreamTokens {
         }
         Ok(Verified {
             call_sid: call_sid.to_string(),
+            agent: agent.to_string(),
             nonce: nonce.to_string(),
             expires_at,
         })
     }
 
-    fn mac(&self, call_sid: &str, expires_at: u64, nonce: &str) -> HmacSha256 {
+    fn mac(&self, call_sid: &str, agent: &str, expires_at: u64, nonce: &str) -> HmacSha256 {
         let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.secret)
             .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
         for part in [
             DOMAIN,
             call_sid.as_bytes(),
+            agent.as_bytes(),
             &expires_at.to_be_bytes(),
             nonce.as_bytes(),
         ] {
@@ -181,15 +193,15 @@ mod tests {
     #[test]
     fn a_token_verifies_for_its_call_and_is_url_safe() {
         let now = SystemTime::now();
-        let t = tokens().issue(SID, now);
+        let t = tokens().issue(SID, "default", now);
         assert!(
             t.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_'),
             "{t}"
         );
         assert_eq!(
-            tokens().verify(&t, now).map(|v| v.call_sid),
-            Ok(SID.to_string())
+            tokens().verify(&t, now).map(|v| (v.call_sid, v.agent)),
+            Ok((SID.to_string(), "default".to_string()))
         );
         // another replica with the same secret accepts it
         assert!(
@@ -202,7 +214,7 @@ mod tests {
     #[test]
     fn expired_tampered_and_foreign_tokens_fail() {
         let now = SystemTime::now();
-        let t = tokens().issue(SID, now);
+        let t = tokens().issue(SID, "default", now);
         assert_eq!(
             tokens().verify(&t, now + Duration::from_secs(61)),
             Err(TokenError::Expired)
@@ -213,17 +225,23 @@ mod tests {
         );
         let other_call = t.replacen(SID, "CA0123456789abcdef0123456789abcdee", 1);
         assert_eq!(tokens().verify(&other_call, now), Err(TokenError::BadMac));
-        let (head, _) = t.split_once('.').expect("dotted");
-        let longer = t.replacen(&format!("{head}."), &format!("{head}.9"), 1);
+        // the agent is signed: a token cannot be moved to another agent
+        let other_agent = t.replacen(".default.", ".sales.", 1);
+        assert_eq!(tokens().verify(&other_agent, now), Err(TokenError::BadMac));
+        let (head, _) = t.split_once(".default.").expect("dotted");
+        let longer = t.replacen(&format!("{head}.default."), &format!("{head}.default.9"), 1);
         assert!(tokens().verify(&longer, now).is_err());
         for bad in [
             "",
             "a.b.c",
-            "a.b.c.d.e",
-            "CA1.x.n.AAAA",
-            "CA-1.1.n.AAAA",
-            "CA1.1..AAAA",
-            "CA1.1.n.!!",
+            "a.b.c.d",
+            "a.b.c.d.e.f",
+            "CA1.a.x.n.AAAA",
+            "CA-1.a.1.n.AAAA",
+            "CA1.a.1..AAAA",
+            "CA1.a.1.n.!!",
+            "CA1.A/B.1.n.AAAA",
+            "CA1..1.n.AAAA",
         ] {
             assert_eq!(
                 tokens().verify(bad, now),
@@ -238,10 +256,10 @@ mod tests {
         let now = SystemTime::now();
         let guard = ReplayGuard::default();
         let a = tokens()
-            .verify(&tokens().issue(SID, now), now)
+            .verify(&tokens().issue(SID, "default", now), now)
             .expect("valid");
         let b = tokens()
-            .verify(&tokens().issue(SID, now), now)
+            .verify(&tokens().issue(SID, "default", now), now)
             .expect("valid");
         assert_eq!(guard.redeem(&a, now), Ok(()));
         assert_eq!(guard.redeem(&a, now), Err(TokenError::Reused));

@@ -78,12 +78,21 @@ async fn a_stream_token_works_once() {
 async fn expired_made_up_and_foreign_tokens_are_refused() {
     let server = TestServer::start().await;
     let sid = "CA0123456789abcdef0123456789abcdef";
-    let expired = StreamTokens::new(STREAM_SECRET.as_bytes(), Duration::from_secs(60))
-        .issue(sid, SystemTime::now() - Duration::from_secs(120));
-    let foreign = StreamTokens::new(b"another deployment", Duration::from_secs(60))
-        .issue(sid, SystemTime::now());
-    let valid_shape = StreamTokens::new(STREAM_SECRET.as_bytes(), Duration::from_secs(60))
-        .issue(sid, SystemTime::now());
+    let expired = StreamTokens::new(STREAM_SECRET.as_bytes(), Duration::from_secs(60)).issue(
+        sid,
+        "default",
+        SystemTime::now() - Duration::from_secs(120),
+    );
+    let foreign = StreamTokens::new(b"another deployment", Duration::from_secs(60)).issue(
+        sid,
+        "default",
+        SystemTime::now(),
+    );
+    let valid_shape = StreamTokens::new(STREAM_SECRET.as_bytes(), Duration::from_secs(60)).issue(
+        sid,
+        "default",
+        SystemTime::now(),
+    );
     let options = StreamOptions {
         call_sid: Some(sid.into()),
         ..StreamOptions::default()

@@ -8,6 +8,7 @@ fn info(sid: &str) -> CallInfo {
         from: "+14155551234".into(),
         to: "+18005550000".into(),
         direction: "inbound".into(),
+        agent: "default".into(),
         started_at: Utc::now(),
     }
 }

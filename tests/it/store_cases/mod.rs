@@ -227,6 +227,7 @@ pub fn new_call(sid: &str, from: &str, started_at: DateTime<Utc>, replica: &str)
         call: CallInfo {
             call_sid: sid.into(),
             direction: "inbound".into(),
+            agent: "default".into(),
             from: from.into(),
             to: "+390212345678".into(),
             started_at,

@@ -257,13 +257,26 @@ pub async fn transfer(
     Extension(operator): Extension<Operator>,
     Path(sid): Path<String>,
 ) -> Result<Response, ApiError> {
-    desk(&state, &sid)?;
-    let Some(to) = state.switchboard.transfer_number(&sid) else {
-        return Err(ApiError(
+    let no_number = || {
+        ApiError(
             StatusCode::CONFLICT,
-            "the call's agent has no transfer number: set [agent] transfer_number in its file or config/pronto.toml".into(),
-        ));
+            "no transfer number for the call's agent: set [agent] transfer_number in its file or in config/pronto.toml".into(),
+        )
     };
+    // Nothing to transfer to, whichever the call: said before looking for it.
+    let lineup = state.switchboard.roster().lineup();
+    if !lineup
+        .agents
+        .values()
+        .any(|a| a.transfer_number().is_some())
+    {
+        return Err(no_number());
+    }
+    desk(&state, &sid)?;
+    let to = state
+        .switchboard
+        .transfer_number(&sid)
+        .ok_or_else(no_number)?;
     give(&state, &sid, &operator, Order::Transfer(to))
 }
 

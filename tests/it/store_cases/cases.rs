@@ -7,7 +7,7 @@ use super::{TestDb, event, new_call, secs, t0, turn};
 
 pub async fn reopen_keeps_data_and_does_not_migrate_again(db: TestDb) {
     let store = db.open().await;
-    assert_eq!(store.schema_version().await.unwrap(), 6);
+    assert_eq!(store.schema_version().await.unwrap(), 7);
     store
         .call_started(&new_call("CAreopen", "+14155550001", t0(), "r1"))
         .await
@@ -24,7 +24,7 @@ pub async fn reopen_keeps_data_and_does_not_migrate_again(db: TestDb) {
         .await;
 
     let store = db.open().await;
-    assert_eq!(store.schema_version().await.unwrap(), 6);
+    assert_eq!(store.schema_version().await.unwrap(), 7);
     assert_eq!(
         db.count(installed).await,
         6,

@@ -107,6 +107,12 @@ pub struct BenchArgs {
     /// The server's log filter (what a user runs: info).
     #[arg(long, default_value = "info")]
     pub server_log: String,
+    /// Serve as this many agents (agent files with their own prompt,
+    /// knowledge, greeting, voice and language, English and Italian in
+    /// turn), the calls spread over them by the number called. 0: the one
+    /// agent of the configuration, as without agent files.
+    #[arg(long, default_value_t = 0)]
+    pub agents: usize,
     /// Soak: for this many seconds, each of the `calls` callers makes one
     /// call of `call_secs` after another; the report adds the server's
     /// memory, file descriptors, threads and tasks over time and checks
@@ -289,6 +295,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
     let s2s = speech_to_speech(args, &providers).await?;
     let dir = std::env::temp_dir().join(format!("pronto-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
+    write_agents(&dir, args.agents)?;
     let port = free_port()?;
     let url = format!("http://127.0.0.1:{port}");
     let env: Vec<(String, String)> = [
@@ -354,6 +361,54 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
     outcome
 }
 
+/// The number that routes to the `i`th agent of [`write_agents`].
+fn agent_number(i: usize) -> String {
+    format!("+1555900{i:04}")
+}
+
+/// `n` agent files in `dir/agents` (each with its own prompt and knowledge
+/// file, greeting, voice and language) and a `dir/config/pronto.toml` that
+/// routes [`agent_number`]`(i)` to the `i`th: what a deployment of several
+/// agents holds. Nothing for `n` = 0.
+fn write_agents(dir: &std::path::Path, n: usize) -> std::io::Result<()> {
+    if n == 0 {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir.join("agents"))?;
+    std::fs::create_dir_all(dir.join("config"))?;
+    let mut routing = String::from("[routing]\n");
+    for i in 0..n {
+        let name = format!("agent-{i}");
+        let (language, greeting) = if i % 2 == 0 {
+            ("en", format!("Hello, this is agent {i}. How can I help you?"))
+        } else {
+            ("it", format!("Pronto, sono l'agente {i}. Come posso aiutarla?"))
+        };
+        let voice = ["coral", "sage", "alloy", "verse"][i % 4];
+        std::fs::write(
+            dir.join(format!("agents/{name}.md")),
+            format!("You are agent {i} of the bench. Answer in one short sentence.\n"),
+        )?;
+        std::fs::write(
+            dir.join(format!("agents/{name}-facts.md")),
+            format!("Agent {i} is open from 9 to 5.\n"),
+        )?;
+        std::fs::write(
+            dir.join(format!("agents/{name}.toml")),
+            format!(
+                "description = \"bench agent {i}\"\n[agent]\nlanguage = \"{language}\"\n\
+                 prompt_file = \"agents/{name}.md\"\nknowledge_files = [\"agents/{name}-facts.md\"]\n\
+                 [tts]\nvoice = \"{voice}\"\n[lines.{language}]\ngreeting = \"{greeting}\"\n"
+            ),
+        )?;
+        routing.push_str(&format!(
+            "[[routing.rules]]\nto = \"{}\"\nagent = \"{name}\"\n",
+            agent_number(i)
+        ));
+    }
+    std::fs::write(dir.join("config/pronto.toml"), routing)
+}
+
 fn free_port() -> std::io::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
@@ -378,6 +433,9 @@ async fn measure(args: &BenchArgs, url: &str, pid: u32) -> anyhow::Result<Report
     for i in 0..args.calls {
         let mut cfg = cfg.clone();
         cfg.from = format!("+1555{:07}", i);
+        if args.agents > 0 {
+            cfg.to = agent_number(i % args.agents);
+        }
         let speech = Arc::clone(&speech);
         let plan = caller::Plan {
             length: Duration::from_secs(args.call_secs),
@@ -405,8 +463,9 @@ async fn measure(args: &BenchArgs, url: &str, pid: u32) -> anyhow::Result<Report
     let peak = PEAK_RSS
         .load(std::sync::atomic::Ordering::Relaxed)
         .max(end.rss_bytes);
-    let server_turns = server_latencies(url, &results).await;
+    let (server_turns, calls_by_agent) = server_latencies(url, &results).await;
     let mut report = summarize(results, idle, end, peak, server_turns);
+    report.calls_by_agent = calls_by_agent;
     // Speculative answers the server started and dropped unheard.
     if let Ok(health) = reqwest::get(format!("{url}/health")).await
         && let Ok(health) = health.json::<serde_json::Value>().await
@@ -472,15 +531,23 @@ pub(crate) struct ServerTurn {
     speculative: bool,
 }
 
-/// Per-turn stages of every answered turn, from the call records.
-async fn server_latencies(url: &str, results: &[CallResult]) -> Vec<ServerTurn> {
+/// Per-turn stages of every answered turn, and the calls each agent
+/// answered, from the call records.
+async fn server_latencies(
+    url: &str,
+    results: &[CallResult],
+) -> (Vec<ServerTurn>, std::collections::BTreeMap<String, usize>) {
     let client = reqwest::Client::new();
     let mut out = Vec::new();
+    let mut by_agent = std::collections::BTreeMap::new();
     for r in results.iter().filter(|r| !r.call_sid.is_empty()) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
             let call = call_record(&client, url, &r.call_sid).await;
             if !call["ended_at"].is_null() || tokio::time::Instant::now() > deadline {
+                if let Some(agent) = call["agent"].as_str() {
+                    *by_agent.entry(agent.to_string()).or_default() += 1;
+                }
                 for t in call["turns"].as_array().into_iter().flatten() {
                     let l = &t["latency"];
                     if let (Some(o), Some(v)) = (
@@ -506,7 +573,7 @@ async fn server_latencies(url: &str, results: &[CallResult]) -> Vec<ServerTurn> 
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    out
+    (out, by_agent)
 }
 
 fn summarize(
@@ -564,6 +631,7 @@ fn summarize(
             .map(|r| r.max_tick_lateness_ms)
             .max()
             .unwrap_or(0),
+        calls_by_agent: Default::default(),
         soak: None,
     }
 }

@@ -79,6 +79,8 @@ pub struct Report {
     /// means the generator, not the server, may be the bottleneck.
     pub generator_late_ticks: u64,
     pub generator_max_lateness_ms: u64,
+    /// The calls each agent answered, by their records.
+    pub calls_by_agent: std::collections::BTreeMap<String, usize>,
     /// A soak's samples and record check (`--soak-secs`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub soak: Option<SoakReport>,
@@ -153,6 +155,9 @@ impl std::fmt::Display for Report {
             "answer underruns: {} | generator late ticks: {} (worst {} ms)",
             self.underruns, self.generator_late_ticks, self.generator_max_lateness_ms
         )?;
+        if self.calls_by_agent.len() > 1 {
+            writeln!(f, "calls by agent: {:?}", self.calls_by_agent)?;
+        }
         for e in self.errors.iter().take(5) {
             writeln!(f, "error: {e}")?;
         }

@@ -50,6 +50,7 @@ macro_rules! asset {
 static ASSETS: &[Asset] = &[
     asset!("index.html", HTML),
     asset!("app.css", CSS),
+    asset!("js/agents.js", JS),
     asset!("js/api.js", JS),
     asset!("js/audio-out.js", JS),
     asset!("js/call-card.js", JS),

@@ -1,6 +1,6 @@
-// One live call as a card: who, which way, how long, what state, the
-// transcript as it grows (with the caller's words in grey while they speak),
-// each turn's latency, and the step-in buttons.
+// One live call as a card: who, which way, which agent answers, how long,
+// what state, the transcript as it grows (with the caller's words in grey
+// while they speak), each turn's latency, and the step-in buttons.
 
 import { h, replace } from "./dom.js";
 import { clock, secondsSince, stateLabel } from "./format.js";
@@ -13,6 +13,7 @@ export class CallCard {
     this.call = call;
     this.who = h("span", { class: "who" });
     this.direction = h("span", { class: "muted" });
+    this.agent = h("span", { class: "agent-name", title: "the agent answering" });
     this.duration = h("span", { class: "mono duration" });
     this.badge = h("span", { class: "badge" });
     this.extra = h("span", { class: "muted" });
@@ -23,7 +24,7 @@ export class CallCard {
     const button = (text, action, fn, cls = "secondary") =>
       h("button", { type: "button", class: cls, dataset: { action }, on: { click: () => fn(this.call) }, text });
     this.el = h("article", { class: "card", dataset: { sid: call.call_sid } },
-      h("div", { class: "card-head" }, this.who, this.direction, this.duration, this.badge, this.extra),
+      h("div", { class: "card-head" }, this.who, this.direction, this.agent, this.duration, this.badge, this.extra),
       this.list, this.partial,
       actions
         ? h("div", { class: "row actions" },
@@ -39,6 +40,9 @@ export class CallCard {
     this.call = call;
     this.who.textContent = `${call.from} → ${call.to}`;
     this.direction.textContent = call.direction;
+    // The call keeps the agent it started with, even across a reload.
+    this.agent.textContent = call.agent ?? "";
+    this.el.dataset.agent = call.agent ?? "";
     const label = stateLabel(call.state);
     this.badge.textContent = label;
     this.badge.className = `badge ${label}`;

@@ -1,7 +1,7 @@
 // One call from the history: its facts with the full numbers (the only place
-// they are shown), the transcript (said and heard, barge-ins and operator
-// turns marked), per-turn latencies, events, cost, the replay when recorded,
-// erase and export.
+// they are shown) and the agent that answered, the transcript (said and
+// heard, barge-ins and operator turns marked), per-turn latencies, events,
+// cost, the replay when recorded, erase and export.
 
 import { api } from "./api.js";
 import { ask, tell } from "./dialog.js";
@@ -37,6 +37,7 @@ export function render(view, sid) {
       fact("Caller", call.from_number, "mono"),
       fact("Called", call.to_number, "mono"),
       fact("Direction", call.direction),
+      fact("Agent", call.agent),
       fact("Started", when(call.started_at)),
       fact("Answered", when(call.answered_at)),
       fact("Ended", call.live ? "in progress" : when(call.ended_at)),

@@ -1,6 +1,7 @@
 // Call history: filters, a page of calls at a time (the server's `next`
 // cursor), masked numbers, and export links carrying the same filters.
 
+import * as agents from "./agents.js";
 import { api, query } from "./api.js";
 import { h, replace } from "./dom.js";
 import { clock, when, words } from "./format.js";
@@ -30,6 +31,7 @@ function params(f) {
     status: f.status,
     end_reason: f.end_reason,
     q: f.q?.trim(),
+    agent: f.agent,
   };
 }
 
@@ -42,6 +44,12 @@ export function render(view) {
       h("select", { id: `f-${name}`, name },
         options.map((o) => h("option", { value: o, text: o ? words(o) : "any", selected: filters[name] === o }))));
 
+  // Filled once the agents are known; until then it holds only the filter
+  // in use, so a search before they arrive keeps it.
+  const agentChoice = h("select", { id: "f-agent", name: "agent" },
+    h("option", { value: "", text: "any" }),
+    filters.agent ? h("option", { value: filters.agent, text: filters.agent, selected: true }) : null);
+  const agentSelect = h("div", {}, h("label", { for: "f-agent", text: "Agent" }), agentChoice);
   const csv = h("a", { class: "button secondary", id: "export-csv", download: "calls.csv", text: "Export CSV" });
   const json = h("a", { class: "button secondary", id: "export-json", download: "calls.json", text: "Export JSON" });
   const form = h("form", { class: "filters panel", id: "filters" },
@@ -51,6 +59,7 @@ export function render(view) {
     input("until", "To day", { type: "date" }),
     select("status", "Status", STATUSES),
     select("end_reason", "End reason", END_REASONS),
+    agentSelect,
     h("div", { class: "wide" }, h("label", { for: "f-q", text: "Words in the transcript" }),
       h("input", { id: "f-q", name: "q", type: "search", value: filters.q || "" })),
     h("div", { class: "row" },
@@ -64,7 +73,7 @@ export function render(view) {
   replace(view, h("h1", { text: "Call history" }), form, error,
     h("div", { class: "table-wrap" },
       h("table", { id: "calls" },
-        h("thead", {}, h("tr", {}, ["Started", "Caller", "Called", "Direction", "Duration", "Turns", "Status", "End reason"]
+        h("thead", {}, h("tr", {}, ["Started", "Caller", "Called", "Direction", "Agent", "Duration", "Turns", "Status", "End reason"]
           .map((t) => h("th", { text: t })))),
         body)),
     h("div", { class: "row end" }, count, more));
@@ -115,6 +124,10 @@ export function render(view) {
   more.addEventListener("click", () => next && load(next));
   exportLinks();
   load();
+  agents.list().then(
+    (listed) => agents.fillSelect(agentChoice, listed.agents, { any: "any", chosen: agentChoice.value, keep: true }),
+    // Without the list the filter still works for the agent already chosen.
+    () => {});
 }
 
 function row(c) {
@@ -125,6 +138,7 @@ function row(c) {
     h("td", { class: "mono", text: c.from }),
     h("td", { class: "mono", text: c.to }),
     h("td", { text: c.direction }),
+    h("td", { class: "agent-name", text: c.agent ?? "" }),
     h("td", { class: "mono", text: duration }),
     h("td", { text: c.turns ?? "" }),
     h("td", { text: c.status || "" }),

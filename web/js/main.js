@@ -2,6 +2,7 @@
 // URL's hash to one view at a time. A view's render() returns a function
 // that tears it down (timers, subscriptions) when the operator moves on.
 
+import * as agents from "./agents.js";
 import { onUnauthorized } from "./api.js";
 import * as callPage from "./call-page.js";
 import { $, h, replace } from "./dom.js";
@@ -35,6 +36,9 @@ function route() {
       break;
     case "test":
       teardown = testCall.render(view);
+      break;
+    case "agents":
+      teardown = agents.render(view);
       break;
     case "health":
       teardown = health.render(view);

@@ -1,10 +1,12 @@
-// A test call from the browser: the page plays Twilio's part. The
-// microphone is captured at the device's rate and brought to 8 kHz μ-law in a
-// worklet (js/worklets/capture.js), sent as Twilio media messages every
-// 20 ms; the agent's audio is played with its marks echoed when playback
-// reaches them and dropped on `clear`. The call shows up in the live stream
-// like any other; its card is drawn here.
+// A test call from the browser, to the agent chosen (the routing's default
+// at first): the page plays Twilio's part. The microphone is captured at the
+// device's rate and brought to 8 kHz μ-law in a worklet
+// (js/worklets/capture.js), sent as Twilio media messages every 20 ms; the
+// agent's audio is played with its marks echoed when playback reaches them
+// and dropped on `clear`. The call shows up in the live stream like any
+// other; its card is drawn here.
 
+import * as agents from "./agents.js";
 import { api, wsUrl } from "./api.js";
 import { AGENT, AudioOut } from "./audio-out.js";
 import { CallCard } from "./call-card.js";
@@ -32,17 +34,27 @@ export function render(view) {
   }
 
   const status = h("p", { class: "muted", id: "test-status", text: "" });
+  // Empty until the list arrives: the server then answers as its default agent.
+  const agentChoice = h("select", { id: "test-agent", name: "agent" });
+  const choose = h("div", { class: "choose-agent" }, h("label", { for: "test-agent", text: "Agent" }), agentChoice);
   const startButton = h("button", { type: "button", id: "test-start", text: "Start test call" });
   const hangButton = h("button", { type: "button", class: "danger", id: "test-hangup", text: "Hang up" });
   const mic = meter("you", "caller");
   const agent = meter("agent", "agent");
   const cardSlot = h("div", { id: "test-card" });
-  replace(panel, h("div", { class: "row" }, startButton, hangButton, mic.el, agent.el), status, cardSlot);
+  replace(panel, choose, h("div", { class: "row" }, startButton, hangButton, mic.el, agent.el), status, cardSlot);
+  agents.list().then(
+    (listed) => {
+      agents.fillSelect(agentChoice, listed.agents, { chosen: call?.agent || agentChoice.value || listed.default });
+      agentChoice.dataset.loaded = "true";
+    },
+    (e) => (status.textContent = `Cannot list the agents (${e.message}): the call goes to the default agent.`));
 
   let card = null;
   const show = () => {
     hangButton.hidden = !call;
     startButton.hidden = !!call;
+    agentChoice.disabled = !!call;
     panel.dataset.state = call ? call.state : "idle";
     if (call) {
       panel.dataset.sid = call.sid || "";
@@ -65,7 +77,7 @@ export function render(view) {
   startButton.addEventListener("click", async () => {
     startButton.disabled = true;
     try {
-      await begin(listeners);
+      await begin(listeners, agentChoice.value);
     } catch (e) {
       status.textContent = e.message;
       end();
@@ -84,10 +96,11 @@ export function render(view) {
   };
 }
 
-async function begin(view) {
+/** Calls `agentName` ("": the routing's default agent). */
+async function begin(view, agentName) {
   // The audio context first, while the click still counts as a gesture.
   const out = await AudioOut.create({ mode: "mixed" });
-  const c = { sid: null, state: "starting", status: "Asking for the microphone…", sent: 0, received: 0, out, view };
+  const c = { sid: null, agent: agentName, state: "starting", status: "Asking for the microphone…", sent: 0, received: 0, out, view };
   call = c;
   const changed = () => c.view?.onChange();
   changed();
@@ -98,7 +111,7 @@ async function begin(view) {
   }
   c.status = "Placing the call…";
   changed();
-  const placed = await api("/api/test-call", { method: "POST", body: {} });
+  const placed = await api("/api/test-call", { method: "POST", body: agentName ? { agent: agentName } : {} });
   c.sid = placed.call_sid;
   const twilio = new TwilioStream(placed.call_sid);
   const socket = new WebSocket(wsUrl(placed.stream_url));

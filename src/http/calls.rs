@@ -226,7 +226,7 @@ pub async fn export_csv(
     let Query(q) = query.map_err(|e| ApiError::bad(e.body_text()))?;
     let calls = export(&state, q).await?;
     let mut out = String::from(
-        "call_sid,direction,from,to,started_at,answered_at,ended_at,status,end_reason,duration_secs,turns\r\n",
+        "call_sid,direction,from,to,started_at,answered_at,ended_at,status,end_reason,duration_secs,turns,agent\r\n",
     );
     let time = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339()).unwrap_or_default();
     for c in &calls {
@@ -247,6 +247,8 @@ pub async fn export_csv(
                 .unwrap_or_default(),
             c.duration_secs.map(|d| d.to_string()).unwrap_or_default(),
             c.turns.to_string(),
+            // Last: the column came with agents, after spreadsheets were built on the others.
+            c.agent.clone(),
         ];
         let row: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
         out.push_str(&row.join(","));

@@ -35,7 +35,8 @@ fn health_facts(state: &AppState) -> serde_json::Value {
         // Who ends the caller's turns and who transcribes them; speculative
         // answers started and dropped unheard since start.
         "engine": default.engine.status(),
-        "agents": lineup.agents.keys().collect::<Vec<_>>(),
+        // How many; their names and routes are the API's (GET /api/agents).
+        "agents": lineup.agents.len(),
         "public_base_url": crate::redact::redact_userinfo(&d.public_base_url),
         "signature_checks": !d.skip_signature,
         "active_calls": state.switchboard.active_calls(),

@@ -2,8 +2,10 @@
 //! key and server, at the configured base URL (so a test can point it at a
 //! fake): `GET {base}/models` for OpenAI and compatible servers, `GET
 //! {base}/v1/models` for Anthropic, `GET {base}/v1/user` for ElevenLabs.
-//! Speech-to-text, the LLM and text-to-speech often share one OpenAI key: it
-//! is tried once, and the line names every stage that uses it.
+//! Speech-to-text, the LLM and text-to-speech often share one OpenAI key, and
+//! several agents the same keys: each key at each server is tried once, and
+//! the line names every stage (and, with several agents, every agent) that
+//! uses it.
 
 use std::time::Duration;
 
@@ -37,10 +39,27 @@ struct Target {
     key_var: String,
     key: Secret,
     stages: Vec<&'static str>,
+    /// The agents using it, when there are several.
+    agents: Vec<String>,
 }
 
-/// The distinct (server, key) pairs of the agent's stages, in stage order.
-fn targets(ai: &AiStages) -> Vec<Target> {
+/// The distinct (server, key) pairs of the agents' stages, in agent then
+/// stage order.
+fn targets(agents: &[(&str, &AiStages)]) -> Vec<Target> {
+    let mut targets: Vec<Target> = Vec::new();
+    for (name, ai) in agents {
+        add_targets(&mut targets, name, ai);
+    }
+    if agents.len() < 2 {
+        // One agent: the line is about the keys alone, as before agents.
+        for target in &mut targets {
+            target.agents.clear();
+        }
+    }
+    targets
+}
+
+fn add_targets(targets: &mut Vec<Target>, agent: &str, ai: &AiStages) {
     let llm_kind = match ai.llm.provider {
         LlmProvider::Anthropic => Kind::Anthropic,
         LlmProvider::OpenAi => Kind::OpenAi,
@@ -64,28 +83,39 @@ fn targets(ai: &AiStages) -> Vec<Target> {
             "text-to-speech",
         ),
     ];
-    let mut targets: Vec<Target> = Vec::new();
     for (kind, endpoint, key_var, stage) in stages {
         let same = targets.iter_mut().find(|t| {
             t.kind == kind && t.base_url == endpoint.base_url && t.key == endpoint.api_key
         });
         match same {
-            Some(target) => target.stages.push(stage),
+            Some(target) => {
+                if !target.stages.contains(&stage) {
+                    target.stages.push(stage);
+                }
+                if !target.agents.iter().any(|a| a == agent) {
+                    target.agents.push(agent.to_string());
+                }
+            }
             None => targets.push(Target {
                 kind,
                 base_url: endpoint.base_url.clone(),
                 key_var: key_var.clone(),
                 key: endpoint.api_key.clone(),
                 stages: vec![stage],
+                agents: vec![agent.to_string()],
             }),
         }
     }
-    targets
 }
 
-/// One line per distinct key, in stage order; the requests run concurrently.
-pub async fn check(client: &Client, ai: &AiStages, timeout: Duration) -> Vec<Finding> {
-    let checks = targets(ai)
+/// One line per distinct key, in agent then stage order; the requests run
+/// concurrently.
+pub async fn check(
+    client: &Client,
+    agents: &[(&str, &AiStages)],
+    timeout: Duration,
+) -> Vec<Finding> {
+    let checks = targets(agents)
         .into_iter()
         .map(|target| async move { check_one(client, &target, timeout).await });
     futures_util::future::join_all(checks).await
@@ -144,10 +174,17 @@ fn judge(target: &Target, url: &str, result: Result<Answer, Failure>) -> Finding
     let code = code(&answer, &target.key);
     let reason = code.as_deref().map_or(String::new(), |c| format!(", {c}"));
     match status {
-        200..=299 => Finding::ok(format!(
-            "{var} works at {host} ({})",
-            target.stages.join(", ")
-        )),
+        200..=299 => {
+            let agents = match target.agents.as_slice() {
+                [] => String::new(),
+                [one] => format!("; agent {one}"),
+                several => format!("; agents {}", several.join(", ")),
+            };
+            Finding::ok(format!(
+                "{var} works at {host} ({}{agents})",
+                target.stages.join(", ")
+            ))
+        }
         401 | 403
             if target.kind == Kind::ElevenLabs
                 && code.as_deref() == Some("missing_permissions") =>

@@ -3,11 +3,13 @@
 //! health check.
 //!
 //! `check` loads the configuration exactly as `pronto serve` does (config
-//! file, `.env`, environment), then prints one line per problem with its fix
-//! ([`offline`]), what to paste into the Twilio console and what answers calls
-//! ([`report`]). With `--online` it also tries each AI key, the tunnel and
-//! the Twilio credentials ([`online`]). Everything goes to stdout; the exit
-//! status says how bad it is ([`finding::Level`]).
+//! file, `.env`, environment, the agent files of `[routing] agents_dir`),
+//! then prints one line per problem with its fix ([`offline`], and for
+//! several agents [`agents`]), what to paste into the Twilio console (per
+//! agent) and what answers calls ([`report`]). With `--online` it also tries
+//! each AI key (once, however many agents use it), the tunnel and the Twilio
+//! credentials ([`online`]). Everything goes to stdout; the exit status says
+//! how bad it is ([`finding::Level`]).
 //!
 //! Neither command starts logging, opens the database or prints a secret.
 
@@ -17,8 +19,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::config::Config;
+use crate::config::agents::Agents;
 use finding::Finding;
 
+pub mod agents;
 pub mod finding;
 pub mod health;
 mod keys;
@@ -32,7 +36,7 @@ pub mod url;
 
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Exit status:\n  0  nothing to fix (notes are only worth knowing)\n  1  something would make calls fail\n  2  the configuration does not load (`pronto serve` would not start either, and exits 2 too)\n\nErrors: PUBLIC_BASE_URL unset, a placeholder, not https, with a port, or ending in /voice; TWILIO_AUTH_TOKEN unset; TWILIO_SKIP_SIGNATURE=true; a TWILIO_ACCOUNT_SID that is not one; some AI keys set but not all; a credential wrapped in quotes. With --online: a refused or out-of-credit key, an unreachable provider, tunnel or Twilio, a tunnel that does not reach Pronto or its /stream WebSocket, a running Pronto with another PUBLIC_BASE_URL, Twilio credentials that are not the account's.\n\nNotes: API_TOKEN or TWILIO_ACCOUNT_SID unset, a PUBLIC_BASE_URL on this machine (fine for `pronto call`), a quick tunnel, ignored PRONTO_* variables; with --online, rate limits and outages at a provider, a running Pronto in another mode."
+    after_help = "Exit status:\n  0  nothing to fix (notes are only worth knowing)\n  1  something would make calls fail\n  2  the configuration does not load (`pronto serve` would not start either, and exits 2 too)\n\nErrors: PUBLIC_BASE_URL unset, a placeholder, not https, with a port, or ending in /voice; TWILIO_AUTH_TOKEN unset; TWILIO_SKIP_SIGNATURE=true; a TWILIO_ACCOUNT_SID that is not one; some AI keys set but not all; a credential wrapped in quotes; an agent missing keys, its prompt or knowledge files; two routing rules giving one number to two agents (an agent file with a mistake, a rule to an agent with no file: exit 2). With --online: a refused or out-of-credit key, an unreachable provider, tunnel or Twilio, a tunnel that does not reach Pronto or its /stream WebSocket, a running Pronto with another PUBLIC_BASE_URL, Twilio credentials that are not the account's.\n\nNotes: API_TOKEN or TWILIO_ACCOUNT_SID unset, a PUBLIC_BASE_URL on this machine (fine for `pronto call`), a quick tunnel, ignored PRONTO_* variables, an agent no routing rule names (reachable only at /voice/<name>); with --online, rate limits and outages at a provider, a running Pronto in another mode."
 )]
 pub struct CheckArgs {
     /// Also try each AI key, PUBLIC_BASE_URL (its /health and the /stream
@@ -95,6 +99,16 @@ fn load(
 /// Prints the report of a configuration that loads; returns every finding.
 fn check(args: &CheckArgs, config: &Config, env: &HashMap<String, String>) -> Vec<Finding> {
     let mut findings = offline::findings(config, env);
+    // The agent files are read as `serve` reads them at start (and a reload
+    // later): one mistake refuses them all, in one line naming the file.
+    let agents = Agents::load(config);
+    match &agents {
+        Ok(agents) => findings.extend(agents::findings(agents, config, env)),
+        Err(e) => findings.push(Finding::fatal(format!(
+            "{e}: fix it; `pronto serve` would not start with it (and a reload would refuse it)"
+        ))),
+    }
+    let agents = agents.ok();
     // Errors first: they are what to fix before calling.
     findings.sort_by_key(|f| std::cmp::Reverse(f.level));
     if findings.is_empty() {
@@ -104,8 +118,18 @@ fn check(args: &CheckArgs, config: &Config, env: &HashMap<String, String>) -> Ve
         println!("{finding}");
     }
     println!();
+    let per_agent = agents
+        .as_ref()
+        .map(|a| report::agents(config, a))
+        .unwrap_or_default();
+    let per_agent = if per_agent.is_empty() {
+        per_agent
+    } else {
+        std::iter::once(String::new()).chain(per_agent).collect()
+    };
     for line in report::console(config)
         .into_iter()
+        .chain(per_agent)
         .chain([String::new()])
         .chain(report::mode(config))
     {
@@ -123,7 +147,7 @@ fn check(args: &CheckArgs, config: &Config, env: &HashMap<String, String>) -> Ve
     let online = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map(|runtime| runtime.block_on(online::run(config, timeout)))
+        .map(|runtime| runtime.block_on(online::run(config, agents.as_ref(), timeout)))
         .unwrap_or_else(|e| {
             vec![Finding::error(format!(
                 "cannot start the async runtime: {e}"

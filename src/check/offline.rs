@@ -40,12 +40,17 @@ pub fn findings(config: &Config, env: &HashMap<String, String>) -> Vec<Finding> 
             "API_TOKEN is not set: /api/* (call history, live status) answers 401, calls work without it; to use the API, set it to a random string (openssl rand -hex 32)",
         ));
     }
-    for warning in &config.warnings {
-        if !EXPLAINED.iter().any(|prefix| warning.starts_with(prefix)) {
-            out.push(Finding::note(warning.clone()));
-        }
-    }
+    out.extend(unexplained(config).map(Finding::note));
     out
+}
+
+/// The start-up warnings of `config` the checks here do not explain.
+pub(super) fn unexplained(config: &Config) -> impl Iterator<Item = String> + '_ {
+    config
+        .warnings
+        .iter()
+        .filter(|w| !EXPLAINED.iter().any(|prefix| w.starts_with(prefix)))
+        .cloned()
 }
 
 /// The URL Twilio calls, and the one every signature is checked against.
@@ -124,25 +129,37 @@ fn quoted_values(config: &Config, env: &HashMap<String, String>, out: &mut Vec<F
     ]
     .map(String::from)
     .to_vec();
-    if let Some(ai) = &config.ai {
-        for var in [&ai.stt.key_var, &ai.llm.key_var, &ai.tts.key_var] {
-            if !vars.contains(var) {
-                vars.push(var.clone());
-            }
+    for var in key_vars(config) {
+        if !vars.contains(&var) {
+            vars.push(var);
         }
     }
-    for var in vars {
-        let value = env.get(&var).map_or("", |v| v.trim());
-        let quoted = value.len() >= 2
-            && ['"', '\'']
-                .iter()
-                .any(|q| value.starts_with(*q) && value.ends_with(*q));
-        if quoted {
-            out.push(Finding::error(format!(
-                "{var} is wrapped in quotes: remove them (`docker run --env-file` keeps quotes as part of the value, and the value is then refused)"
-            )));
-        }
-    }
+    out.extend(vars.iter().filter_map(|var| quoted(var, env)));
+}
+
+/// The variables holding the keys of `config`'s AI stages.
+pub(super) fn key_vars(config: &Config) -> Vec<String> {
+    config.ai.as_ref().map_or_else(Vec::new, |ai| {
+        vec![
+            ai.stt.key_var.clone(),
+            ai.llm.key_var.clone(),
+            ai.tts.key_var.clone(),
+        ]
+    })
+}
+
+/// `var`'s value wrapped in quotes, said with the fix.
+pub(super) fn quoted(var: &str, env: &HashMap<String, String>) -> Option<Finding> {
+    let value = env.get(var).map_or("", |v| v.trim());
+    let quoted = value.len() >= 2
+        && ['"', '\'']
+            .iter()
+            .any(|q| value.starts_with(*q) && value.ends_with(*q));
+    quoted.then(|| {
+        Finding::error(format!(
+            "{var} is wrapped in quotes: remove them (`docker run --env-file` keeps quotes as part of the value, and the value is then refused)"
+        ))
+    })
 }
 
 /// The Account SID: the REST calls need it, and `--online` checks the auth
@@ -175,7 +192,7 @@ pub fn is_account_sid(sid: &str) -> bool {
 }
 
 /// A half-set agent, and what `serve` reads when the agent runs.
-fn agent(config: &Config, out: &mut Vec<Finding>) {
+pub(super) fn agent(config: &Config, out: &mut Vec<Finding>) {
     let missing = &config.agent_missing_keys;
     if !missing.is_empty() {
         let them = if missing.len() == 1 { "it" } else { "them" };

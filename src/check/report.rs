@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use crate::config::Config;
 use crate::config::agent::{AiStages, LlmProvider, OPENAI_BASE, SttProvider, TtsProvider};
+use crate::config::agents::Agents;
 use crate::config::engine::SpeechToSpeech;
+use crate::config::routing::{Condition, DEFAULT_AGENT};
 use crate::engine::hearing::{Detector, Ears};
 use crate::engine::turn_model;
 use crate::redact::redact_userinfo;
@@ -29,19 +31,87 @@ pub fn sources(config_var: Option<&str>, dotenv: &Result<PathBuf, dotenvy::Error
     format!("Configuration: {file}, {dotenv}, and the environment")
 }
 
-/// What goes into the Twilio console, ready to paste.
-pub fn console(config: &Config) -> Vec<String> {
+/// `PUBLIC_BASE_URL` as the console lines show it.
+fn public_base(config: &Config) -> String {
     let d = &config.deployment;
-    let base = if d.public_base_url_is_default {
+    if d.public_base_url_is_default {
         "<PUBLIC_BASE_URL>".to_string()
     } else {
         redact_userinfo(&d.public_base_url)
-    };
+    }
+}
+
+/// What goes into the Twilio console, ready to paste.
+pub fn console(config: &Config) -> Vec<String> {
+    let base = public_base(config);
     vec![
         "Twilio console → Phone Numbers → Manage → Active numbers → your number → Voice configuration:".to_string(),
         format!("  A call comes in: Webhook, {base}/voice, HTTP POST"),
         format!("  Call status changes: {base}/voice/status, HTTP POST"),
     ]
+}
+
+/// With agent files or routing rules: each agent, the URL to paste as the
+/// "A call comes in" webhook of a number that should reach it, and what
+/// else routes calls to it. Nothing for the single agent of
+/// `config/pronto.toml` (the console lines above say it all).
+pub fn agents(config: &Config, agents: &Agents) -> Vec<String> {
+    let files = agents.agents.values().any(|a| a.file.is_some());
+    if !files && agents.routing.rules.is_empty() {
+        return Vec::new();
+    }
+    let base = public_base(config);
+    let routing = &agents.routing;
+    let mut lines = vec![
+        "Agents: paste an agent's URL as the \"A call comes in\" webhook (HTTP POST) of a number that should reach it:".to_string(),
+    ];
+    for agent in agents.agents.values() {
+        let name = &agent.name;
+        let is_default = routing.default == *name;
+        let url = if is_default {
+            format!("{base}/voice")
+        } else {
+            format!("{base}/voice/{name}")
+        };
+        let file = agent.file.as_ref().map_or_else(
+            || "config/pronto.toml".to_string(),
+            |f| f.display().to_string(),
+        );
+        lines.push(format!(
+            "  {name} ({file}, language {}): {url}",
+            agent.config.tunables.agent.language
+        ));
+        // A rule after one with the same condition never applies.
+        let mut routes: Vec<String> = routing
+            .rules
+            .iter()
+            .enumerate()
+            .filter(|(i, r)| {
+                r.agent == *name
+                    && !routing.rules[..*i]
+                        .iter()
+                        .any(|earlier| earlier.condition == r.condition)
+            })
+            .map(|(_, r)| match &r.condition {
+                Condition::To(number) => format!("calls to {number}"),
+                Condition::FromPrefix(prefix) => format!("callers from {prefix}…"),
+                Condition::Path(path) => format!("{base}/voice/{path}"),
+            })
+            .collect();
+        if is_default {
+            routes.push("every call no rule routes elsewhere (the default)".to_string());
+        }
+        if routes.is_empty() {
+            let why = if name == DEFAULT_AGENT {
+                "the routing's default is another agent"
+            } else {
+                "no rule names it"
+            };
+            routes.push(format!("only calls to its URL ({why})"));
+        }
+        lines.push(format!("    routed to it: {}", routes.join(", ")));
+    }
+    lines
 }
 
 /// Echo or agent, and for the agent each stage's provider, model and key;

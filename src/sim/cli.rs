@@ -9,6 +9,7 @@ use anyhow::Context;
 
 use super::SimConfig;
 use super::script::{Script, load_wav_8k, run};
+use crate::config::routing::{NAME_RULE, is_name};
 
 /// Arguments of `pronto call`.
 #[derive(Debug, clap::Args)]
@@ -42,15 +43,32 @@ pub struct CallArgs {
     /// The caller's number.
     #[arg(long, default_value = "+15551230001")]
     pub from: String,
-    /// The number called.
+    /// The number called (with a `to` routing rule, it picks the agent).
     #[arg(long, default_value = "+15551230002")]
     pub to: String,
+    /// Call the agent of this name: the webhook goes to /voice/NAME, the
+    /// URL a number reaching that agent has in the Twilio console.
+    #[arg(long, value_name = "NAME", value_parser = parse_agent)]
+    pub agent: Option<String>,
+    /// The server's API token: with it, the call's record says which agent
+    /// answered (without it, that is not shown).
+    #[arg(long = "api-token", env = "API_TOKEN", hide_env_values = true)]
+    pub api_token: Option<String>,
     /// After the last utterance, hang up once the server has been quiet this long.
     #[arg(long, default_value_t = 4000, value_name = "MS")]
     pub tail_ms: u64,
     /// Hang up after this many seconds whatever happens.
     #[arg(long, default_value_t = 120, value_name = "SECS")]
     pub max_secs: u64,
+}
+
+/// An agent's name, as its file and its URL have it.
+fn parse_agent(s: &str) -> Result<String, String> {
+    if is_name(s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!("{s:?} is not an agent's name ({NAME_RULE})"))
+    }
 }
 
 /// `MS:DIGIT` → (ms, digit). Digits are those of a phone keypad.
@@ -77,6 +95,9 @@ impl CallArgs {
         cfg.account_sid = self.account_sid.clone().filter(|s| !s.is_empty());
         cfg.from = self.from.clone();
         cfg.to = self.to.clone();
+        if let Some(agent) = &self.agent {
+            cfg.voice_path = format!("/voice/{agent}");
+        }
         cfg.fast = self.fast;
         cfg
     }
@@ -106,8 +127,14 @@ impl CallArgs {
 pub async fn run_cli(args: CallArgs) -> anyhow::Result<()> {
     let cfg = args.config();
     let script = args.script()?;
+    // Today's line for `/voice`; the whole URL when it names an agent.
+    let path = if args.agent.is_some() {
+        cfg.voice_path.as_str()
+    } else {
+        ""
+    };
     println!(
-        "calling {} (signed for {}){}",
+        "calling {}{path} (signed for {}{path}){}",
         cfg.server_base(),
         cfg.public_base(),
         if cfg.auth_token.is_some() {
@@ -120,11 +147,65 @@ pub async fn run_cli(args: CallArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("call to {} failed", cfg.server_base()))?;
     print!("{report}");
+    if let Some(token) = args.api_token.as_deref().filter(|t| !t.is_empty()) {
+        println!("{}", answered_by(&cfg, token, &report.call_sid).await);
+    }
     report
         .write_heard_wav(&args.out)
         .with_context(|| format!("writing {}", args.out.display()))?;
     println!("heard audio written to {}", args.out.display());
     Ok(())
+}
+
+/// How long the call's record may take to appear: the history is written
+/// in the background, and a call refused at once may be a moment behind.
+const RECORD_WAIT: Duration = Duration::from_secs(3);
+
+/// Which agent answered, from the call's record (`GET /api/calls/{sid}`,
+/// the operator's API, hence the token): one line either way, since the
+/// call itself went through whatever this says.
+async fn answered_by(cfg: &SimConfig, api_token: &str, call_sid: &str) -> String {
+    let path = format!("/api/calls/{call_sid}");
+    let url = format!("{}{path}", cfg.server_base());
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+    {
+        Ok(client) => client,
+        Err(e) => return format!("which agent answered is not known: {e}"),
+    };
+    let deadline = tokio::time::Instant::now() + RECORD_WAIT;
+    loop {
+        let answer = client.get(&url).bearer_auth(api_token).send().await;
+        let status = match answer {
+            Ok(response) if response.status().is_success() => {
+                let record: Result<serde_json::Value, _> = response.json().await;
+                return match record.as_ref().ok().and_then(|r| r["agent"].as_str()) {
+                    Some(agent) => format!("answered by agent {agent:?} (its record, GET {path})"),
+                    None => format!("which agent answered is not known: GET {path} has no agent"),
+                };
+            }
+            Ok(response) => response.status(),
+            Err(e) => {
+                return format!(
+                    "which agent answered is not known: GET {path} failed: {}",
+                    e.without_url()
+                );
+            }
+        };
+        if status != reqwest::StatusCode::NOT_FOUND || tokio::time::Instant::now() >= deadline {
+            let hint = if matches!(status.as_u16(), 401 | 403) {
+                " (is API_TOKEN the server's?)"
+            } else {
+                ""
+            };
+            return format!(
+                "which agent answered is not known: GET {path} answered {}{hint}",
+                status.as_u16()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[cfg(test)]
@@ -172,5 +253,20 @@ mod tests {
         let script = cli.call.script().unwrap();
         assert_eq!(script.dtmf[1], (Duration::from_millis(3000), '#'));
         assert_eq!(script.tail, Duration::from_secs(4));
+    }
+
+    #[test]
+    fn an_agent_is_called_at_its_own_url() {
+        let cli = Cli::try_parse_from(["pronto", "--agent", "pronto-it"]).unwrap();
+        assert_eq!(cli.call.config().voice_path, "/voice/pronto-it");
+        let cli = Cli::try_parse_from(["pronto"]).unwrap();
+        assert_eq!(cli.call.config().voice_path, "/voice");
+        // Nothing that would change the URL's meaning gets into the path.
+        for bad in ["../api", "Reception", "status", "a/b", ""] {
+            assert!(
+                Cli::try_parse_from(["pronto", "--agent", bad]).is_err(),
+                "{bad}"
+            );
+        }
     }
 }

@@ -267,6 +267,8 @@ async fn pronto_call_writes_what_the_caller_heard() {
         out: out.clone(),
         from: "+15550000001".into(),
         to: "+15550000002".into(),
+        agent: None,
+        api_token: None,
         tail_ms: 300,
         max_secs: 10,
     };

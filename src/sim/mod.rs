@@ -6,8 +6,9 @@
 //! <https://www.twilio.com/docs/voice/twiml/stream>,
 //! <https://www.twilio.com/docs/voice/media-streams/websocket-messages>) and nothing more:
 //!
-//! 1. [`post_voice`] sends the signed `POST /voice` webhook with Twilio's real
-//!    inbound parameter set and parses the TwiML answer ([`Twiml`]).
+//! 1. [`post_voice`] sends the signed `POST /voice` webhook (or `/voice/<agent>`,
+//!    [`SimConfig::voice_path`]) with Twilio's real inbound parameter set and
+//!    parses the TwiML answer ([`Twiml`]).
 //! 2. [`Call`] opens the `<Connect><Stream>` WebSocket (signed handshake), sends
 //!    `connected` and `start`, then keeps the caller's line running: one 20 ms
 //!    `media` frame per tick, speech when queued with [`Call::say`], μ-law
@@ -104,6 +105,10 @@ pub struct SimConfig {
     pub from: String,
     /// The number called (`To`, `Called`): the server's Twilio number.
     pub to: String,
+    /// The webhook's path: `/voice`, or `/voice/<agent>` for a number whose
+    /// "A call comes in" URL names an agent. Signed with the public base
+    /// URL in front, as Twilio signs the URL in its console.
+    pub voice_path: String,
     /// `CallSid` of this call; `None` → a random `CA…` (a new one per call).
     pub call_sid: Option<String>,
     /// `Direction`: `inbound`, or `outbound-api` for a call placed through
@@ -128,6 +133,7 @@ impl SimConfig {
             account_sid: None,
             from: "+15551230001".to_string(),
             to: "+15551230002".to_string(),
+            voice_path: "/voice".to_string(),
             call_sid: None,
             direction: "inbound".to_string(),
             extra_params: Vec::new(),

@@ -147,9 +147,11 @@ fn idempotency_token() -> String {
     )
 }
 
-/// Sends the voice webhook for a new call: `POST {server}/voice`, form-encoded,
-/// signed over `{public_base_url}/voice` when an auth token is configured (the
-/// URL Twilio has in its console, not the loopback one the request goes to).
+/// Sends the voice webhook for a new call: `POST {server}{voice_path}`
+/// (`/voice` unless the call is for a named agent's URL), form-encoded,
+/// signed over `{public_base_url}{voice_path}` when an auth token is
+/// configured (the URL Twilio has in its console, not the loopback one the
+/// request goes to).
 ///
 /// Any HTTP answer is `Ok`, including 403 and busy TwiML: that is the
 /// server's behaviour, for the caller to assert on.
@@ -157,7 +159,7 @@ pub async fn post_voice(cfg: &SimConfig) -> Result<VoiceAnswer, SimError> {
     let call_sid = cfg.call_sid.clone().unwrap_or_else(|| random_sid("CA"));
     let account_sid = cfg.account_sid.clone().unwrap_or_else(|| random_sid("AC"));
     let params = voice_params(cfg, &call_sid, &account_sid);
-    let request = signed_post(cfg, "/voice", &params)?;
+    let request = signed_post(cfg, &cfg.voice_path, &params)?;
     let sent = Instant::now();
     let response = request.send().await.map_err(SimError::Webhook)?;
     let status = response.status().as_u16();

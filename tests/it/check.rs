@@ -1,8 +1,10 @@
 //! `pronto check` and `pronto health` as a user runs them: the binary, in an
 //! empty working directory, with only the variables each test gives it.
 //! Offline problems and `health` here; `--online` (against the fakes, a real
-//! Pronto on loopback as the tunnel, and fake tunnels) in `check/online.rs`.
+//! Pronto on loopback as the tunnel, and fake tunnels) in `check/online.rs`;
+//! several agents in `check/agents.rs`.
 
+mod agents;
 mod online;
 mod support;
 mod twilio;

@@ -187,3 +187,122 @@ fn a_fresh_server_answers_pronto_call_in_echo_mode_and_stops_on_sigterm() {
     };
     assert!(status.success(), "{status}");
 }
+
+/// `pronto call --agent NAME` posts the webhook to `/voice/NAME`, signed
+/// for that URL, and that agent answers (its record says so); `--to` a
+/// number a rule routes reaches the rule's agent. With `API_TOKEN` the call
+/// says which agent answered; without it, it does not ask.
+#[tokio::test]
+async fn pronto_call_reaches_the_agent_it_names() {
+    use crate::harness::{API_TOKEN, AUTH_TOKEN, PUBLIC, TestServer};
+
+    let dir = scratch_dir("call-agent");
+    let team = dir.join("team");
+    std::fs::create_dir_all(&team).expect("agents dir");
+    for (name, text) in [
+        ("reception.toml", "description = \"Front desk\"\n"),
+        (
+            "pronto-it.toml",
+            "description = \"Centralino\"\n[agent]\nlanguage = \"it\"\n",
+        ),
+    ] {
+        std::fs::write(team.join(name), text).expect("agent file");
+    }
+    let toml = format!(
+        "[routing]\nagents_dir = {:?}\n[[routing.rules]]\nto = \"+15551230009\"\nagent = \"reception\"\n",
+        team.display().to_string()
+    );
+    let server = TestServer::with(&[], Some(&toml)).await;
+    let heard = dir.join("heard.wav");
+    let call = |extra: &[&str], env: &[(&str, &str)]| {
+        let args: Vec<String> = [
+            "call",
+            "--server",
+            &server.url,
+            "--public-url",
+            PUBLIC,
+            "--auth-token",
+            AUTH_TOKEN,
+            "--fast",
+            "--tail-ms",
+            "300",
+            "--max-secs",
+            "20",
+            "--out",
+            heard.to_str().expect("utf-8 path"),
+        ]
+        .iter()
+        .chain(extra)
+        .map(|s| s.to_string())
+        .collect();
+        let mut cmd = pronto(&dir, &[], env);
+        cmd.args(args);
+        async move {
+            let out = tokio::task::spawn_blocking(move || cmd.output())
+                .await
+                .expect("the run's thread")
+                .expect("pronto runs");
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            assert!(
+                out.status.success(),
+                "{stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            stdout
+        }
+    };
+    let sid_of = |stdout: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("call "))
+            .and_then(|l| l.split_whitespace().next())
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("no call line in {stdout}"))
+    };
+    let agent_of = |sid: String| {
+        let server = &server;
+        async move {
+            let (status, record) = server
+                .api(reqwest::Method::GET, &format!("/api/calls/{sid}"), None)
+                .await;
+            assert_eq!(status, 200, "{record}");
+            record["agent"].as_str().unwrap_or_default().to_string()
+        }
+    };
+
+    let stdout = call(&["--agent", "pronto-it"], &[("API_TOKEN", API_TOKEN)]).await;
+    assert!(
+        stdout.contains(&format!(
+            "calling {}/voice/pronto-it (signed for {PUBLIC}/voice/pronto-it)",
+            server.url
+        )),
+        "{stdout}"
+    );
+    let sid = sid_of(&stdout);
+    assert!(
+        stdout.contains(&format!(
+            "answered by agent \"pronto-it\" (its record, GET /api/calls/{sid})"
+        )),
+        "{stdout}"
+    );
+    assert_eq!(agent_of(sid).await, "pronto-it");
+
+    // The number called picks the agent; no API token, no question asked.
+    let stdout = call(&["--to", "+15551230009"], &[]).await;
+    assert!(!stdout.contains("answered by"), "{stdout}");
+    assert_eq!(agent_of(sid_of(&stdout)).await, "reception");
+
+    // A name with no agent: the default answers, as Twilio would find it.
+    let stdout = call(&["--agent", "ghost"], &[("API_TOKEN", API_TOKEN)]).await;
+    assert!(stdout.contains("answered by agent \"default\""), "{stdout}");
+
+    // A wrong token: the call went through; which agent answered is not known.
+    let stdout = call(&["--agent", "reception"], &[("API_TOKEN", "wrong")]).await;
+    assert!(
+        stdout.contains("which agent answered is not known: GET /api/calls/")
+            && stdout.contains("answered 401 (is API_TOKEN the server's?)"),
+        "{stdout}"
+    );
+    assert_eq!(agent_of(sid_of(&stdout)).await, "reception");
+    let _ = std::fs::remove_dir_all(&dir);
+}

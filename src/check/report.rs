@@ -68,11 +68,7 @@ pub fn agents(config: &Config, agents: &Agents) -> Vec<String> {
     for agent in agents.agents.values() {
         let name = &agent.name;
         let is_default = routing.default == *name;
-        let url = if is_default {
-            format!("{base}/voice")
-        } else {
-            format!("{base}/voice/{name}")
-        };
+        let url = format!("{base}{}", routing.webhook_path(name));
         let file = agent.file.as_ref().map_or_else(
             || "config/pronto.toml".to_string(),
             |f| f.display().to_string(),

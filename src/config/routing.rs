@@ -155,6 +155,18 @@ impl Routing {
         }
     }
 
+    /// The webhook path to give Twilio for a number that should reach
+    /// `agent`: `/voice` for the default (what a number not routed elsewhere
+    /// reaches), `/voice/<name>` for the others. `pronto check` and
+    /// `/api/agents` both say it.
+    pub fn webhook_path(&self, agent: &str) -> String {
+        if agent == self.default {
+            "/voice".to_string()
+        } else {
+            format!("/voice/{agent}")
+        }
+    }
+
     /// Every agent a rule or the default names.
     pub fn named_agents(&self) -> impl Iterator<Item = &str> {
         self.rules

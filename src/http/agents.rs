@@ -42,7 +42,8 @@ pub struct AgentInfo {
     /// What routes calls to it.
     pub routes: Routes,
     /// The URL to paste in the Twilio console ("A call comes in") for a
-    /// number that should reach this agent.
+    /// number that should reach this agent: `PUBLIC_BASE_URL/voice` for the
+    /// default agent, `PUBLIC_BASE_URL/voice/<name>` for the others.
     pub webhook_url: String,
 }
 
@@ -173,11 +174,10 @@ fn info(state: &AppState, lineup: &Lineup, agent: &Persona) -> AgentInfo {
         transfer: agent.transfer_number().is_some(),
         caller_memory: t.store.caller_memory,
         routes,
-        webhook_url: webhook_url(&state.config.deployment.public_base_url, &agent.name),
+        webhook_url: format!(
+            "{}{}",
+            state.config.deployment.public_base_url,
+            lineup.routing.webhook_path(&agent.name)
+        ),
     }
-}
-
-/// Where Twilio reaches `agent`: `/voice/<name>`.
-pub fn webhook_url(public_base_url: &str, agent: &str) -> String {
-    format!("{public_base_url}/voice/{agent}")
 }

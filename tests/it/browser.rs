@@ -749,9 +749,13 @@ async fn the_agents_view_lists_each_agent_and_a_broken_reload_changes_nothing() 
             &format!("{SHOWN_AGENTS} === 'default pronto-it reception'"),
         )
         .await;
-        for (name, language, voice) in [("reception", "en", "coral"), ("pronto-it", "it", "sage")] {
+        // The routing's default is reached at /voice, the others at their own path.
+        for (name, language, voice, path) in [
+            ("reception", "en", "coral", "/voice"),
+            ("pronto-it", "it", "sage", "/voice/pronto-it"),
+        ] {
             let card = format!("#agents [data-agent=\"{name}\"]");
-            let webhook = format!("https://pronto.test/voice/{name}");
+            let webhook = format!("https://pronto.test{path}");
             assert_eq!(page.text(&format!("{card} code.webhook")).await, webhook);
             assert!(
                 page.eval(&format!("!!document.querySelector('{card} button[data-action=\"copy\"]')"))

@@ -5,9 +5,12 @@ use pronto::store::CallFilter;
 
 use super::{TestDb, event, new_call, secs, t0, turn};
 
+/// The migrations this binary has (migrations/*/000N_*.sql).
+const MIGRATIONS: i64 = 7;
+
 pub async fn reopen_keeps_data_and_does_not_migrate_again(db: TestDb) {
     let store = db.open().await;
-    assert_eq!(store.schema_version().await.unwrap(), 7);
+    assert_eq!(store.schema_version().await.unwrap(), MIGRATIONS);
     store
         .call_started(&new_call("CAreopen", "+14155550001", t0(), "r1"))
         .await
@@ -18,16 +21,16 @@ pub async fn reopen_keeps_data_and_does_not_migrate_again(db: TestDb) {
         .unwrap();
     store.close().await;
     let installed = "SELECT COUNT(*) FROM _sqlx_migrations";
-    assert_eq!(db.count(installed).await, 6);
+    assert_eq!(db.count(installed).await, MIGRATIONS);
     let first_time = db
         .count("SELECT execution_time FROM _sqlx_migrations WHERE version = 1")
         .await;
 
     let store = db.open().await;
-    assert_eq!(store.schema_version().await.unwrap(), 7);
+    assert_eq!(store.schema_version().await.unwrap(), MIGRATIONS);
     assert_eq!(
         db.count(installed).await,
-        6,
+        MIGRATIONS,
         "a second open applied nothing"
     );
     let again = db

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use toml::{Table, Value};
 
 use super::layers::{one_line, overlay_file};
-use super::routing::{DEFAULT_AGENT, NAME_RULE, Routing, is_name};
+use super::routing::{Condition, DEFAULT_AGENT, NAME_RULE, Routing, is_name};
 use super::{Config, ConfigError, err};
 
 /// The sections an agent file may hold, and for the sections that are
@@ -136,12 +136,24 @@ impl Agents {
             for b in &routing.rules[..i] {
                 if a.condition == b.condition && a.agent != b.agent {
                     warnings.push(format!(
-                        "routing.rules[{}]: {:?} is already routed to {:?} by an earlier rule; this rule never applies",
+                        "routing.rules[{}]: {} is already routed to {:?} by an earlier rule; this rule never applies",
                         i + 1,
                         a.condition,
                         b.agent
                     ));
                 }
+            }
+        }
+        for (i, rule) in routing.rules.iter().enumerate() {
+            if let Condition::Path(path) = &rule.condition
+                && *path != rule.agent
+                && agents.contains_key(path)
+            {
+                warnings.push(format!(
+                    "routing.rules[{}]: path = {path:?} is also an agent's name: /voice/{path} reaches {:?}, not the agent {path:?}",
+                    i + 1,
+                    rule.agent
+                ));
             }
         }
         Ok(Agents {

@@ -43,6 +43,17 @@ pub enum Condition {
     FromPrefix(String),
 }
 
+impl std::fmt::Display for Condition {
+    /// As written in `[[routing.rules]]`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Condition::To(n) => write!(f, "to = {n:?}"),
+            Condition::Path(p) => write!(f, "path = {p:?}"),
+            Condition::FromPrefix(p) => write!(f, "from_prefix = {p:?}"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
     pub condition: Condition,

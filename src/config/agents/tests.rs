@@ -152,3 +152,20 @@ fn default_toml_changes_the_default_agent() {
     assert_eq!(agents.agents["default"].description, "Mine");
     assert_eq!(agents.agents["default"].config.tunables.tts.voice, "sage");
 }
+
+#[test]
+fn a_path_rule_that_takes_another_agents_name_is_a_warning() {
+    let (_, agents) = setup(
+        &[("sales.toml", ""), ("support.toml", "")],
+        "[[routing.rules]]\npath = \"support\"\nagent = \"sales\"",
+    );
+    let agents = agents.expect("valid");
+    assert!(
+        agents
+            .warnings
+            .iter()
+            .any(|w| w.contains("path = \"support\"") && w.contains("reaches \"sales\"")),
+        "{:?}",
+        agents.warnings
+    );
+}

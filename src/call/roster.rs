@@ -219,7 +219,7 @@ fn lineup(
     let Agents {
         agents,
         routing,
-        mut warnings,
+        warnings,
     } = Agents::load(&base)?;
     let mut built = BTreeMap::new();
     for (name, agent) in agents {
@@ -231,17 +231,6 @@ fn lineup(
             None => Arc::new(persona(agent, build)?),
         };
         built.insert(name, persona);
-    }
-    for name in built.keys() {
-        let reached = routing.named_agents().any(|n| n == name);
-        let file = built[name].file.is_some();
-        // Every agent can be reached at /voice/<name>; one no rule names is
-        // worth saying, in case a rule was meant.
-        if file && !reached {
-            warnings.push(format!(
-                "agent {name:?}: no routing rule names it; it answers only at /voice/{name} and to outbound calls that name it"
-            ));
-        }
     }
     Ok(Lineup {
         base,

@@ -77,7 +77,7 @@ fn own(
 }
 
 /// Two agents claiming one number (an error: the second never gets its
-/// calls), agents nothing routes to, and what else the loader warned of.
+/// calls), and what else the loader warned of (agents nothing routes to).
 fn routing(agents: &Agents, out: &mut Vec<Finding>) {
     let rules = &agents.routing.rules;
     // The rules this says better than the loader's warning does.
@@ -103,16 +103,6 @@ fn routing(agents: &Agents, out: &mut Vec<Finding>) {
     for warning in &agents.warnings {
         if !explained.iter().any(|prefix| warning.starts_with(prefix)) {
             out.push(Finding::note(warning.clone()));
-        }
-    }
-    for agent in agents.agents.values() {
-        let Some(file) = &agent.file else { continue };
-        let name = &agent.name;
-        if !agents.routing.named_agents().any(|n| n == name) {
-            out.push(Finding::note(format!(
-                "agent {name:?} ({}): no routing rule names it and it is not the default, so it is reachable only at /voice/{name} (and by outbound calls that name it); if calls to a number should reach it, add a [[routing.rules]] entry for it in config/pronto.toml",
-                file.display()
-            )));
         }
     }
 }

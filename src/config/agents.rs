@@ -144,6 +144,17 @@ impl Agents {
                 }
             }
         }
+        for agent in agents.values() {
+            let (name, Some(file)) = (&agent.name, &agent.file) else {
+                continue;
+            };
+            if !routing.named_agents().any(|n| n == name) {
+                warnings.push(format!(
+                    "agent {name:?} ({}): no routing rule names it and it is not the default, so it is reachable only at /voice/{name} (and by outbound calls that name it); if calls to a number should reach it, add a [[routing.rules]] entry for it in config/pronto.toml",
+                    file.display()
+                ));
+            }
+        }
         for (i, rule) in routing.rules.iter().enumerate() {
             if let Condition::Path(path) = &rule.condition
                 && *path != rule.agent

@@ -77,10 +77,14 @@ pub struct DeskHandle {
     listeners: Arc<AtomicUsize>,
     tap: broadcast::Sender<Tapped>,
     orders: mpsc::Sender<Ordered>,
+    /// Where an operator's transfer takes the caller: the number of the
+    /// call's own agent (the one it holds, whatever a reload did since).
+    transfer_to: Option<Arc<str>>,
 }
 
 impl Desk {
-    pub fn new() -> Desk {
+    /// The desk of a call whose agent transfers to `transfer_to`, if anywhere.
+    pub fn new(transfer_to: Option<&str>) -> Desk {
         let (tap, _) = broadcast::channel(TAP_FRAMES);
         let (orders_tx, orders) = mpsc::channel(ORDERS);
         Desk {
@@ -88,6 +92,7 @@ impl Desk {
                 listeners: Arc::new(AtomicUsize::new(0)),
                 tap,
                 orders: orders_tx,
+                transfer_to: transfer_to.map(Arc::from),
             },
             orders,
         }
@@ -122,8 +127,9 @@ impl Desk {
 }
 
 impl Default for Desk {
+    /// A desk with no transfer number.
     fn default() -> Self {
-        Desk::new()
+        Desk::new(None)
     }
 }
 
@@ -137,6 +143,11 @@ pub enum OrderRefused {
 }
 
 impl DeskHandle {
+    /// The number an operator's transfer dials, if the call's agent has one.
+    pub fn transfer_to(&self) -> Option<&str> {
+        self.transfer_to.as_deref()
+    }
+
     /// Starts listening: frames from now on.
     pub fn listen(&self) -> Listener {
         let frames = self.tap.subscribe();
@@ -194,7 +205,7 @@ mod tests {
 
     #[tokio::test]
     async fn audio_is_copied_only_while_someone_listens() {
-        let desk = Desk::new();
+        let desk = Desk::default();
         let handle = desk.handle();
         let mut copied = 0;
         desk.tap(|| {
@@ -214,7 +225,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_listener_hears_the_end_when_the_call_goes() {
-        let desk = Desk::new();
+        let desk = Desk::default();
         let mut listener = desk.handle().listen();
         let handle = desk.handle();
         drop(desk);
@@ -224,7 +235,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_slow_listener_loses_old_frames_not_the_call() {
-        let desk = Desk::new();
+        let desk = Desk::default();
         let mut listener = desk.handle().listen();
         for _ in 0..TAP_FRAMES + 5 {
             desk.tap(|| Tapped::Clear);

@@ -44,7 +44,7 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 enum Op {
     Started(NewCall),
-    Answered(String, DateTime<Utc>),
+    Answered(String, DateTime<Utc>, String),
     Turn(String, TurnRecord),
     Event(String, EventRow),
     Ended(String, DateTime<Utc>, EndReason),
@@ -89,8 +89,9 @@ impl Journal {
         self.send(Op::Started(call));
     }
 
-    pub fn call_answered(&self, call_sid: &str, at: DateTime<Utc>) {
-        self.send(Op::Answered(call_sid.to_string(), at));
+    /// The stream started, with `agent` answering.
+    pub fn call_answered(&self, call_sid: &str, at: DateTime<Utc>, agent: &str) {
+        self.send(Op::Answered(call_sid.to_string(), at, agent.to_string()));
     }
 
     pub fn turn(&self, call_sid: &str, turn: TurnRecord) {
@@ -226,7 +227,7 @@ impl Backlog {
 async fn write_one(store: &Store, op: &Op) -> Result<(), StoreError> {
     match op {
         Op::Started(call) => store.call_started(call).await,
-        Op::Answered(sid, at) => store.call_answered(sid, *at).await,
+        Op::Answered(sid, at, agent) => store.call_answered(sid, *at, agent).await,
         Op::Turn(sid, turn) => store.add_turn(sid, turn).await,
         Op::Event(sid, event) => store.add_event(sid, event).await,
         Op::Ended(sid, at, reason) => store.call_ended(sid, *at, *reason).await,

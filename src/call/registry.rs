@@ -161,11 +161,6 @@ impl Registry {
         })
     }
 
-    /// The agent of `call_sid`, if this process holds the call.
-    pub fn agent_of(&self, call_sid: &str) -> Option<String> {
-        self.lock().get(call_sid).map(|e| e.info.agent.clone())
-    }
-
     /// Counts the call against the cap and records it until its stream starts
     /// (or `pending_for` passes). A repeated webhook for a known call is not
     /// counted twice.
@@ -196,8 +191,9 @@ impl Registry {
 
     /// Marks the call live with its session's state channel and desk.
     /// `info` is used when this process did not serve the call's webhook
-    /// (another replica did). The call leaves the registry when the returned
-    /// guard is dropped.
+    /// (another replica did); its agent, the one that answers, is kept
+    /// either way. The call leaves the registry when the returned guard is
+    /// dropped.
     pub fn attach(
         &self,
         info: CallInfo,
@@ -209,6 +205,7 @@ impl Registry {
         let entry = calls
             .entry(info.call_sid.clone())
             .or_insert_with(|| Entry::new(info.clone(), None));
+        entry.info.agent.clone_from(&info.agent);
         entry.pending_until = None;
         entry.live = Some((id, live));
         entry.desk = Some(desk);

@@ -66,6 +66,7 @@ pub async fn run(socket: WebSocket, call_sid: String, agent: Arc<Persona>, ctx: 
     async move {
         let opened = Instant::now();
         let call = Call::new(Arc::clone(&agent.settings), call_sid, opened);
+        let desk = Desk::new(agent.transfer_number());
         let mut session = Session {
             agent,
             socket,
@@ -74,7 +75,7 @@ pub async fn run(socket: WebSocket, call_sid: String, agent: Arc<Persona>, ctx: 
             line: None,
             engine: None,
             live: watch::Sender::new(LiveState::default()),
-            desk: Desk::new(),
+            desk,
             buffers: Buffers::default(),
             ctx,
         };
@@ -405,7 +406,7 @@ impl Session {
         info!(stream_sid = %Outside(&start.stream_sid), "stream started");
         self.ctx
             .journal
-            .call_answered(&info.call_sid, chrono::Utc::now());
+            .call_answered(&info.call_sid, chrono::Utc::now(), &info.agent);
         let recording = self
             .ctx
             .recordings

@@ -7,8 +7,9 @@
 //! what Twilio or a client sent and answer with what the switchboard
 //! decided.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use axum::extract::ws::WebSocket;
@@ -41,6 +42,10 @@ pub struct Switchboard {
     sessions: SessionContext,
     /// The agents, and which one answers which call.
     roster: Roster,
+    /// The agent each call admitted here and not yet connected was routed
+    /// to, so that it is the one that answers even if a reload changes or
+    /// removes it before the stream starts.
+    routed: Mutex<HashMap<String, Arc<Persona>>>,
     tokens: StreamTokens,
     replay: ReplayGuard,
     limits: LimitSettings,
@@ -64,6 +69,7 @@ impl Switchboard {
         Switchboard {
             sessions,
             roster,
+            routed: Mutex::default(),
             tokens,
             replay: ReplayGuard::default(),
             limits: t.limits.clone(),
@@ -78,7 +84,7 @@ impl Switchboard {
     /// choice, already in `call.agent`). Its record is written first: the
     /// per-number limit counts it (so a burst of calls cannot all slip under
     /// the limit), and the record exists before the stream starts.
-    pub async fn admit(&self, call: CallInfo, agent: &Persona) -> Admission {
+    pub async fn admit(&self, call: CallInfo, agent: &Arc<Persona>) -> Admission {
         let sid = call.call_sid.clone();
         let from = outside(&mask_phone(&call.from));
         if self.draining() {
@@ -101,7 +107,7 @@ impl Switchboard {
                     .reserve(call, self.max_calls, pending);
                 self.sweep_at(pending);
                 return Admission::Stream {
-                    token: self.tokens.issue(&sid, &agent.name, SystemTime::now()),
+                    token: self.routed(&sid, agent),
                 };
             }
             None => {}
@@ -148,14 +154,26 @@ impl Switchboard {
         // handshake.
         agent.engine.prepare();
         Admission::Stream {
-            token: self.tokens.issue(&sid, &agent.name, SystemTime::now()),
+            token: self.routed(&sid, agent),
         }
+    }
+
+    /// Remembers `agent` as the one that answers `call_sid` and issues the
+    /// stream token that names it (for the replica the stream reaches, if
+    /// not this one). What was kept for calls no longer waiting for their
+    /// stream is forgotten here.
+    fn routed(&self, call_sid: &str, agent: &Arc<Persona>) -> String {
+        let registry = &self.sessions.registry;
+        let mut routed = self.routed.lock().unwrap_or_else(|p| p.into_inner());
+        routed.retain(|sid, _| registry.held(sid) == Some(Held::Pending));
+        routed.insert(call_sid.to_string(), Arc::clone(agent));
+        self.tokens.issue(call_sid, &agent.name, SystemTime::now())
     }
 
     /// Admits a test call from the dashboard, as a phone call would be (the
     /// same cap, record and stream token): its SID is made up here, in
     /// Twilio's shape, and the browser plays Twilio's part.
-    pub async fn admit_test_call(&self, agent: &Persona) -> (String, Admission) {
+    pub async fn admit_test_call(&self, agent: &Arc<Persona>) -> (String, Admission) {
         let call_sid = format!("CA{}", hex::encode(rand::random::<[u8; 16]>()));
         let call = CallInfo {
             call_sid: call_sid.clone(),
@@ -275,29 +293,28 @@ impl Switchboard {
     }
 
     /// Runs the session of a redeemed stream on its upgraded socket, with
-    /// the agent its token names as it is now (if a reload removed it since
-    /// the webhook, a second ago, the default agent answers).
+    /// the agent its token names: as routed here, or (the webhook reached
+    /// another replica) as this replica has it; if a reload removed it
+    /// there since, the default agent answers, and the record says so.
     pub async fn connect(&self, socket: WebSocket, stream: Verified) {
-        let agent = self.roster.get(&stream.agent).unwrap_or_else(|| {
-            warn!(call_sid = %stream.call_sid, agent = %stream.agent, "the call's agent was removed by a reload before its stream started: the default agent answers");
-            Arc::clone(self.roster.lineup().default_agent())
-        });
+        let kept = self
+            .routed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&stream.call_sid)
+            .filter(|agent| agent.name == stream.agent);
+        let agent = kept
+            .or_else(|| self.roster.get(&stream.agent))
+            .unwrap_or_else(|| {
+                warn!(call_sid = %stream.call_sid, agent = %stream.agent, "the call's agent is not on this replica (a reload removed it): the default agent answers");
+                Arc::clone(self.roster.lineup().default_agent())
+            });
         session::run(socket, stream.call_sid, agent, self.sessions.clone()).await;
     }
 
     /// The agents, and which one answers which call.
     pub fn roster(&self) -> &Roster {
         &self.roster
-    }
-
-    /// The number a call in progress here would be transferred to: its
-    /// agent's.
-    pub fn transfer_number(&self, call_sid: &str) -> Option<String> {
-        let agent = self.sessions.registry.agent_of(call_sid)?;
-        self.roster
-            .get(&agent)?
-            .transfer_number()
-            .map(str::to_string)
     }
 
     /// The largest message a stream may send.

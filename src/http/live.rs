@@ -257,26 +257,21 @@ pub async fn transfer(
     Extension(operator): Extension<Operator>,
     Path(sid): Path<String>,
 ) -> Result<Response, ApiError> {
-    let no_number = || {
-        ApiError(
-            StatusCode::CONFLICT,
-            "no transfer number for the call's agent: set [agent] transfer_number in its file or in config/pronto.toml".into(),
-        )
-    };
     // Nothing to transfer to, whichever the call: said before looking for it.
     let lineup = state.switchboard.roster().lineup();
-    if !lineup
+    let anywhere = lineup
         .agents
         .values()
-        .any(|a| a.transfer_number().is_some())
-    {
-        return Err(no_number());
-    }
-    desk(&state, &sid)?;
-    let to = state
-        .switchboard
-        .transfer_number(&sid)
-        .ok_or_else(no_number)?;
+        .any(|a| a.transfer_number().is_some());
+    let to = match (anywhere, desk(&state, &sid)?.transfer_to()) {
+        (true, Some(to)) => to.to_string(),
+        _ => {
+            return Err(ApiError(
+                StatusCode::CONFLICT,
+                "no transfer number for the call's agent: set [agent] transfer_number in its file or in config/pronto.toml".into(),
+            ));
+        }
+    };
     give(&state, &sid, &operator, Order::Transfer(to))
 }
 

@@ -54,13 +54,22 @@ impl Store {
         Ok(())
     }
 
-    /// The media stream started: the caller is connected. The first time
-    /// wins, so a repeated call changes nothing.
-    pub async fn call_answered(&self, call_sid: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-        const SQL: &str = "UPDATE calls SET answered_at = COALESCE(answered_at, $2) WHERE sid = $1";
+    /// The media stream started: the caller is connected, and `agent`
+    /// answers (the one the webhook chose, unless a reload removed it from a
+    /// replica in between). The first time wins, so a repeated call changes
+    /// nothing.
+    pub async fn call_answered(
+        &self,
+        call_sid: &str,
+        at: DateTime<Utc>,
+        agent: &str,
+    ) -> Result<(), StoreError> {
+        const SQL: &str =
+            "UPDATE calls SET answered_at = COALESCE(answered_at, $2), agent = $3 WHERE sid = $1";
         let done = on_db!(self, |pool, _d| sqlx::query(SQL)
             .bind(call_sid)
             .bind(micros(at))
+            .bind(agent)
             .execute(pool)
             .await?
             .rows_affected());

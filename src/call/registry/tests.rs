@@ -27,7 +27,7 @@ fn the_cap_counts_pending_and_live_calls() {
     assert_eq!(r.reserve(info("CA2"), 2, TTL), Ok(()));
     assert_eq!(r.reserve(info("CA3"), 2, TTL), Err(Busy));
     let (_tx, rx) = watch::channel(LiveState::default());
-    let guard = r.attach(info("CA1"), rx, crate::call::desk::Desk::new().handle());
+    let guard = r.attach(info("CA1"), rx, crate::call::desk::Desk::default().handle());
     assert_eq!((r.len(), r.live_count()), (2, 1));
     drop(guard);
     assert_eq!((r.len(), r.live_count()), (1, 0));
@@ -46,7 +46,7 @@ fn pending_calls_lapse_with_their_token() {
 fn snapshots_mask_numbers_and_show_live_state() {
     let r = Registry::default();
     let (tx, rx) = watch::channel(LiveState::default());
-    let _guard = r.attach(info("CA9"), rx, crate::call::desk::Desk::new().handle());
+    let _guard = r.attach(info("CA9"), rx, crate::call::desk::Desk::default().handle());
     tx.send_modify(|s| {
         s.stream_sid = Some("MZ1".into());
         s.state = SessionState::Speaking;
@@ -69,7 +69,7 @@ fn snapshots_mask_numbers_and_show_live_state() {
 fn status_callbacks_are_idempotent_and_order_independent() {
     let r = Registry::default();
     let (_tx, rx) = watch::channel(LiveState::default());
-    let _guard = r.attach(info("CA1"), rx, crate::call::desk::Desk::new().handle());
+    let _guard = r.attach(info("CA1"), rx, crate::call::desk::Desk::default().handle());
     assert_eq!(
         r.apply_status("CA1", Some(2), "in-progress"),
         StatusOutcome::Applied
@@ -117,8 +117,16 @@ fn a_replaced_stream_does_not_remove_its_successor() {
     let r = Registry::default();
     let (_a, rx_a) = watch::channel(LiveState::default());
     let (_b, rx_b) = watch::channel(LiveState::default());
-    let first = r.attach(info("CA1"), rx_a, crate::call::desk::Desk::new().handle());
-    let _second = r.attach(info("CA1"), rx_b, crate::call::desk::Desk::new().handle());
+    let first = r.attach(
+        info("CA1"),
+        rx_a,
+        crate::call::desk::Desk::default().handle(),
+    );
+    let _second = r.attach(
+        info("CA1"),
+        rx_b,
+        crate::call::desk::Desk::default().handle(),
+    );
     drop(first);
     assert_eq!(r.live_count(), 1);
 }
@@ -130,12 +138,12 @@ async fn the_drain_ends_when_the_last_live_call_does() {
     let first = r.attach(
         info("CA1"),
         rx.clone(),
-        crate::call::desk::Desk::new().handle(),
+        crate::call::desk::Desk::default().handle(),
     );
     let ended = r.clone();
     let drained = tokio::spawn(async move { ended.all_ended().await });
     // A call that connects during the drain is waited for too.
-    let late = r.attach(info("CA2"), rx, crate::call::desk::Desk::new().handle());
+    let late = r.attach(info("CA2"), rx, crate::call::desk::Desk::default().handle());
     drop(first);
     tokio::task::yield_now().await;
     assert!(!drained.is_finished(), "CA2 is still live");
@@ -157,7 +165,7 @@ fn each_call_whose_stream_never_started_is_reported_once() {
     r.reserve(info("CA2"), 5, TTL).expect("room");
     r.reserve(info("CA3"), 5, TTL).expect("room");
     let (_tx, rx) = watch::channel(LiveState::default());
-    let _live = r.attach(info("CA3"), rx, crate::call::desk::Desk::new().handle());
+    let _live = r.attach(info("CA3"), rx, crate::call::desk::Desk::default().handle());
     r.sweep();
     assert_eq!(r.held("CA1"), None);
     assert_eq!(r.held("CA2"), Some(Held::Pending));
@@ -175,8 +183,16 @@ fn a_view_gets_only_the_calls_that_changed_and_those_that_left() {
     let mut seen = Seen::default();
     let (tx1, rx1) = watch::channel(LiveState::default());
     let (_tx2, rx2) = watch::channel(LiveState::default());
-    let one = r.attach(info("CA1"), rx1, crate::call::desk::Desk::new().handle());
-    let _two = r.attach(info("CA2"), rx2, crate::call::desk::Desk::new().handle());
+    let one = r.attach(
+        info("CA1"),
+        rx1,
+        crate::call::desk::Desk::default().handle(),
+    );
+    let _two = r.attach(
+        info("CA2"),
+        rx2,
+        crate::call::desk::Desk::default().handle(),
+    );
     assert!(
         changes.has_changed().unwrap_or(false),
         "attaching is a change"

@@ -64,7 +64,10 @@ pub async fn call_lifecycle(db: TestDb) {
     let mut call = new_call("CAlife", "+14155551234", t, "r1");
     call.call.to = "+390212345678".into();
     store.call_started(&call).await.unwrap();
-    store.call_answered("CAlife", t + secs(1)).await.unwrap();
+    store
+        .call_answered("CAlife", t + secs(1), "default")
+        .await
+        .unwrap();
     store
         .add_turn("CAlife", &turn(0, None, "Hi, Pronto here."))
         .await
@@ -164,7 +167,12 @@ pub async fn call_lifecycle(db: TestDb) {
 
 pub async fn writes_for_unknown_calls_fail_cleanly(db: TestDb) {
     let store = db.open().await;
-    assert!(store.call_answered("CAnone", t0()).await.is_err());
+    assert!(
+        store
+            .call_answered("CAnone", t0(), "default")
+            .await
+            .is_err()
+    );
     assert!(
         store
             .call_ended("CAnone", t0(), EndReason::Shutdown)

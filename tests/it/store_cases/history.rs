@@ -383,7 +383,7 @@ pub async fn an_erased_call_stays_erased(db: TestDb) {
     assert!(store.is_erased(sid).await.unwrap());
     assert!(!store.is_erased("CAother").await.unwrap());
 
-    store.call_answered(sid, t).await.unwrap();
+    store.call_answered(sid, t, "default").await.unwrap();
     store
         .add_turn(sid, &turn(1, Some("Hi"), "Yes?"))
         .await
@@ -429,7 +429,7 @@ pub async fn an_erased_call_stays_erased(db: TestDb) {
     assert!(store.call_is_over(ended).await.unwrap());
     assert!(!store.call_is_over("CAnever").await.unwrap());
     // An update for a call never seen is still an error.
-    assert!(store.call_answered("CAnever", t).await.is_err());
+    assert!(store.call_answered("CAnever", t, "default").await.is_err());
 }
 
 pub async fn summaries_and_call_counts(db: TestDb) {

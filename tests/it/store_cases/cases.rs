@@ -18,7 +18,7 @@ pub async fn reopen_keeps_data_and_does_not_migrate_again(db: TestDb) {
         .unwrap();
     store.close().await;
     let installed = "SELECT COUNT(*) FROM _sqlx_migrations";
-    assert_eq!(db.count(installed).await, 6);
+    assert_eq!(db.count(installed).await, 7);
     let first_time = db
         .count("SELECT execution_time FROM _sqlx_migrations WHERE version = 1")
         .await;
@@ -27,7 +27,7 @@ pub async fn reopen_keeps_data_and_does_not_migrate_again(db: TestDb) {
     assert_eq!(store.schema_version().await.unwrap(), 7);
     assert_eq!(
         db.count(installed).await,
-        6,
+        7,
         "a second open applied nothing"
     );
     let again = db

@@ -380,9 +380,15 @@ fn write_agents(dir: &std::path::Path, n: usize) -> std::io::Result<()> {
     for i in 0..n {
         let name = format!("agent-{i}");
         let (language, greeting) = if i % 2 == 0 {
-            ("en", format!("Hello, this is agent {i}. How can I help you?"))
+            (
+                "en",
+                format!("Hello, this is agent {i}. How can I help you?"),
+            )
         } else {
-            ("it", format!("Pronto, sono l'agente {i}. Come posso aiutarla?"))
+            (
+                "it",
+                format!("Pronto, sono l'agente {i}. Come posso aiutarla?"),
+            )
         };
         let voice = ["coral", "sage", "alloy", "verse"][i % 4];
         std::fs::write(

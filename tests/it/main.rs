@@ -14,6 +14,7 @@ mod agent_faults;
 mod agent_greeting;
 mod agent_streaming;
 mod agent_world;
+mod agents;
 mod audio_endpointer;
 mod audio_endpointer_noise;
 mod audio_mulaw;

@@ -64,6 +64,27 @@ impl World {
 
     /// `elevenlabs`: speak with the ElevenLabs fake instead of OpenAI's.
     pub async fn start_with(provider: Provider, elevenlabs: bool, env: &[(&str, &str)]) -> World {
+        World::start_full(provider, elevenlabs, env, None, 1).await
+    }
+
+    /// With a `pronto.toml` (e.g. `[routing]` and its agent files) whose
+    /// `agents` agents each synthesize their fixed lines at start-up.
+    pub async fn start_agents(
+        provider: Provider,
+        env: &[(&str, &str)],
+        toml: &str,
+        agents: usize,
+    ) -> World {
+        World::start_full(provider, false, env, Some(toml), agents).await
+    }
+
+    async fn start_full(
+        provider: Provider,
+        elevenlabs: bool,
+        env: &[(&str, &str)],
+        toml: Option<&str>,
+        agents: usize,
+    ) -> World {
         let audio = FakeOpenAiAudio::start().await;
         // Short audio keeps the tests quick: 52 characters of greeting ≈ 0.8 s.
         audio.set_ms_per_char(15);
@@ -105,7 +126,7 @@ impl World {
             ]);
         }
         vars.extend_from_slice(env);
-        let server = TestServer::agent(&vars, None).await;
+        let server = TestServer::agent(&vars, toml).await;
         let world = World {
             server,
             audio,
@@ -113,7 +134,7 @@ impl World {
             rest,
             eleven,
         };
-        world.wait_lines_synthesized().await;
+        world.wait_lines_synthesized(LINES * agents).await;
         world
     }
 
@@ -130,11 +151,12 @@ impl World {
         }
     }
 
-    /// The six fixed lines are synthesized at start-up; waiting for them
-    /// makes later TTS requests (and faults) belong to the call.
-    async fn wait_lines_synthesized(&self) {
+    /// The six fixed lines (of each agent) are synthesized at start-up;
+    /// waiting for them makes later TTS requests (and faults) belong to the
+    /// call.
+    pub async fn wait_lines_synthesized(&self, lines: usize) {
         let deadline = tokio::time::Instant::now() + WAIT;
-        while self.tts_texts().len() < LINES {
+        while self.tts_texts().len() < lines {
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "lines never synthesized: {:?}",

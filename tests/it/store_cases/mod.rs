@@ -5,10 +5,12 @@
 //! PostgreSQL schema), so the cases run in parallel without seeing each
 //! other's calls. `store_tests!` declares one `#[tokio::test]` per case.
 
+mod agents;
 mod cases;
 mod history;
 mod live;
 
+pub use agents::*;
 pub use cases::*;
 pub use history::*;
 pub use live::*;
@@ -207,6 +209,9 @@ macro_rules! all_store_tests {
             summaries_and_call_counts,
             concurrent_writers_lose_nothing,
             bad_data_is_an_error_not_a_panic,
+            the_record_keeps_its_agent,
+            calls_filter_by_agent,
+            a_call_from_before_agents_reads_as_default,
         );
     };
 }

@@ -245,7 +245,7 @@ mod tests {
 
     #[tokio::test]
     async fn orders_reach_the_session_until_it_ends() {
-        let mut desk = Desk::new();
+        let mut desk = Desk::default();
         let handle = desk.handle();
         let said = Ordered {
             order: Order::Say("hello".into()),

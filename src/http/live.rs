@@ -257,20 +257,28 @@ pub async fn transfer(
     Extension(operator): Extension<Operator>,
     Path(sid): Path<String>,
 ) -> Result<Response, ApiError> {
-    // Nothing to transfer to, whichever the call: said before looking for it.
-    let lineup = state.switchboard.roster().lineup();
-    let anywhere = lineup
-        .agents
-        .values()
-        .any(|a| a.transfer_number().is_some());
-    let to = match (anywhere, desk(&state, &sid)?.transfer_to()) {
-        (true, Some(to)) => to.to_string(),
-        _ => {
-            return Err(ApiError(
-                StatusCode::CONFLICT,
-                "no transfer number for the call's agent: set [agent] transfer_number in its file or in config/pronto.toml".into(),
-            ));
+    let no_number = || {
+        ApiError(
+            StatusCode::CONFLICT,
+            "no transfer number for the call's agent: set [agent] transfer_number in its file or in config/pronto.toml".into(),
+        )
+    };
+    let to = match desk(&state, &sid) {
+        // The number of the agent the call holds, whatever a reload did since.
+        Ok(desk) => desk.transfer_to().ok_or_else(no_number)?.to_string(),
+        // No agent has a number: that is the answer, whichever the call.
+        Err(_)
+            if !state
+                .switchboard
+                .roster()
+                .lineup()
+                .agents
+                .values()
+                .any(|a| a.transfer_number().is_some()) =>
+        {
+            return Err(no_number());
         }
+        Err(not_here) => return Err(not_here),
     };
     give(&state, &sid, &operator, Order::Transfer(to))
 }

@@ -346,11 +346,11 @@ async fn a_stream_from_voice_sales_is_a_sales_call_and_its_token_names_it_for_go
 }
 
 /// A reload between the webhook and the stream that removes the webhook's
-/// agent: the default agent answers (`Switchboard::connect`), so the live
-/// view and the record must name the default, not the agent that is gone.
+/// agent: the call started with the webhook, so it keeps its agent (the
+/// switchboard holds it until the stream connects), and the live view and
+/// the record name it.
 #[tokio::test]
-#[ignore = "core bug: the default agent answers, but the registry keeps the webhook's CallInfo (agent \"beta\") on attach and the record is never told"]
-async fn an_agent_removed_before_its_stream_starts_leaves_a_record_of_who_answered() {
+async fn an_agent_removed_before_its_stream_starts_still_answers_its_call() {
     let dir = temp_dir("agents");
     let w = alpha_and_beta(&dir).await;
     w.llm.fake().set_default_reply(Reply::text("Sure."));
@@ -376,8 +376,8 @@ async fn an_agent_removed_before_its_stream_starts_leaves_a_record_of_who_answer
     say_hello_and_hear(&call, "t1-s0").await;
     let (system, _) = conversation(&w.llm_request(1).await);
     assert!(
-        system.contains("You are Alpha"),
-        "the default agent answers: {system}"
+        system.contains("You are Beta"),
+        "the agent the webhook chose answers: {system}"
     );
     let status = w.server.api_status().await;
     let live = status["calls"][0]["agent"].clone();
@@ -386,7 +386,7 @@ async fn an_agent_removed_before_its_stream_starts_leaves_a_record_of_who_answer
     let recorded = agent_of(&w.server, &sid).await;
     assert_eq!(
         (live.as_str(), recorded.as_str()),
-        (Some("alpha"), "alpha"),
+        (Some("beta"), "beta"),
         "the live view and the record name the agent that answered"
     );
 }
@@ -867,7 +867,6 @@ async fn operator_transfer(w: &World, sid: &str) -> (u16, Option<String>) {
 }
 
 #[tokio::test]
-#[ignore = "core bug: Switchboard::transfer_number looks the call's agent up in the roster as it is now, not the Persona the call holds"]
 async fn an_operator_transfer_dials_the_number_of_the_agent_the_call_started_with() {
     let dir = temp_dir("agents");
     let w = alpha_and_beta(&dir).await;
@@ -887,7 +886,6 @@ async fn an_operator_transfer_dials_the_number_of_the_agent_the_call_started_wit
 }
 
 #[tokio::test]
-#[ignore = "core bug: Switchboard::transfer_number finds no agent of the call's name once a reload removed it, though the call still holds it"]
 async fn an_operator_can_transfer_a_call_whose_agent_a_reload_removed() {
     let dir = temp_dir("agents");
     let w = alpha_and_beta(&dir).await;

@@ -256,5 +256,42 @@ fn fingerprint(config: &Config) -> String {
     text
 }
 
+/// A folder of agent files for tests, removed on drop.
+#[cfg(test)]
+pub(crate) struct TestAgentsDir(pub PathBuf);
+
+#[cfg(test)]
+impl TestAgentsDir {
+    /// A fresh folder holding `files` (name, content).
+    pub fn new(files: &[(&str, &str)]) -> TestAgentsDir {
+        let dir = std::env::temp_dir().join(format!(
+            "pronto-agents-{}",
+            hex::encode(rand::random::<[u8; 8]>())
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text).expect("agent file");
+        }
+        TestAgentsDir(dir)
+    }
+
+    /// The configuration whose `[routing]` reads this folder, with the
+    /// rest of `routing` (TOML) and `env`.
+    pub fn config(&self, routing: &str, env: &std::collections::HashMap<String, String>) -> Config {
+        let toml = format!(
+            "[routing]\nagents_dir = {:?}\n{routing}",
+            self.0.display().to_string()
+        );
+        Config::from_sources(Some(("pronto.toml", &toml)), env).expect("base configuration")
+    }
+}
+
+#[cfg(test)]
+impl Drop for TestAgentsDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 #[cfg(test)]
 mod tests;

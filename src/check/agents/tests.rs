@@ -1,31 +1,19 @@
-use std::path::PathBuf;
-
 use super::*;
 use crate::check::finding::Level;
 use crate::check::report;
+use crate::config::agents::TestAgentsDir;
 
 /// A fresh folder of agent files, the configuration whose `[routing]`
-/// (given) reads it, with `env`; removed on drop.
+/// (given) reads it, with `env`.
 struct Setup {
-    dir: PathBuf,
+    dir: TestAgentsDir,
     base: Config,
     env: HashMap<String, String>,
 }
 
 impl Setup {
     fn new(files: &[(&str, &str)], routing: &str, env: &[(&str, &str)]) -> Setup {
-        let dir = std::env::temp_dir().join(format!(
-            "pronto-check-agents-{}",
-            hex::encode(rand::random::<[u8; 8]>())
-        ));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        for (name, text) in files {
-            std::fs::write(dir.join(name), text).expect("agent file");
-        }
-        let toml = format!(
-            "[routing]\nagents_dir = {:?}\n{routing}",
-            dir.display().to_string()
-        );
+        let dir = TestAgentsDir::new(files);
         let env: HashMap<String, String> = [
             ("PUBLIC_BASE_URL", "https://voice.acme.net"),
             ("TWILIO_AUTH_TOKEN", "0123456789abcdef0123456789abcdef"),
@@ -36,8 +24,7 @@ impl Setup {
         .chain(env)
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        let base =
-            Config::from_sources(Some(("pronto.toml", &toml)), &env).expect("base configuration");
+        let base = dir.config(routing, &env);
         Setup { dir, base, env }
     }
 
@@ -50,13 +37,7 @@ impl Setup {
     }
 
     fn file(&self, name: &str) -> String {
-        self.dir.join(name).display().to_string()
-    }
-}
-
-impl Drop for Setup {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        self.dir.0.join(name).display().to_string()
     }
 }
 

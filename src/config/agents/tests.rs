@@ -1,26 +1,12 @@
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use super::*;
 
-/// A fresh folder of agent files, and a configuration whose
+/// A fresh folder of agent files, and the agents of a configuration whose
 /// `[routing]` (given) reads it.
-fn setup(files: &[(&str, &str)], routing: &str) -> (PathBuf, Result<Agents, ConfigError>) {
-    let dir = std::env::temp_dir().join(format!(
-        "pronto-agents-{}",
-        hex::encode(rand::random::<[u8; 8]>())
-    ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    for (name, text) in files {
-        std::fs::write(dir.join(name), text).expect("agent file");
-    }
-    let toml = format!(
-        "[routing]\nagents_dir = {:?}\n{routing}",
-        dir.display().to_string()
-    );
-    let base = Config::from_sources(Some(("pronto.toml", &toml)), &HashMap::new())
-        .expect("base configuration");
-    let agents = Agents::load(&base);
+fn setup(files: &[(&str, &str)], routing: &str) -> (TestAgentsDir, Result<Agents, ConfigError>) {
+    let dir = TestAgentsDir::new(files);
+    let agents = Agents::load(&dir.config(routing, &HashMap::new()));
     (dir, agents)
 }
 
@@ -56,7 +42,7 @@ fn an_agent_file_changes_only_what_it_says() {
     assert_eq!(it.description, "Il centralino italiano");
     assert_eq!(
         it.file.as_deref(),
-        Some(dir.join("pronto-it.toml").as_path())
+        Some(dir.0.join("pronto-it.toml").as_path())
     );
     let t = &it.config.tunables;
     assert_eq!(t.agent.language, "it");

@@ -201,7 +201,12 @@ pub(super) fn agent(config: &Config, out: &mut Vec<Finding>) {
             missing.join(", ")
         )));
     }
-    if config.ai.is_some()
+    // The cascade's agent and OpenAI Realtime both read the prompt at start.
+    let realtime = matches!(
+        config.speech_to_speech,
+        Some(crate::config::engine::SpeechToSpeech::OpenAiRealtime { .. })
+    );
+    if (config.ai.is_some() || realtime)
         && let Err(e) = crate::agent::prompt::Prompt::load(&config.tunables.agent)
     {
         out.push(Finding::fatal(format!(

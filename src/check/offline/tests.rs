@@ -82,3 +82,24 @@ fn account_sids() {
     assert!(!is_account_sid("SK0123456789abcdef0123456789abcdef"));
     assert!(!is_account_sid("AC0123456789abcdef0123456789abcdeg"));
 }
+
+/// OpenAI Realtime reads the prompt at start as the cascade's agent does:
+/// a missing prompt file stops `pronto serve` either way.
+#[test]
+fn a_realtime_engine_without_its_prompt_file_would_not_start() {
+    let (config, env) = load(&[
+        ("PRONTO_ENGINE_KIND", "openai-realtime"),
+        ("OPENAI_API_KEY", "sk-1"),
+        ("PRONTO_AGENT_PROMPT_FILE", "prompts/not-there.md"),
+        // No cascade: its speech-to-text key is missing.
+        ("PRONTO_STT_PROVIDER", "deepgram"),
+    ]);
+    assert!(config.speech_to_speech.is_some() && config.ai.is_none());
+    let found = findings(&config, &env);
+    assert!(
+        found.iter().any(|f| f.level == Level::Fatal
+            && f.text
+                .starts_with("agent.prompt_file = \"prompts/not-there.md\": cannot read it")),
+        "{found:#?}"
+    );
+}

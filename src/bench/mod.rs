@@ -17,6 +17,7 @@ use crate::fakes::openai::FakeOpenAi;
 use crate::fakes::openai_chat::Style;
 use crate::sim::SimConfig;
 
+mod agents;
 mod caller;
 pub mod process;
 pub mod report;
@@ -295,7 +296,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
     let s2s = speech_to_speech(args, &providers).await?;
     let dir = std::env::temp_dir().join(format!("pronto-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    write_agents(&dir, args.agents)?;
+    agents::write(&dir, args.agents)?;
     let port = free_port()?;
     let url = format!("http://127.0.0.1:{port}");
     let env: Vec<(String, String)> = [
@@ -361,60 +362,6 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
     outcome
 }
 
-/// The number that routes to the `i`th agent of [`write_agents`].
-fn agent_number(i: usize) -> String {
-    format!("+1555900{i:04}")
-}
-
-/// `n` agent files in `dir/agents` (each with its own prompt and knowledge
-/// file, greeting, voice and language) and a `dir/config/pronto.toml` that
-/// routes [`agent_number`]`(i)` to the `i`th: what a deployment of several
-/// agents holds. Nothing for `n` = 0.
-fn write_agents(dir: &std::path::Path, n: usize) -> std::io::Result<()> {
-    if n == 0 {
-        return Ok(());
-    }
-    std::fs::create_dir_all(dir.join("agents"))?;
-    std::fs::create_dir_all(dir.join("config"))?;
-    let mut routing = String::from("[routing]\n");
-    for i in 0..n {
-        let name = format!("agent-{i}");
-        let (language, greeting) = if i % 2 == 0 {
-            (
-                "en",
-                format!("Hello, this is agent {i}. How can I help you?"),
-            )
-        } else {
-            (
-                "it",
-                format!("Pronto, sono l'agente {i}. Come posso aiutarla?"),
-            )
-        };
-        let voice = ["coral", "sage", "alloy", "verse"][i % 4];
-        std::fs::write(
-            dir.join(format!("agents/{name}.md")),
-            format!("You are agent {i} of the bench. Answer in one short sentence.\n"),
-        )?;
-        std::fs::write(
-            dir.join(format!("agents/{name}-facts.md")),
-            format!("Agent {i} is open from 9 to 5.\n"),
-        )?;
-        std::fs::write(
-            dir.join(format!("agents/{name}.toml")),
-            format!(
-                "description = \"bench agent {i}\"\n[agent]\nlanguage = \"{language}\"\n\
-                 prompt_file = \"agents/{name}.md\"\nknowledge_files = [\"agents/{name}-facts.md\"]\n\
-                 [tts]\nvoice = \"{voice}\"\n[lines.{language}]\ngreeting = \"{greeting}\"\n"
-            ),
-        )?;
-        routing.push_str(&format!(
-            "[[routing.rules]]\nto = \"{}\"\nagent = \"{name}\"\n",
-            agent_number(i)
-        ));
-    }
-    std::fs::write(dir.join("config/pronto.toml"), routing)
-}
-
 fn free_port() -> std::io::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
@@ -440,7 +387,7 @@ async fn measure(args: &BenchArgs, url: &str, pid: u32) -> anyhow::Result<Report
         let mut cfg = cfg.clone();
         cfg.from = format!("+1555{:07}", i);
         if args.agents > 0 {
-            cfg.to = agent_number(i % args.agents);
+            cfg.to = agents::number(i % args.agents);
         }
         let speech = Arc::clone(&speech);
         let plan = caller::Plan {

@@ -68,16 +68,14 @@ pub struct Lineup {
     pub routing: Routing,
     /// Said at load (an agent nothing routes to, a rule that never applies).
     pub warnings: Vec<String>,
+    /// The agent of `routing.default`, found once.
+    default: Arc<Persona>,
 }
 
 impl Lineup {
     /// The agent nothing else routes to.
     pub fn default_agent(&self) -> &Arc<Persona> {
-        // `Agents::load` refuses a routing whose default has no agent.
-        self.agents
-            .get(&self.routing.default)
-            .or_else(|| self.agents.values().next())
-            .unwrap_or_else(|| unreachable!("a line-up always has its default agent"))
+        &self.default
     }
 }
 
@@ -160,11 +158,7 @@ impl Roster {
                 "a webhook for /voice/<name> with no agent or rule of that name: the default agent answers (check the URL in the Twilio console)"
             );
         }
-        lineup
-            .agents
-            .get(name)
-            .unwrap_or_else(|| lineup.default_agent())
-            .clone()
+        Arc::clone(lineup.agents.get(name).unwrap_or(&lineup.default))
     }
 
     /// Reads `config/pronto.toml` and the agent files again, and if they
@@ -232,11 +226,20 @@ fn lineup(
         };
         built.insert(name, persona);
     }
+    // `Agents::load` refuses a routing whose default has no agent; said
+    // again here as an error rather than assumed.
+    let default = built.get(&routing.default).cloned().ok_or_else(|| {
+        ConfigError(format!(
+            "routing.default = {:?}: no such agent",
+            routing.default
+        ))
+    })?;
     Ok(Lineup {
         base,
         agents: built,
         routing,
         warnings,
+        default,
     })
 }
 

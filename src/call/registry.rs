@@ -16,10 +16,15 @@ use tokio_util::task::TaskTracker;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 
 use crate::call::desk::DeskHandle;
+use crate::call::roster::Persona;
 use crate::model::{CallInfo, CallSnapshot, CallStatus, LiveState};
 
 struct Entry {
     info: CallInfo,
+    /// Until the stream attaches: the agent the webhook routed the call to,
+    /// which answers it whatever a reload does in between (then the
+    /// session holds it).
+    routed: Option<Arc<Persona>>,
     started: Instant,
     /// Until a stream attaches, the entry lapses when its stream token does.
     pending_until: Option<Instant>,
@@ -33,9 +38,10 @@ struct Entry {
 }
 
 impl Entry {
-    fn new(info: CallInfo, pending_until: Option<Instant>) -> Self {
+    fn new(info: CallInfo, routed: Option<Arc<Persona>>, pending_until: Option<Instant>) -> Self {
         Entry {
             info,
+            routed,
             started: Instant::now(),
             pending_until,
             live: None,
@@ -161,12 +167,14 @@ impl Registry {
         })
     }
 
-    /// Counts the call against the cap and records it until its stream starts
-    /// (or `pending_for` passes). A repeated webhook for a known call is not
-    /// counted twice.
+    /// Counts the call against the cap and records it, with the agent it
+    /// was routed to, until its stream starts (or `pending_for` passes). A
+    /// repeated webhook for a known call is not counted twice; its agent
+    /// (routed again) is the one its newest stream token names.
     pub fn reserve(
         &self,
         info: CallInfo,
+        routed: Option<Arc<Persona>>,
         max_calls: usize,
         pending_for: Duration,
     ) -> Result<(), Busy> {
@@ -176,6 +184,7 @@ impl Registry {
         if let Some(existing) = calls.get_mut(&info.call_sid) {
             if existing.live.is_none() {
                 existing.pending_until = Some(now + pending_for);
+                existing.routed = routed;
             }
             return Ok(());
         }
@@ -184,9 +193,15 @@ impl Registry {
         }
         calls.insert(
             info.call_sid.clone(),
-            Entry::new(info, Some(now + pending_for)),
+            Entry::new(info, routed, Some(now + pending_for)),
         );
         Ok(())
+    }
+
+    /// The agent a call waiting for its stream was routed to here, if it
+    /// was.
+    pub fn routed_agent(&self, call_sid: &str) -> Option<Arc<Persona>> {
+        self.lock().get(call_sid).and_then(|e| e.routed.clone())
     }
 
     /// Marks the call live with its session's state channel and desk.
@@ -204,8 +219,10 @@ impl Registry {
         let mut calls = self.lock();
         let entry = calls
             .entry(info.call_sid.clone())
-            .or_insert_with(|| Entry::new(info.clone(), None));
+            .or_insert_with(|| Entry::new(info.clone(), None, None));
         entry.info.agent.clone_from(&info.agent);
+        // The session holds its agent from now on.
+        entry.routed = None;
         entry.pending_until = None;
         entry.live = Some((id, live));
         entry.desk = Some(desk);

@@ -7,9 +7,8 @@
 //! what Twilio or a client sent and answer with what the switchboard
 //! decided.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use axum::extract::ws::WebSocket;
@@ -42,10 +41,6 @@ pub struct Switchboard {
     sessions: SessionContext,
     /// The agents, and which one answers which call.
     roster: Roster,
-    /// The agent each call admitted here and not yet connected was routed
-    /// to, so that it is the one that answers even if a reload changes or
-    /// removes it before the stream starts.
-    routed: Mutex<HashMap<String, Arc<Persona>>>,
     tokens: StreamTokens,
     replay: ReplayGuard,
     limits: LimitSettings,
@@ -69,7 +64,6 @@ impl Switchboard {
         Switchboard {
             sessions,
             roster,
-            routed: Mutex::default(),
             tokens,
             replay: ReplayGuard::default(),
             limits: t.limits.clone(),
@@ -101,13 +95,15 @@ impl Switchboard {
                 return Admission::Rejected;
             }
             Some(Held::Pending) => {
-                let _ = self
-                    .sessions
-                    .registry
-                    .reserve(call, self.max_calls, pending);
+                let _ = self.sessions.registry.reserve(
+                    call,
+                    Some(Arc::clone(agent)),
+                    self.max_calls,
+                    pending,
+                );
                 self.sweep_at(pending);
                 return Admission::Stream {
-                    token: self.routed(&sid, agent),
+                    token: self.token(&sid, agent),
                 };
             }
             None => {}
@@ -138,10 +134,10 @@ impl Switchboard {
             return Admission::Rejected;
         }
         // The token's lifetime, and a little for the stream to start.
-        if let Err(Busy) = self
-            .sessions
-            .registry
-            .reserve(call, self.max_calls, pending)
+        if let Err(Busy) =
+            self.sessions
+                .registry
+                .reserve(call, Some(Arc::clone(agent)), self.max_calls, pending)
         {
             info!(call_sid = %sid, %from, max = self.max_calls, "at the concurrency cap: busy message");
             journal.call_ended(&sid, chrono::Utc::now(), EndReason::Busy);
@@ -154,19 +150,14 @@ impl Switchboard {
         // handshake.
         agent.engine.prepare();
         Admission::Stream {
-            token: self.routed(&sid, agent),
+            token: self.token(&sid, agent),
         }
     }
 
-    /// Remembers `agent` as the one that answers `call_sid` and issues the
-    /// stream token that names it (for the replica the stream reaches, if
-    /// not this one). What was kept for calls no longer waiting for their
-    /// stream is forgotten here.
-    fn routed(&self, call_sid: &str, agent: &Arc<Persona>) -> String {
-        let registry = &self.sessions.registry;
-        let mut routed = self.routed.lock().unwrap_or_else(|p| p.into_inner());
-        routed.retain(|sid, _| registry.held(sid) == Some(Held::Pending));
-        routed.insert(call_sid.to_string(), Arc::clone(agent));
+    /// The stream token of `call_sid`, naming its agent for whichever
+    /// replica the stream reaches (this one also keeps the agent itself, in
+    /// the registry).
+    fn token(&self, call_sid: &str, agent: &Persona) -> String {
         self.tokens.issue(call_sid, &agent.name, SystemTime::now())
     }
 
@@ -298,10 +289,9 @@ impl Switchboard {
     /// there since, the default agent answers, and the record says so.
     pub async fn connect(&self, socket: WebSocket, stream: Verified) {
         let kept = self
-            .routed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&stream.call_sid)
+            .sessions
+            .registry
+            .routed_agent(&stream.call_sid)
             .filter(|agent| agent.name == stream.agent);
         let agent = kept
             .or_else(|| self.roster.get(&stream.agent))

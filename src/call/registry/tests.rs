@@ -18,28 +18,29 @@ const TTL: Duration = Duration::from_secs(60);
 #[test]
 fn the_cap_counts_pending_and_live_calls() {
     let r = Registry::default();
-    assert_eq!(r.reserve(info("CA1"), 2, TTL), Ok(()));
+    assert_eq!(r.reserve(info("CA1"), None, 2, TTL), Ok(()));
     assert_eq!(
-        r.reserve(info("CA1"), 2, TTL),
+        r.reserve(info("CA1"), None, 2, TTL),
         Ok(()),
         "a webhook retry is the same call"
     );
-    assert_eq!(r.reserve(info("CA2"), 2, TTL), Ok(()));
-    assert_eq!(r.reserve(info("CA3"), 2, TTL), Err(Busy));
+    assert_eq!(r.reserve(info("CA2"), None, 2, TTL), Ok(()));
+    assert_eq!(r.reserve(info("CA3"), None, 2, TTL), Err(Busy));
     let (_tx, rx) = watch::channel(LiveState::default());
     let guard = r.attach(info("CA1"), rx, crate::call::desk::Desk::default().handle());
     assert_eq!((r.len(), r.live_count()), (2, 1));
     drop(guard);
     assert_eq!((r.len(), r.live_count()), (1, 0));
-    assert_eq!(r.reserve(info("CA3"), 2, TTL), Ok(()));
+    assert_eq!(r.reserve(info("CA3"), None, 2, TTL), Ok(()));
 }
 
 #[test]
 fn pending_calls_lapse_with_their_token() {
     let r = Registry::default();
-    r.reserve(info("CA1"), 1, Duration::ZERO).expect("room");
+    r.reserve(info("CA1"), None, 1, Duration::ZERO)
+        .expect("room");
     assert_eq!(r.len(), 0);
-    assert_eq!(r.reserve(info("CA2"), 1, TTL), Ok(()));
+    assert_eq!(r.reserve(info("CA2"), None, 1, TTL), Ok(()));
 }
 
 #[test]
@@ -104,7 +105,7 @@ fn status_callbacks_are_idempotent_and_order_independent() {
 #[test]
 fn a_call_that_ends_before_its_stream_leaves() {
     let r = Registry::default();
-    r.reserve(info("CA1"), 5, TTL).expect("room");
+    r.reserve(info("CA1"), None, 5, TTL).expect("room");
     assert_eq!(
         r.apply_status("CA1", Some(0), "completed"),
         StatusOutcome::Applied
@@ -161,9 +162,10 @@ fn each_call_whose_stream_never_started_is_reported_once() {
     let r = Registry::with_on_lapse(Arc::new(move |sid: &str| {
         seen.lock().expect("lock").push(sid.to_string());
     }));
-    r.reserve(info("CA1"), 5, Duration::ZERO).expect("room");
-    r.reserve(info("CA2"), 5, TTL).expect("room");
-    r.reserve(info("CA3"), 5, TTL).expect("room");
+    r.reserve(info("CA1"), None, 5, Duration::ZERO)
+        .expect("room");
+    r.reserve(info("CA2"), None, 5, TTL).expect("room");
+    r.reserve(info("CA3"), None, 5, TTL).expect("room");
     let (_tx, rx) = watch::channel(LiveState::default());
     let _live = r.attach(info("CA3"), rx, crate::call::desk::Desk::default().handle());
     r.sweep();

@@ -288,7 +288,8 @@ impl Config {
     pub fn with_agent_file(&self, path: &str, text: &str) -> Result<(String, Config), ConfigError> {
         let mut table = (*self.sources.merged).clone();
         let description = agents::overlay(&mut table, path, text)?;
-        let mut config = Config::from_table(table, &self.sources.env, self.sources.file.clone())
+        let env = Arc::clone(&self.sources.env);
+        let mut config = Config::from_table(table, env, self.sources.file.clone())
             .map_err(|e| ConfigError(format!("{path}: {e}")))?;
         // What the deployment's own configuration already warns about is
         // not the agent's.
@@ -334,7 +335,7 @@ impl Config {
             );
         }
         let given = FileSource::Given(file.map(|(p, t)| (p.to_string(), t.to_string())));
-        let mut config = Config::from_table(table, env, given)?;
+        let mut config = Config::from_table(table, Arc::new(env.clone()), given)?;
         warnings.append(&mut config.warnings);
         config.warnings = warnings;
         Ok(config)
@@ -343,7 +344,7 @@ impl Config {
     /// The configuration of merged layers `table`.
     fn from_table(
         table: Table,
-        env: &HashMap<String, String>,
+        env: Arc<HashMap<String, String>>,
         file: FileSource,
     ) -> Result<Config, ConfigError> {
         let mut warnings = Vec::new();
@@ -351,11 +352,11 @@ impl Config {
             .map_err(|e| ConfigError(one_line(&e.to_string())))?;
         validate(&tunables)?;
         engine::validate(&tunables.realtime, &tunables.moshi)?;
-        let deployment = deployment(env, tunables.server.port, &mut warnings)?;
+        let deployment = deployment(&env, tunables.server.port, &mut warnings)?;
         let mut agent_missing_keys = Vec::new();
-        let ai = ai_stages(&tunables, env, &mut warnings, &mut agent_missing_keys)?;
+        let ai = ai_stages(&tunables, &env, &mut warnings, &mut agent_missing_keys)?;
         let t = &tunables;
-        let speech_to_speech = match engine::resolve(&t.engine, &t.realtime, &t.moshi, env)? {
+        let speech_to_speech = match engine::resolve(&t.engine, &t.realtime, &t.moshi, &env)? {
             Ok(engine) => engine,
             Err(missing) => {
                 warnings.push(format!(
@@ -375,7 +376,7 @@ impl Config {
             agent_missing_keys,
             sources: Sources {
                 file,
-                env: Arc::new(env.clone()),
+                env,
                 merged: Arc::new(table),
             },
         })
